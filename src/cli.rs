@@ -1,0 +1,221 @@
+//! Command-line surface. Every setting is a flag backed by an environment
+//! variable (flags win); `Config::from_cli` turns this into checked settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+pub const DEFAULT_FINGERPRINT: &str = "my0pz7di4kr8nuq718uecu4ev23fbosfp20z1q6smntm42ideb";
+pub const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+     (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+#[derive(Debug, Parser)]
+#[command(name = "aimharder-refresh", version, about = "Keeps AimHarder sessions stored in Supabase alive")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Supabase project URL; the REST base becomes {url}/rest/v1.
+    #[arg(long, env = "SUPABASE_URL", global = true)]
+    pub supabase_url: Option<String>,
+    /// PostgREST base URL, for self-hosted PostgREST (overrides --supabase-url).
+    #[arg(long, env = "SUPABASE_REST_URL", global = true)]
+    pub rest_url: Option<String>,
+    /// Supabase service-role key (row-level security hides rows from the anon key).
+    #[arg(long, env = "SUPABASE_SERVICE_ROLE_KEY", hide_env_values = true, global = true,
+          value_parser = parse_secret)]
+    pub service_role_key: Option<SecretString>,
+    /// Read the service-role key from this file.
+    #[arg(long, env = "SUPABASE_SERVICE_ROLE_KEY_FILE", global = true)]
+    pub service_role_key_file: Option<PathBuf>,
+    /// Sessions table.
+    #[arg(long, env = "AIMHARDER_SESSIONS_TABLE", default_value = "auth_sessions", global = true)]
+    pub table: String,
+    /// AimHarder base URL.
+    #[arg(long, env = "AIMHARDER_BASE_URL", default_value = "https://aimharder.com", global = true)]
+    pub aimharder_url: String,
+    /// Fingerprint sent when a session has none stored.
+    #[arg(long, env = "AIMHARDER_FINGERPRINT", default_value = DEFAULT_FINGERPRINT, global = true)]
+    pub default_fingerprint: String,
+    /// User-Agent sent to AimHarder.
+    #[arg(long, env = "AIMHARDER_USER_AGENT", default_value = DEFAULT_USER_AGENT, global = true)]
+    pub user_agent: String,
+    /// Machine-readable output (one JSON document on stdout).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Show emails unmasked.
+    #[arg(long, global = true)]
+    pub show_emails: bool,
+    /// More logging (-v debug, -vv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less logging (errors only).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Refresh one session now, due or not.
+    RefreshOne(RefreshOneArgs),
+    /// Refresh every due session.
+    RefreshAll(RefreshAllArgs),
+    /// Counts of sessions by state, computed on the server.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["id", "email"])))]
+pub struct RefreshOneArgs {
+    /// Session id (uuid).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Member email; with several sessions, also give --fingerprint.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Picks one of several sessions of --email.
+    #[arg(long, requires = "email")]
+    pub fingerprint: Option<String>,
+    /// Skip when the session was refreshed more recently than this.
+    #[arg(long, value_parser = parse_duration)]
+    pub if_older_than: Option<Duration>,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshAllArgs {
+    /// Refresh sessions whose last refresh (or creation) is older than this.
+    #[arg(long, default_value = "6h", value_parser = parse_duration)]
+    pub older_than: Duration,
+    /// Retry a failed session only once its error is older than this.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub retry_errors_after: Duration,
+    /// Take every enabled session, due or not.
+    #[arg(long)]
+    pub force: bool,
+    /// Requests in flight to AimHarder at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Requests per second to AimHarder, retries included (0 = no limit).
+    #[arg(long, default_value_t = 2.0, value_parser = parse_rate)]
+    pub rate: f64,
+    /// Refresh at most this many sessions.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Only sessions in shard I of N (1-based), e.g. 2/4.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Start nothing new after this long; exit 75 if due sessions were left.
+    #[arg(long, value_parser = parse_duration)]
+    pub max_duration: Option<Duration>,
+    /// List what would be refreshed; call nothing, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// Timeout of one request to AimHarder.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// A session not refreshed within this long is stale.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub stale_after: Duration,
+    /// Also list every session.
+    #[arg(long)]
+    pub sessions: bool,
+    /// Exit 1 when any enabled session is stale or has an error.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Shard `index` (1-based) of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+fn parse_secret(raw: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(raw.trim()))
+}
+
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    humantime::parse_duration(raw.trim())
+        .map_err(|e| format!("{e} (write durations like 30m, 6h, 1d)"))
+}
+
+fn parse_rate(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
+        _ => Err("expected requests per second, a number >= 0 (0 turns the limit off)".into()),
+    }
+}
+
+fn parse_shard(raw: &str) -> Result<Shard, String> {
+    let err = || format!("expected I/N with 1 <= I <= N, got {raw:?}");
+    let (i, n) = raw.split_once('/').ok_or_else(err)?;
+    let index: u32 = i.trim().parse().map_err(|_| err())?;
+    let count: u32 = n.trim().parse().map_err(|_| err())?;
+    if index == 0 || count == 0 || index > count {
+        return Err(err());
+    }
+    Ok(Shard { index, count })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_accept_days_hours_minutes() {
+        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_duration("6h").unwrap(), Duration::from_secs(21_600));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1_800));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn shards_are_one_based_and_bounded() {
+        assert_eq!(parse_shard("2/4").unwrap(), Shard { index: 2, count: 4 });
+        for bad in ["0/4", "5/4", "1/0", "x/2", "3"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rate_zero_means_off_and_negative_is_refused() {
+        assert_eq!(parse_rate("0").unwrap(), 0.0);
+        assert!(parse_rate("-1").is_err());
+        assert!(parse_rate("NaN").is_err());
+    }
+}

@@ -1,0 +1,359 @@
+//! The three subcommands, from checked settings to a result and exit code.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use secrecy::ExposeSecret;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::aimharder::AimHarder;
+use crate::cli::{Cli, Command, GlobalArgs, RefreshAllArgs, RefreshOneArgs, StatusArgs};
+use crate::config::{AimHarderConfig, StoreConfig};
+use crate::engine::{Engine, EngineSettings};
+use crate::error::{verdict_code, AppError, RunVerdict};
+use crate::report::{Outcome, Output, RunReport, SessionReport, StatusLine, StatusReport};
+use crate::select::{DueQuery, DueStream, PAGE_SIZE};
+use crate::store::{filter, Store, StoreError};
+use crate::timefmt;
+
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    let output = Output {
+        json: cli.global.json,
+        show_emails: cli.global.show_emails,
+    };
+    let store = connect(&cli.global).await?;
+    match cli.command {
+        Command::RefreshOne(args) => refresh_one(&cli.global, store, output, args).await,
+        Command::RefreshAll(args) => refresh_all(&cli.global, store, output, args).await,
+        Command::Status(args) => status(store, output, args).await,
+    }
+}
+
+async fn connect(global: &GlobalArgs) -> anyhow::Result<Store> {
+    let config = StoreConfig::from_args(global)?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let store = Store::connect(&config, http).await.map_err(AppError::from)?;
+    if let Some(hint) = store.key_hint() {
+        tracing::warn!("{hint}");
+    }
+    Ok(store)
+}
+
+/// How hard one command may press on AimHarder.
+struct Limits {
+    request_timeout: Duration,
+    concurrency: usize,
+    rate: Option<f64>,
+}
+
+fn engine(
+    global: &GlobalArgs,
+    store: Store,
+    output: Output,
+    limits: Limits,
+    stop: CancellationToken,
+    deadline: Option<Instant>,
+) -> anyhow::Result<Engine> {
+    let config = AimHarderConfig::from_args(global, limits.request_timeout)?;
+    let aimharder = AimHarder::new(&config).context("cannot build the AimHarder client")?;
+    let settings = EngineSettings {
+        concurrency: limits.concurrency,
+        rate: limits.rate,
+        default_fingerprint: config.default_fingerprint,
+        output,
+        first_retry_delay: FIRST_RETRY_DELAY,
+    };
+    Ok(Engine::new(store, aimharder, settings, stop, deadline))
+}
+
+async fn refresh_one(global: &GlobalArgs, store: Store, output: Output, args: RefreshOneArgs) -> anyhow::Result<u8> {
+    let row = match (&args.id, &args.email) {
+        (Some(id), _) => store.by_id(id).await.map_err(AppError::from)?.ok_or_else(|| {
+            AppError::NotFound(not_found(&store, &format!("no session with id {id}")))
+        })?,
+        (None, Some(email)) => {
+            let mut rows = store
+                .by_email(email, args.fingerprint.as_deref())
+                .await
+                .map_err(AppError::from)?;
+            match rows.len() {
+                0 => return Err(AppError::NotFound(not_found(&store, "no session for that email")).into()),
+                1 => rows.remove(0),
+                _ => return Err(AppError::Usage(ambiguous(&rows, output)).into()),
+            }
+        }
+        (None, None) => return Err(AppError::Usage("give --id or --email".into()).into()),
+    };
+    if let Some(min_age) = args.if_older_than {
+        let last = row.last_refresh_date.as_deref().and_then(timefmt::parse);
+        if last.is_some_and(|t| timefmt::now() - t < min_age) {
+            let report = SessionReport::new(&row.id, output.email(row.user_email.as_deref()).as_deref(), Outcome::Skipped)
+                .with_error(format!("refreshed less than {} ago", humantime::format_duration(min_age)));
+            output.session(&report)?;
+            return Ok(0);
+        }
+    }
+    let limits = Limits {
+        request_timeout: args.http.request_timeout,
+        concurrency: 1,
+        rate: None,
+    };
+    let engine = engine(global, store, output, limits, CancellationToken::new(), None)?;
+    let report = engine.refresh(row).await;
+    output.session(&report)?;
+    Ok(verdict_code(if report.outcome.is_problem() {
+        RunVerdict::Problems
+    } else {
+        RunVerdict::Clean
+    }))
+}
+
+fn not_found(store: &Store, what: &str) -> String {
+    match store.key_hint() {
+        Some(hint) => format!("{what}; {hint}"),
+        None => format!("{what}; check the id or email (status --sessions lists them)"),
+    }
+}
+
+fn ambiguous(rows: &[crate::store::SessionRow], output: Output) -> String {
+    let candidates: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} (fingerprint {}, last refresh {})",
+                r.id,
+                r.fingerprint.as_deref().unwrap_or("-"),
+                r.last_refresh_date.as_deref().unwrap_or("never")
+            )
+        })
+        .collect();
+    let who = output.email(rows.first().and_then(|r| r.user_email.as_deref())).unwrap_or_default();
+    format!(
+        "{who} has {} sessions; pick one with --fingerprint or --id: {}",
+        rows.len(),
+        candidates.join("; ")
+    )
+}
+
+async fn refresh_all(global: &GlobalArgs, store: Store, output: Output, args: RefreshAllArgs) -> anyhow::Result<u8> {
+    let started = timefmt::now();
+    let clock = Instant::now();
+    let query = DueQuery {
+        older_than: args.older_than,
+        retry_errors_after: args.retry_errors_after,
+        force: args.force,
+        shard: args.shard,
+        now: started,
+    };
+    let stop = CancellationToken::new();
+    let stopped_by = std::sync::Arc::new(std::sync::Mutex::new(None::<&'static str>));
+    let deadline = args.max_duration.map(|d| clock + d);
+    watch_for_stop(stop.clone(), deadline, stopped_by.clone());
+
+    let bar = progress_bar(&store, &query, &output).await;
+    let due = DueStream::start(store.clone(), query);
+    let (sessions, left, read_error) = if args.dry_run {
+        dry_run(due, args.limit, output).await
+    } else {
+        let limits = Limits {
+            request_timeout: args.http.request_timeout,
+            concurrency: args.concurrency as usize,
+            rate: Some(args.rate).filter(|r| *r > 0.0),
+        };
+        let engine = engine(global, store.clone(), output, limits, stop.clone(), deadline)?;
+        let run = engine
+            .run_all(due, args.limit, |s| {
+                bar.inc(1);
+                if s.outcome.is_problem() {
+                    bar.set_message(format!("{} failed", bar.position()));
+                }
+            })
+            .await;
+        (run.sessions, run.left, run.read_error)
+    };
+    bar.finish_and_clear();
+
+    let mut report = RunReport::new(args.dry_run, timefmt::rfc3339(started), clock.elapsed().as_millis(), sessions);
+    if left {
+        report.stopped = stopped_by.lock().ok().and_then(|s| s.map(str::to_string));
+    }
+    if report.selected == 0 {
+        if let Some(hint) = store.key_hint() {
+            tracing::warn!("nothing selected; {hint}");
+        }
+    }
+    output.run(&report)?;
+    if let Some(e) = read_error {
+        return Err(AppError::Store(e)).context("reading due sessions stopped the run; the sessions above were handled");
+    }
+    let verdict = if left {
+        RunVerdict::Interrupted
+    } else if report.has_problems() {
+        RunVerdict::Problems
+    } else {
+        RunVerdict::Clean
+    };
+    Ok(verdict_code(verdict))
+}
+
+async fn dry_run(mut due: DueStream, limit: Option<u64>, output: Output) -> (Vec<SessionReport>, bool, Option<StoreError>) {
+    let mut sessions = Vec::new();
+    while limit.is_none_or(|l| (sessions.len() as u64) < l) {
+        match std::future::poll_fn(|cx| due.poll_next(cx)).await {
+            Some(Ok(row)) => sessions.push(SessionReport::new(
+                &row.id,
+                output.email(row.user_email.as_deref()).as_deref(),
+                Outcome::Due,
+            )),
+            Some(Err(e)) => return (sessions, false, Some(e)),
+            None => break,
+        }
+    }
+    (sessions, false, None)
+}
+
+/// Deadline and SIGINT/SIGTERM both mean: start nothing new, finish what runs.
+fn watch_for_stop(
+    stop: CancellationToken,
+    deadline: Option<Instant>,
+    why: std::sync::Arc<std::sync::Mutex<Option<&'static str>>>,
+) {
+    tokio::spawn(async move {
+        let deadline_hit = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let reason = tokio::select! {
+            _ = deadline_hit => "deadline reached",
+            _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)",
+            _ = sigterm() => "terminated (SIGTERM)",
+            _ = stop.cancelled() => return,
+        };
+        tracing::warn!("{reason}: starting nothing new, finishing requests in flight");
+        if let Ok(mut w) = why.lock() {
+            *w = Some(reason);
+        }
+        stop.cancel();
+    });
+}
+
+async fn sigterm() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            term.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await
+}
+
+/// A bar on a terminal only; under cron or CI nothing is drawn.
+async fn progress_bar(store: &Store, query: &DueQuery, output: &Output) -> ProgressBar {
+    let target = ProgressDrawTarget::stderr();
+    if target.is_hidden() || output.json {
+        return ProgressBar::hidden();
+    }
+    let total = store.count(&query.count_filters()).await.unwrap_or(0);
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} {per_sec} eta {eta}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+async fn status(store: Store, output: Output, args: StatusArgs) -> anyhow::Result<u8> {
+    let now = timefmt::now();
+    let stale_cutoff = timefmt::rfc3339(now - args.stale_after);
+    let due = DueQuery {
+        older_than: Duration::from_secs(6 * 3600),
+        retry_errors_after: Duration::from_secs(3600),
+        force: false,
+        shard: None,
+        now,
+    };
+    let enabled = filter::enabled();
+    let stale = filter::or(&[
+        filter::is_null("last_refresh_date"),
+        filter::lt("last_refresh_date", &stale_cutoff),
+    ]);
+    let error = filter::not_null("last_refresh_error");
+    let queries = [
+        vec![],
+        vec![enabled.clone()],
+        vec![enabled.clone(), filter::gte("last_refresh_date", &stale_cutoff)],
+        vec![enabled.clone(), stale],
+        vec![filter::is_null("last_refresh_date")],
+        vec![error.clone()],
+        due.count_filters(),
+        vec![enabled, error],
+    ];
+    let counts = futures::future::try_join_all(queries.iter().map(|q| store.count(q)))
+        .await
+        .map_err(AppError::from)?;
+    let sessions = if args.sessions {
+        Some(status_lines(&store, output).await?)
+    } else {
+        None
+    };
+    let report = StatusReport {
+        total: counts[0],
+        auto_refresh_enabled: counts[1],
+        fresh: counts[2],
+        stale: counts[3],
+        never_refreshed: counts[4],
+        with_errors: counts[5],
+        due: counts[6],
+        sessions,
+    };
+    if report.total == 0 {
+        if let Some(hint) = store.key_hint() {
+            tracing::warn!("no sessions visible; {hint}");
+        }
+    }
+    output.status(&report)?;
+    let problem = args.check && (report.stale > 0 || counts[7] > 0);
+    Ok(verdict_code(if problem { RunVerdict::Problems } else { RunVerdict::Clean }))
+}
+
+async fn status_lines(store: &Store, output: Output) -> anyhow::Result<Vec<StatusLine>> {
+    let mut lines = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .page(&vec![], "created_at", after.as_ref(), PAGE_SIZE)
+            .await
+            .map_err(AppError::from)?;
+        let full = page.len() == PAGE_SIZE;
+        after = page.last().map(|r| crate::store::After {
+            key: r.created_at.clone().unwrap_or_default(),
+            id: r.id.clone(),
+        });
+        lines.extend(page.into_iter().map(|r| StatusLine {
+            email: output.email(r.user_email.as_deref()),
+            auto_refresh_enabled: r.auto_refresh_enabled.unwrap_or(false),
+            last_refresh_date: r.last_refresh_date,
+            refresh_count: r.refresh_count.unwrap_or(0),
+            error: r.last_refresh_error,
+            token_expires_at: r
+                .aimharder_token
+                .as_ref()
+                .and_then(|t| timefmt::token_expiry(t.expose_secret()))
+                .map(timefmt::rfc3339),
+            id: r.id,
+        }));
+        if !full {
+            return Ok(lines);
+        }
+    }
+}

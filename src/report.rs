@@ -1,0 +1,261 @@
+//! Results, and the one place that decides between human and JSON output.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Refreshed,
+    Failed,
+    Expired,
+    /// Refreshed at AimHarder but the result could not be written back.
+    Unrecorded,
+    /// Not attempted: refreshed recently enough, stopped before it started,
+    /// or deleted while it was refreshed.
+    Skipped,
+    /// Would be refreshed (`--dry-run`).
+    Due,
+}
+
+impl Outcome {
+    pub fn is_problem(self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::Expired | Outcome::Unrecorded)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionReport {
+    pub id: String,
+    pub email: Option<String>,
+    pub outcome: Outcome,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub token_changed: bool,
+    pub cookies_changed: bool,
+}
+
+impl SessionReport {
+    pub fn new(id: &str, email: Option<&str>, outcome: Outcome) -> Self {
+        Self {
+            id: id.to_string(),
+            email: email.map(str::to_string),
+            outcome,
+            attempts: 0,
+            error: None,
+            token_changed: false,
+            cookies_changed: false,
+        }
+    }
+
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub dry_run: bool,
+    pub started_at: String,
+    pub duration_ms: u128,
+    pub selected: u64,
+    pub refreshed: u64,
+    pub failed: u64,
+    pub expired: u64,
+    pub unrecorded: u64,
+    pub skipped: u64,
+    /// Why the run ended early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    pub sessions: Vec<SessionReport>,
+}
+
+impl RunReport {
+    pub fn new(dry_run: bool, started_at: String, duration_ms: u128, sessions: Vec<SessionReport>) -> Self {
+        let count = |o: Outcome| sessions.iter().filter(|s| s.outcome == o).count() as u64;
+        Self {
+            dry_run,
+            started_at,
+            duration_ms,
+            selected: sessions.len() as u64,
+            refreshed: count(Outcome::Refreshed),
+            failed: count(Outcome::Failed),
+            expired: count(Outcome::Expired),
+            unrecorded: count(Outcome::Unrecorded),
+            skipped: count(Outcome::Skipped),
+            stopped: None,
+            sessions,
+        }
+    }
+
+    pub fn has_problems(&self) -> bool {
+        self.sessions.iter().any(|s| s.outcome.is_problem())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub total: u64,
+    pub auto_refresh_enabled: u64,
+    pub fresh: u64,
+    pub stale: u64,
+    pub never_refreshed: u64,
+    pub with_errors: u64,
+    pub due: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Vec<StatusLine>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusLine {
+    pub id: String,
+    pub email: Option<String>,
+    pub auto_refresh_enabled: bool,
+    pub last_refresh_date: Option<String>,
+    pub refresh_count: i64,
+    pub error: Option<String>,
+    pub token_expires_at: Option<String>,
+}
+
+/// `j***@example.com`: enough to recognise a member, not to harvest addresses.
+pub fn mask_email(email: &str) -> String {
+    let (local, domain) = match email.split_once('@') {
+        Some((l, d)) => (l, Some(d)),
+        None => (email, None),
+    };
+    let first: String = local.chars().take(1).collect();
+    match domain {
+        Some(d) => format!("{first}***@{d}"),
+        None => format!("{first}***"),
+    }
+}
+
+/// Where results go: stdout, as text or as one JSON document.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+    pub show_emails: bool,
+}
+
+impl Output {
+    pub fn email(&self, email: Option<&str>) -> Option<String> {
+        email.map(|e| if self.show_emails { e.to_string() } else { mask_email(e) })
+    }
+
+    pub fn run(&self, report: &RunReport) -> std::io::Result<()> {
+        if self.json {
+            return self.print_json(report);
+        }
+        let mut out = std::io::stdout().lock();
+        for s in report.sessions.iter().filter(|s| s.outcome != Outcome::Refreshed) {
+            let who = s.email.as_deref().unwrap_or("-");
+            match &s.error {
+                Some(err) => writeln!(out, "{:<10} {} {} — {}", label(s.outcome), s.id, who, err)?,
+                None => writeln!(out, "{:<10} {} {}", label(s.outcome), s.id, who)?,
+            }
+        }
+        let verb = if report.dry_run { "would refresh" } else { "refreshed" };
+        let shown = if report.dry_run { report.selected } else { report.refreshed };
+        write!(
+            out,
+            "{} sessions selected: {shown} {verb}, {} failed, {} expired, {} unrecorded, {} skipped in {:.1}s",
+            report.selected,
+            report.failed,
+            report.expired,
+            report.unrecorded,
+            report.skipped,
+            report.duration_ms as f64 / 1000.0
+        )?;
+        match &report.stopped {
+            Some(why) => writeln!(out, " (stopped: {why})"),
+            None => writeln!(out),
+        }
+    }
+
+    pub fn session(&self, report: &SessionReport) -> std::io::Result<()> {
+        if self.json {
+            return self.print_json(report);
+        }
+        let mut out = std::io::stdout().lock();
+        let who = report.email.as_deref().unwrap_or("-");
+        match &report.error {
+            Some(err) => writeln!(out, "{} {} {} — {}", label(report.outcome), report.id, who, err),
+            None => writeln!(out, "{} {} {}", label(report.outcome), report.id, who),
+        }
+    }
+
+    pub fn status(&self, report: &StatusReport) -> std::io::Result<()> {
+        if self.json {
+            return self.print_json(report);
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{} sessions: {} auto-refresh enabled, {} fresh, {} stale, {} never refreshed, {} with errors, {} due now",
+            report.total,
+            report.auto_refresh_enabled,
+            report.fresh,
+            report.stale,
+            report.never_refreshed,
+            report.with_errors,
+            report.due
+        )?;
+        for line in report.sessions.iter().flatten() {
+            writeln!(
+                out,
+                "{}  {:<28} {:<8} last={:<32} count={:<5} expires={:<20} {}",
+                line.id,
+                line.email.as_deref().unwrap_or("-"),
+                if line.auto_refresh_enabled { "enabled" } else { "disabled" },
+                line.last_refresh_date.as_deref().unwrap_or("never"),
+                line.refresh_count,
+                line.token_expires_at.as_deref().unwrap_or("-"),
+                line.error.as_deref().unwrap_or("")
+            )?;
+        }
+        Ok(())
+    }
+
+    fn print_json<T: Serialize>(&self, value: &T) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, value)?;
+        writeln!(out)
+    }
+}
+
+fn label(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Refreshed => "refreshed",
+        Outcome::Failed => "FAILED",
+        Outcome::Expired => "EXPIRED",
+        Outcome::Unrecorded => "UNRECORDED",
+        Outcome::Skipped => "skipped",
+        Outcome::Due => "due",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_masked_to_first_letter_and_domain() {
+        assert_eq!(mask_email("john@example.com"), "j***@example.com");
+        assert_eq!(mask_email("no-at-sign"), "n***");
+        assert_eq!(mask_email(""), "***");
+    }
+
+    #[test]
+    fn counts_follow_the_sessions() {
+        let sessions = vec![
+            SessionReport::new("a", None, Outcome::Refreshed),
+            SessionReport::new("b", None, Outcome::Expired),
+            SessionReport::new("c", None, Outcome::Skipped),
+        ];
+        let r = RunReport::new(false, "t".into(), 1, sessions);
+        assert_eq!((r.selected, r.refreshed, r.expired, r.skipped), (3, 1, 1, 1));
+        assert!(r.has_problems());
+    }
+}
