@@ -60,17 +60,19 @@ impl AimHarder {
         fingerprint: &str,
         cookie_header: Option<&SecretString>,
     ) -> Attempt {
-        let mut req = self
-            .http
-            .get(self.endpoint.clone())
-            .query(&[("token", token.expose_secret()), ("fingerprint", fingerprint)]);
+        let mut req = self.http.get(self.endpoint.clone()).query(&[
+            ("token", token.expose_secret()),
+            ("fingerprint", fingerprint),
+        ]);
         if let Some(cookies) = cookie_header {
             match HeaderValue::from_str(cookies.expose_secret()) {
                 Ok(mut value) => {
                     value.set_sensitive(true);
                     req = req.header(COOKIE, value);
                 }
-                Err(_) => return Attempt::Failed("stored cookies cannot be sent as a header".into()),
+                Err(_) => {
+                    return Attempt::Failed("stored cookies cannot be sent as a header".into())
+                }
             }
         }
         let resp = match req.send().await {
@@ -95,7 +97,10 @@ impl AimHarder {
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             return Attempt::Retry {
                 reason: format!("HTTP {}", status.as_u16()),
-                retry_after: retry_after(resp.headers().get(RETRY_AFTER), OffsetDateTime::now_utc()),
+                retry_after: retry_after(
+                    resp.headers().get(RETRY_AFTER),
+                    OffsetDateTime::now_utc(),
+                ),
             };
         }
         if status == StatusCode::FORBIDDEN {
@@ -111,9 +116,16 @@ impl AimHarder {
             Err(attempt) => return attempt,
         };
         match parse_page(&String::from_utf8_lossy(&body)) {
-            Page::Refreshed(session) => Attempt::Refreshed { session, set_cookies },
-            Page::Login => Attempt::Expired("AimHarder answered with its login page: the member must log in again".into()),
-            Page::Unexpected => Attempt::Failed("unexpected response: no refreshToken in the page".into()),
+            Page::Refreshed(session) => Attempt::Refreshed {
+                session,
+                set_cookies,
+            },
+            Page::Login => Attempt::Expired(
+                "AimHarder answered with its login page: the member must log in again".into(),
+            ),
+            Page::Unexpected => {
+                Attempt::Failed("unexpected response: no refreshToken in the page".into())
+            }
         }
     }
 }
@@ -124,7 +136,9 @@ async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, Attempt> {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > MAX_BODY {
-                    return Err(Attempt::Failed("unexpected response: body larger than 1 MiB".into()));
+                    return Err(Attempt::Failed(
+                        "unexpected response: body larger than 1 MiB".into(),
+                    ));
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -151,7 +165,10 @@ fn classify_redirect(status: StatusCode, location: &str) -> Attempt {
             status.as_u16()
         ))
     } else {
-        Attempt::Failed(format!("unexpected redirect (HTTP {}) to {path}", status.as_u16()))
+        Attempt::Failed(format!(
+            "unexpected redirect (HTTP {}) to {path}",
+            status.as_u16()
+        ))
     }
 }
 
@@ -172,10 +189,16 @@ mod tests {
     #[test]
     fn redirects_to_login_or_logout_mean_expired() {
         assert!(matches!(
-            classify_redirect(StatusCode::FOUND, "https://login.aimharder.com/?token=secret"),
+            classify_redirect(
+                StatusCode::FOUND,
+                "https://login.aimharder.com/?token=secret"
+            ),
             Attempt::Expired(_)
         ));
-        assert!(matches!(classify_redirect(StatusCode::SEE_OTHER, "/logout"), Attempt::Expired(_)));
+        assert!(matches!(
+            classify_redirect(StatusCode::SEE_OTHER, "/logout"),
+            Attempt::Expired(_)
+        ));
         match classify_redirect(StatusCode::FOUND, "/elsewhere?token=secret") {
             Attempt::Failed(msg) => assert!(!msg.contains("secret"), "{msg}"),
             other => panic!("{other:?}"),

@@ -8,11 +8,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 pub const DEFAULT_FINGERPRINT: &str = "my0pz7di4kr8nuq718uecu4ev23fbosfp20z1q6smntm42ideb";
-pub const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+pub const DEFAULT_USER_AGENT: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
      (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
 #[derive(Debug, Parser)]
-#[command(name = "aimharder-refresh", version, about = "Keeps AimHarder sessions stored in Supabase alive")]
+#[command(
+    name = "aimharder-refresh",
+    version,
+    about = "Keeps AimHarder sessions stored in Supabase alive"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -36,10 +41,20 @@ pub struct GlobalArgs {
     #[arg(long, env = "SUPABASE_SERVICE_ROLE_KEY_FILE", global = true)]
     pub service_role_key_file: Option<PathBuf>,
     /// Sessions table.
-    #[arg(long, env = "AIMHARDER_SESSIONS_TABLE", default_value = "auth_sessions", global = true)]
+    #[arg(
+        long,
+        env = "AIMHARDER_SESSIONS_TABLE",
+        default_value = "auth_sessions",
+        global = true
+    )]
     pub table: String,
     /// AimHarder base URL.
-    #[arg(long, env = "AIMHARDER_BASE_URL", default_value = "https://aimharder.com", global = true)]
+    #[arg(
+        long,
+        env = "AIMHARDER_BASE_URL",
+        default_value = "https://aimharder.com",
+        global = true
+    )]
     pub aimharder_url: String,
     /// Fingerprint sent when a session has none stored.
     #[arg(long, env = "AIMHARDER_FINGERPRINT", default_value = DEFAULT_FINGERPRINT, global = true)]

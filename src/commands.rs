@@ -40,7 +40,9 @@ async fn connect(global: &GlobalArgs) -> anyhow::Result<Store> {
         .connect_timeout(Duration::from_secs(10))
         .build()
         .context("cannot build the HTTP client")?;
-    let store = Store::connect(&config, http).await.map_err(AppError::from)?;
+    let store = Store::connect(&config, http)
+        .await
+        .map_err(AppError::from)?;
     if let Some(hint) = store.key_hint() {
         tracing::warn!("{hint}");
     }
@@ -74,18 +76,31 @@ fn engine(
     Ok(Engine::new(store, aimharder, settings, stop, deadline))
 }
 
-async fn refresh_one(global: &GlobalArgs, store: Store, output: Output, args: RefreshOneArgs) -> anyhow::Result<u8> {
+async fn refresh_one(
+    global: &GlobalArgs,
+    store: Store,
+    output: Output,
+    args: RefreshOneArgs,
+) -> anyhow::Result<u8> {
     let row = match (&args.id, &args.email) {
-        (Some(id), _) => store.by_id(id).await.map_err(AppError::from)?.ok_or_else(|| {
-            AppError::NotFound(not_found(&store, &format!("no session with id {id}")))
-        })?,
+        (Some(id), _) => store
+            .by_id(id)
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| {
+                AppError::NotFound(not_found(&store, &format!("no session with id {id}")))
+            })?,
         (None, Some(email)) => {
             let mut rows = store
                 .by_email(email, args.fingerprint.as_deref())
                 .await
                 .map_err(AppError::from)?;
             match rows.len() {
-                0 => return Err(AppError::NotFound(not_found(&store, "no session for that email")).into()),
+                0 => {
+                    return Err(
+                        AppError::NotFound(not_found(&store, "no session for that email")).into(),
+                    )
+                }
                 1 => rows.remove(0),
                 _ => return Err(AppError::Usage(ambiguous(&rows, output)).into()),
             }
@@ -95,8 +110,15 @@ async fn refresh_one(global: &GlobalArgs, store: Store, output: Output, args: Re
     if let Some(min_age) = args.if_older_than {
         let last = row.last_refresh_date.as_deref().and_then(timefmt::parse);
         if last.is_some_and(|t| timefmt::now() - t < min_age) {
-            let report = SessionReport::new(&row.id, output.email(row.user_email.as_deref()).as_deref(), Outcome::Skipped)
-                .with_error(format!("refreshed less than {} ago", humantime::format_duration(min_age)));
+            let report = SessionReport::new(
+                &row.id,
+                output.email(row.user_email.as_deref()).as_deref(),
+                Outcome::Skipped,
+            )
+            .with_error(format!(
+                "refreshed less than {} ago",
+                humantime::format_duration(min_age)
+            ));
             output.session(&report)?;
             return Ok(0);
         }
@@ -106,7 +128,14 @@ async fn refresh_one(global: &GlobalArgs, store: Store, output: Output, args: Re
         concurrency: 1,
         rate: None,
     };
-    let engine = engine(global, store, output, limits, CancellationToken::new(), None)?;
+    let engine = engine(
+        global,
+        store,
+        output,
+        limits,
+        CancellationToken::new(),
+        None,
+    )?;
     let report = engine.refresh(row).await;
     output.session(&report)?;
     Ok(verdict_code(if report.outcome.is_problem() {
@@ -135,7 +164,9 @@ fn ambiguous(rows: &[crate::store::SessionRow], output: Output) -> String {
             )
         })
         .collect();
-    let who = output.email(rows.first().and_then(|r| r.user_email.as_deref())).unwrap_or_default();
+    let who = output
+        .email(rows.first().and_then(|r| r.user_email.as_deref()))
+        .unwrap_or_default();
     format!(
         "{who} has {} sessions; pick one with --fingerprint or --id: {}",
         rows.len(),
@@ -143,7 +174,12 @@ fn ambiguous(rows: &[crate::store::SessionRow], output: Output) -> String {
     )
 }
 
-async fn refresh_all(global: &GlobalArgs, store: Store, output: Output, args: RefreshAllArgs) -> anyhow::Result<u8> {
+async fn refresh_all(
+    global: &GlobalArgs,
+    store: Store,
+    output: Output,
+    args: RefreshAllArgs,
+) -> anyhow::Result<u8> {
     let started = timefmt::now();
     let clock = Instant::now();
     let query = DueQuery {
@@ -168,7 +204,14 @@ async fn refresh_all(global: &GlobalArgs, store: Store, output: Output, args: Re
             concurrency: args.concurrency as usize,
             rate: Some(args.rate).filter(|r| *r > 0.0),
         };
-        let engine = engine(global, store.clone(), output, limits, stop.clone(), deadline)?;
+        let engine = engine(
+            global,
+            store.clone(),
+            output,
+            limits,
+            stop.clone(),
+            deadline,
+        )?;
         let run = engine
             .run_all(due, args.limit, |s| {
                 bar.inc(1);
@@ -181,7 +224,12 @@ async fn refresh_all(global: &GlobalArgs, store: Store, output: Output, args: Re
     };
     bar.finish_and_clear();
 
-    let mut report = RunReport::new(args.dry_run, timefmt::rfc3339(started), clock.elapsed().as_millis(), sessions);
+    let mut report = RunReport::new(
+        args.dry_run,
+        timefmt::rfc3339(started),
+        clock.elapsed().as_millis(),
+        sessions,
+    );
     if left {
         report.stopped = stopped_by.lock().ok().and_then(|s| s.map(str::to_string));
     }
@@ -192,7 +240,8 @@ async fn refresh_all(global: &GlobalArgs, store: Store, output: Output, args: Re
     }
     output.run(&report)?;
     if let Some(e) = read_error {
-        return Err(AppError::Store(e)).context("reading due sessions stopped the run; the sessions above were handled");
+        return Err(AppError::Store(e))
+            .context("reading due sessions stopped the run; the sessions above were handled");
     }
     let verdict = if left {
         RunVerdict::Interrupted
@@ -204,7 +253,11 @@ async fn refresh_all(global: &GlobalArgs, store: Store, output: Output, args: Re
     Ok(verdict_code(verdict))
 }
 
-async fn dry_run(mut due: DueStream, limit: Option<u64>, output: Output) -> (Vec<SessionReport>, bool, Option<StoreError>) {
+async fn dry_run(
+    mut due: DueStream,
+    limit: Option<u64>,
+    output: Output,
+) -> (Vec<SessionReport>, bool, Option<StoreError>) {
     let mut sessions = Vec::new();
     while limit.is_none_or(|l| (sessions.len() as u64) < l) {
         match std::future::poll_fn(|cx| due.poll_next(cx)).await {
@@ -250,7 +303,9 @@ fn watch_for_stop(
 async fn sigterm() {
     #[cfg(unix)]
     {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             term.recv().await;
             return;
         }
@@ -266,7 +321,9 @@ async fn progress_bar(store: &Store, query: &DueQuery, output: &Output) -> Progr
     }
     let total = store.count(&query.count_filters()).await.unwrap_or(0);
     let bar = ProgressBar::with_draw_target(Some(total), target);
-    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} {per_sec} eta {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} {per_sec} eta {eta}")
+    {
         bar.set_style(style);
     }
     bar
@@ -291,7 +348,10 @@ async fn status(store: Store, output: Output, args: StatusArgs) -> anyhow::Resul
     let queries = [
         vec![],
         vec![enabled.clone()],
-        vec![enabled.clone(), filter::gte("last_refresh_date", &stale_cutoff)],
+        vec![
+            enabled.clone(),
+            filter::gte("last_refresh_date", &stale_cutoff),
+        ],
         vec![enabled.clone(), stale],
         vec![filter::is_null("last_refresh_date")],
         vec![error.clone()],
@@ -323,7 +383,11 @@ async fn status(store: Store, output: Output, args: StatusArgs) -> anyhow::Resul
     }
     output.status(&report)?;
     let problem = args.check && (report.stale > 0 || counts[7] > 0);
-    Ok(verdict_code(if problem { RunVerdict::Problems } else { RunVerdict::Clean }))
+    Ok(verdict_code(if problem {
+        RunVerdict::Problems
+    } else {
+        RunVerdict::Clean
+    }))
 }
 
 async fn status_lines(store: &Store, output: Output) -> anyhow::Result<Vec<StatusLine>> {
@@ -339,18 +403,20 @@ async fn status_lines(store: &Store, output: Output) -> anyhow::Result<Vec<Statu
             key: r.created_at.clone().unwrap_or_default(),
             id: r.id.clone(),
         });
-        lines.extend(page.into_iter().map(|r| StatusLine {
-            email: output.email(r.user_email.as_deref()),
-            auto_refresh_enabled: r.auto_refresh_enabled.unwrap_or(false),
-            last_refresh_date: r.last_refresh_date,
-            refresh_count: r.refresh_count.unwrap_or(0),
-            error: r.last_refresh_error,
-            token_expires_at: r
-                .aimharder_token
-                .as_ref()
-                .and_then(|t| timefmt::token_expiry(t.expose_secret()))
-                .map(timefmt::rfc3339),
-            id: r.id,
+        lines.extend(page.into_iter().map(|r| {
+            StatusLine {
+                email: output.email(r.user_email.as_deref()),
+                auto_refresh_enabled: r.auto_refresh_enabled.unwrap_or(false),
+                last_refresh_date: r.last_refresh_date,
+                refresh_count: r.refresh_count.unwrap_or(0),
+                error: r.last_refresh_error,
+                token_expires_at: r
+                    .aimharder_token
+                    .as_ref()
+                    .and_then(|t| timefmt::token_expiry(t.expose_secret()))
+                    .map(timefmt::rfc3339),
+                id: r.id,
+            }
         }));
         if !full {
             return Ok(lines);

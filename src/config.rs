@@ -53,7 +53,11 @@ impl StoreConfig {
                 "AIMHARDER_SESSIONS_TABLE (--table) {table:?} is not a plain table name (letters, digits, _)"
             )));
         }
-        Ok(Self { rest_url, service_key, table })
+        Ok(Self {
+            rest_url,
+            service_key,
+            table,
+        })
     }
 }
 
@@ -62,10 +66,14 @@ impl AimHarderConfig {
         let base_url = parse_url("AIMHARDER_BASE_URL (--aimharder-url)", &args.aimharder_url)?;
         let default_fingerprint = args.default_fingerprint.trim().to_string();
         if default_fingerprint.is_empty() {
-            return Err(AppError::Config("AIMHARDER_FINGERPRINT (--default-fingerprint) is empty".into()));
+            return Err(AppError::Config(
+                "AIMHARDER_FINGERPRINT (--default-fingerprint) is empty".into(),
+            ));
         }
         if request_timeout.is_zero() {
-            return Err(AppError::Usage("--request-timeout must be longer than 0s".into()));
+            return Err(AppError::Usage(
+                "--request-timeout must be longer than 0s".into(),
+            ));
         }
         Ok(Self {
             base_url,
@@ -108,7 +116,9 @@ fn parse_url(setting: &str, raw: &str) -> Result<Url, AppError> {
     let url = Url::parse(raw.trim())
         .map_err(|e| AppError::Config(format!("{setting} is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(AppError::Config(format!("{setting} must be an http(s) URL")));
+        return Err(AppError::Config(format!(
+            "{setting} must be an http(s) URL"
+        )));
     }
     Ok(url)
 }
@@ -116,7 +126,11 @@ fn parse_url(setting: &str, raw: &str) -> Result<Url, AppError> {
 /// `base` with `segment` appended to its path, whatever trailing slash it had.
 pub fn join_path(base: &Url, segment: &str) -> Url {
     let mut url = base.clone();
-    let path = format!("{}/{}", base.path().trim_end_matches('/'), segment.trim_start_matches('/'));
+    let path = format!(
+        "{}/{}",
+        base.path().trim_end_matches('/'),
+        segment.trim_start_matches('/')
+    );
     url.set_path(&path);
     url
 }
@@ -128,8 +142,14 @@ mod tests {
     #[test]
     fn rest_url_is_derived_from_the_project_url() {
         let base = Url::parse("https://abc.supabase.co/").unwrap();
-        assert_eq!(join_path(&base, "rest/v1").as_str(), "https://abc.supabase.co/rest/v1");
+        assert_eq!(
+            join_path(&base, "rest/v1").as_str(),
+            "https://abc.supabase.co/rest/v1"
+        );
         let api = Url::parse("http://127.0.0.1:3000/api").unwrap();
-        assert_eq!(join_path(&api, "auth_sessions").as_str(), "http://127.0.0.1:3000/api/auth_sessions");
+        assert_eq!(
+            join_path(&api, "auth_sessions").as_str(),
+            "http://127.0.0.1:3000/api/auth_sessions"
+        );
     }
 }

@@ -86,7 +86,12 @@ impl Engine {
     /// Runs every session of `due` with at most `concurrency` AimHarder calls in
     /// flight. Each session starts as soon as a slot frees; Supabase writes of
     /// finished sessions overlap the calls of others.
-    pub async fn run_all(&self, mut due: DueStream, limit: Option<u64>, on_done: impl Fn(&SessionReport)) -> Pipeline {
+    pub async fn run_all(
+        &self,
+        mut due: DueStream,
+        limit: Option<u64>,
+        on_done: impl Fn(&SessionReport),
+    ) -> Pipeline {
         let mut read_error = None;
         let mut taken = 0u64;
         let stop = self.stop.clone();
@@ -108,7 +113,9 @@ impl Engine {
             }
         });
         let in_flight = self.settings.concurrency.max(1) * 2;
-        let mut results = rows.map(|row| self.refresh(row)).buffer_unordered(in_flight);
+        let mut results = rows
+            .map(|row| self.refresh(row))
+            .buffer_unordered(in_flight);
         let mut sessions = Vec::new();
         while let Some(report) = results.next().await {
             on_done(&report);
@@ -116,22 +123,40 @@ impl Engine {
         }
         drop(results);
         let limited = limit.is_some_and(|l| taken >= l);
-        let skipped = sessions.iter().any(|s| s.outcome == Outcome::Skipped && s.attempts == 0);
+        let skipped = sessions
+            .iter()
+            .any(|s| s.outcome == Outcome::Skipped && s.attempts == 0);
         let left = self.stop.is_cancelled() && !limited && (skipped || !due.is_exhausted());
-        Pipeline { sessions, left, read_error }
+        Pipeline {
+            sessions,
+            left,
+            read_error,
+        }
     }
 
     /// Refreshes one session now and records the result.
     pub async fn refresh(&self, row: SessionRow) -> SessionReport {
         let email = self.settings.output.email(row.user_email.as_deref());
         let report = SessionReport::new(&row.id, email.as_deref(), Outcome::Skipped);
-        let token = match row.aimharder_token.as_ref().filter(|t| !t.expose_secret().trim().is_empty()) {
+        let token = match row
+            .aimharder_token
+            .as_ref()
+            .filter(|t| !t.expose_secret().trim().is_empty())
+        {
             Some(t) => t.clone(),
-            None => return self.record_failure(&row, report, Outcome::Failed, "stored token is empty").await,
+            None => {
+                return self
+                    .record_failure(&row, report, Outcome::Failed, "stored token is empty")
+                    .await
+            }
         };
         let jar = match CookieJar::from_json(&row.aimharder_cookies) {
             Ok(jar) => jar,
-            Err(e) => return self.record_failure(&row, report, Outcome::Failed, &e.to_string()).await,
+            Err(e) => {
+                return self
+                    .record_failure(&row, report, Outcome::Failed, &e.to_string())
+                    .await
+            }
         };
         let fingerprint = row
             .fingerprint
@@ -146,12 +171,20 @@ impl Engine {
         report.attempts = attempts;
         match attempt {
             None => report.with_error("stopped before it started"),
-            Some(Attempt::Refreshed { session, set_cookies }) => {
-                self.record_success(row, report, &token, &fingerprint, session, &set_cookies).await
+            Some(Attempt::Refreshed {
+                session,
+                set_cookies,
+            }) => {
+                self.record_success(row, report, &token, &fingerprint, session, &set_cookies)
+                    .await
             }
-            Some(Attempt::Expired(reason)) => self.record_failure(&row, report, Outcome::Expired, &reason).await,
+            Some(Attempt::Expired(reason)) => {
+                self.record_failure(&row, report, Outcome::Expired, &reason)
+                    .await
+            }
             Some(Attempt::Failed(reason)) | Some(Attempt::Retry { reason, .. }) => {
-                self.record_failure(&row, report, Outcome::Failed, &reason).await
+                self.record_failure(&row, report, Outcome::Failed, &reason)
+                    .await
             }
         }
     }
@@ -164,7 +197,11 @@ impl Engine {
         jar: &CookieJar,
     ) -> (Option<Attempt>, u32) {
         let cookie_header = jar.header_value();
-        let mut backoff = Backoff::new(self.settings.first_retry_delay, Duration::from_secs(30), MAX_ATTEMPTS);
+        let mut backoff = Backoff::new(
+            self.settings.first_retry_delay,
+            Duration::from_secs(30),
+            MAX_ATTEMPTS,
+        );
         let mut attempts = 0u32;
         loop {
             let permit = tokio::select! {
@@ -176,19 +213,33 @@ impl Engine {
                 return (None, attempts);
             };
             attempts += 1;
-            let attempt = self.aimharder.setrefresh(token, fingerprint, cookie_header.as_ref()).await;
+            let attempt = self
+                .aimharder
+                .setrefresh(token, fingerprint, cookie_header.as_ref())
+                .await;
             drop(_permit);
-            let Attempt::Retry { reason, retry_after } = attempt else {
+            let Attempt::Retry {
+                reason,
+                retry_after,
+            } = attempt
+            else {
                 return (Some(attempt), attempts);
             };
             let Some(jittered) = backoff.next_delay() else {
-                return (Some(Attempt::Failed(format!("{reason} (after {attempts} attempts)"))), attempts);
+                return (
+                    Some(Attempt::Failed(format!(
+                        "{reason} (after {attempts} attempts)"
+                    ))),
+                    attempts,
+                );
             };
             let delay = retry_after.map_or(jittered, |ra| ra.min(RETRY_AFTER_CAP).max(jittered));
             let wake = Instant::now() + delay;
             if self.stop.is_cancelled() || self.deadline.is_some_and(|d| wake >= d) {
                 return (
-                    Some(Attempt::Failed(format!("{reason} (no retry: the run is stopping)"))),
+                    Some(Attempt::Failed(format!(
+                        "{reason} (no retry: the run is stopping)"
+                    ))),
                     attempts,
                 );
             }
@@ -228,8 +279,10 @@ impl Engine {
             .filter(|fp| fp != sent_fingerprint && !fp.trim().is_empty());
         let mut current = row;
         for _ in 0..WRITE_CONFLICT_ROUNDS {
-            let mut jar = CookieJar::from_json(&current.aimharder_cookies).unwrap_or_else(|_| empty_jar());
-            let cookies_changed = jar.merge_set_cookies(set_cookies.iter().map(String::as_str), now);
+            let mut jar =
+                CookieJar::from_json(&current.aimharder_cookies).unwrap_or_else(|_| empty_jar());
+            let cookies_changed =
+                jar.merge_set_cookies(set_cookies.iter().map(String::as_str), now);
             let patch = Patch {
                 refresh_count: Some(current.refresh_count.unwrap_or(0) + 1),
                 last_refresh_date: Some(stamp.clone()),
@@ -247,10 +300,13 @@ impl Engine {
                     return report;
                 }
                 Ok(Written::Conflict(fresh)) => current = *fresh,
-                Ok(Written::Gone) => return report.with_error("refreshed, but the session was deleted meanwhile"),
+                Ok(Written::Gone) => {
+                    return report.with_error("refreshed, but the session was deleted meanwhile")
+                }
                 Err(e) => {
                     report.outcome = Outcome::Unrecorded;
-                    return report.with_error(format!("refreshed at AimHarder but not recorded: {e}"));
+                    return report
+                        .with_error(format!("refreshed at AimHarder but not recorded: {e}"));
                 }
             }
         }
@@ -280,13 +336,25 @@ impl Engine {
                 Err(e) => return report.with_error(format!("{reason} (could not record it: {e})")),
             }
         }
-        report.with_error(format!("{reason} (could not record it: the row kept changing)"))
+        report.with_error(format!(
+            "{reason} (could not record it: the row kept changing)"
+        ))
     }
 
     /// One conditional write; on a miss, tells whether our own earlier try
     /// landed (same `last_refresh_date`), the row moved on, or it is gone.
-    async fn write(&self, current: &SessionRow, patch: &Patch, our_stamp: &str) -> Result<Written, StoreError> {
-        if self.store.update_if_unchanged(&current.id, current.refresh_count, patch).await?.is_some() {
+    async fn write(
+        &self,
+        current: &SessionRow,
+        patch: &Patch,
+        our_stamp: &str,
+    ) -> Result<Written, StoreError> {
+        if self
+            .store
+            .update_if_unchanged(&current.id, current.refresh_count, patch)
+            .await?
+            .is_some()
+        {
             return Ok(Written::Yes);
         }
         let Some(fresh) = self.store.by_id(&current.id).await? else {
@@ -295,7 +363,11 @@ impl Engine {
         let landed = !our_stamp.is_empty()
             && same_instant(fresh.last_refresh_date.as_deref(), our_stamp)
             && fresh.refresh_count == patch.refresh_count;
-        Ok(if landed { Written::Yes } else { Written::Conflict(Box::new(fresh)) })
+        Ok(if landed {
+            Written::Yes
+        } else {
+            Written::Conflict(Box::new(fresh))
+        })
     }
 }
 

@@ -32,7 +32,10 @@ pub fn main_entry() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { error::EX_USAGE } else { 0 });
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -21,7 +21,10 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn is_problem(self) -> bool {
-        matches!(self, Outcome::Failed | Outcome::Expired | Outcome::Unrecorded)
+        matches!(
+            self,
+            Outcome::Failed | Outcome::Expired | Outcome::Unrecorded
+        )
     }
 }
 
@@ -73,7 +76,12 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    pub fn new(dry_run: bool, started_at: String, duration_ms: u128, sessions: Vec<SessionReport>) -> Self {
+    pub fn new(
+        dry_run: bool,
+        started_at: String,
+        duration_ms: u128,
+        sessions: Vec<SessionReport>,
+    ) -> Self {
         let count = |o: Outcome| sessions.iter().filter(|s| s.outcome == o).count() as u64;
         Self {
             dry_run,
@@ -141,7 +149,13 @@ pub struct Output {
 
 impl Output {
     pub fn email(&self, email: Option<&str>) -> Option<String> {
-        email.map(|e| if self.show_emails { e.to_string() } else { mask_email(e) })
+        email.map(|e| {
+            if self.show_emails {
+                e.to_string()
+            } else {
+                mask_email(e)
+            }
+        })
     }
 
     pub fn run(&self, report: &RunReport) -> std::io::Result<()> {
@@ -149,15 +163,27 @@ impl Output {
             return self.print_json(report);
         }
         let mut out = std::io::stdout().lock();
-        for s in report.sessions.iter().filter(|s| s.outcome != Outcome::Refreshed) {
+        for s in report
+            .sessions
+            .iter()
+            .filter(|s| s.outcome != Outcome::Refreshed)
+        {
             let who = s.email.as_deref().unwrap_or("-");
             match &s.error {
                 Some(err) => writeln!(out, "{:<10} {} {} — {}", label(s.outcome), s.id, who, err)?,
                 None => writeln!(out, "{:<10} {} {}", label(s.outcome), s.id, who)?,
             }
         }
-        let verb = if report.dry_run { "would refresh" } else { "refreshed" };
-        let shown = if report.dry_run { report.selected } else { report.refreshed };
+        let verb = if report.dry_run {
+            "would refresh"
+        } else {
+            "refreshed"
+        };
+        let shown = if report.dry_run {
+            report.selected
+        } else {
+            report.refreshed
+        };
         write!(
             out,
             "{} sessions selected: {shown} {verb}, {} failed, {} expired, {} unrecorded, {} skipped in {:.1}s",
@@ -181,7 +207,14 @@ impl Output {
         let mut out = std::io::stdout().lock();
         let who = report.email.as_deref().unwrap_or("-");
         match &report.error {
-            Some(err) => writeln!(out, "{} {} {} — {}", label(report.outcome), report.id, who, err),
+            Some(err) => writeln!(
+                out,
+                "{} {} {} — {}",
+                label(report.outcome),
+                report.id,
+                who,
+                err
+            ),
             None => writeln!(out, "{} {} {}", label(report.outcome), report.id, who),
         }
     }
@@ -208,7 +241,11 @@ impl Output {
                 "{}  {:<28} {:<8} last={:<32} count={:<5} expires={:<20} {}",
                 line.id,
                 line.email.as_deref().unwrap_or("-"),
-                if line.auto_refresh_enabled { "enabled" } else { "disabled" },
+                if line.auto_refresh_enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                },
                 line.last_refresh_date.as_deref().unwrap_or("never"),
                 line.refresh_count,
                 line.token_expires_at.as_deref().unwrap_or("-"),
@@ -255,7 +292,10 @@ mod tests {
             SessionReport::new("c", None, Outcome::Skipped),
         ];
         let r = RunReport::new(false, "t".into(), 1, sessions);
-        assert_eq!((r.selected, r.refreshed, r.expired, r.skipped), (3, 1, 1, 1));
+        assert_eq!(
+            (r.selected, r.refreshed, r.expired, r.skipped),
+            (3, 1, 1, 1)
+        );
         assert!(r.has_problems());
     }
 }

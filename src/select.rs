@@ -49,8 +49,14 @@ impl DueQuery {
             refreshed.push(filter::lt("last_refresh_date", &cutoff));
         }
         [
-            Phase { filters: never, order_key: "created_at" },
-            Phase { filters: refreshed, order_key: "last_refresh_date" },
+            Phase {
+                filters: never,
+                order_key: "created_at",
+            },
+            Phase {
+                filters: refreshed,
+                order_key: "last_refresh_date",
+            },
         ]
     }
 
@@ -67,7 +73,10 @@ impl DueQuery {
     /// The same due set as one condition, for counting.
     pub fn count_filters(&self) -> Filters {
         let [never, refreshed] = self.phases();
-        vec![filter::or(&[filter::all(&never.filters), filter::all(&refreshed.filters)])]
+        vec![filter::or(&[
+            filter::all(&never.filters),
+            filter::all(&refreshed.filters),
+        ])]
     }
 
     fn in_shard(&self, id: &str) -> bool {
@@ -101,7 +110,10 @@ impl DueStream {
             for phase in query.phases() {
                 let mut after: Option<After> = None;
                 loop {
-                    let page = match store.page(&phase.filters, phase.order_key, after.as_ref(), PAGE_SIZE).await {
+                    let page = match store
+                        .page(&phase.filters, phase.order_key, after.as_ref(), PAGE_SIZE)
+                        .await
+                    {
                         Ok(page) => page,
                         Err(e) => {
                             let _ = tx.send(Err(e)).await;
@@ -128,7 +140,10 @@ impl DueStream {
         Self { rx, exhausted }
     }
 
-    pub fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<SessionRow, StoreError>>> {
+    pub fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<SessionRow, StoreError>>> {
         self.rx.poll_recv(cx)
     }
 
@@ -139,7 +154,11 @@ impl DueStream {
 }
 
 fn sort_key(row: &SessionRow, order_key: &str) -> String {
-    let key = if order_key == "created_at" { &row.created_at } else { &row.last_refresh_date };
+    let key = if order_key == "created_at" {
+        &row.created_at
+    } else {
+        &row.last_refresh_date
+    };
     key.clone().unwrap_or_default()
 }
 
@@ -165,6 +184,9 @@ mod tests {
         for i in 0..4000 {
             counts[(shard_of(&format!("id-{i}"), 4) - 1) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (800..=1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (800..=1200).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

@@ -15,18 +15,21 @@ use crate::config::{join_path, StoreConfig};
 use crate::timefmt;
 
 pub const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
-const TRACKING_COLUMNS: &str = "created_at,last_refresh_date,refresh_count,last_refresh_error,auto_refresh_enabled";
+const REQUIRED_COLUMNS: &str = "id,user_email,aimharder_token,aimharder_cookies,created_at,\
+     last_refresh_date,refresh_count,last_refresh_error,auto_refresh_enabled";
 const ATTEMPTS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("Supabase is unreachable: {0}; check SUPABASE_URL / SUPABASE_REST_URL and the network")]
+    #[error(
+        "Supabase is unreachable: {0}; check SUPABASE_URL / SUPABASE_REST_URL and the network"
+    )]
     Unreachable(String),
     #[error("Supabase refused the key (HTTP {status}): use the project's service-role key (SUPABASE_SERVICE_ROLE_KEY)")]
     KeyRefused { status: u16 },
     #[error("table {table:?} does not exist in Supabase: check AIMHARDER_SESSIONS_TABLE, then apply {MIGRATION}")]
     MissingTable { table: String },
-    #[error("column {column} is missing from table {table:?}: apply the migration {MIGRATION} (Supabase SQL editor or psql)")]
+    #[error("table {table:?} lacks column(s) {column}: apply the migration {MIGRATION} (Supabase SQL editor or psql)")]
     MissingColumn { table: String, column: String },
     #[error("Supabase rejected the request (HTTP {status}): {message}")]
     Rejected { status: u16, message: String },
@@ -58,7 +61,9 @@ pub struct SessionRow {
 
 impl std::fmt::Debug for SessionRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionRow").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("SessionRow")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -115,10 +120,11 @@ impl Store {
     pub async fn connect(config: &StoreConfig, http: reqwest::Client) -> Result<Self, StoreError> {
         let key = config.service_key.expose_secret();
         let mut headers = HeaderMap::new();
-        let mut apikey = HeaderValue::from_str(key).map_err(|_| StoreError::KeyRefused { status: 0 })?;
+        let mut apikey =
+            HeaderValue::from_str(key).map_err(|_| StoreError::KeyRefused { status: 0 })?;
         apikey.set_sensitive(true);
-        let mut bearer =
-            HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| StoreError::KeyRefused { status: 0 })?;
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|_| StoreError::KeyRefused { status: 0 })?;
         bearer.set_sensitive(true);
         headers.insert("apikey", apikey);
         headers.insert("Authorization", bearer);
@@ -130,18 +136,41 @@ impl Store {
             columns: String::new(),
             key_role: jwt_role(key),
         };
-        let base = format!("id,user_email,aimharder_token,aimharder_cookies,{TRACKING_COLUMNS}");
-        let with_fingerprint = format!("{base},fingerprint");
+        let with_fingerprint = format!("{REQUIRED_COLUMNS},fingerprint");
         store.columns = match store.probe(&with_fingerprint).await {
             Ok(()) => with_fingerprint,
-            // The fingerprint column is optional: rows then use the default.
-            Err(StoreError::MissingColumn { column, .. }) if column == "fingerprint" => {
-                store.probe(&base).await?;
-                base
+            Err(StoreError::MissingColumn { .. }) => {
+                let missing = store.missing_columns().await?;
+                // The fingerprint column is optional: rows then use the default.
+                let required: Vec<&str> = missing
+                    .into_iter()
+                    .filter(|c| *c != "fingerprint")
+                    .collect();
+                if !required.is_empty() {
+                    return Err(StoreError::MissingColumn {
+                        table: store.table.clone(),
+                        column: required.join(", "),
+                    });
+                }
+                REQUIRED_COLUMNS.to_string()
             }
             Err(e) => return Err(e),
         };
         Ok(store)
+    }
+
+    /// Which columns the table lacks. PostgREST does not always name the
+    /// column in its error, so each is asked for on its own (error path only).
+    async fn missing_columns(&self) -> Result<Vec<&'static str>, StoreError> {
+        let mut missing = Vec::new();
+        for column in REQUIRED_COLUMNS.split(',').chain(["fingerprint"]) {
+            match self.probe(&format!("id,{column}")).await {
+                Ok(()) => {}
+                Err(StoreError::MissingColumn { .. }) => missing.push(column),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(missing)
     }
 
     /// Whether the key is a JWT for some role other than `service_role`
@@ -161,7 +190,12 @@ impl Store {
     }
 
     fn from(&self) -> Builder {
-        Builder::new(self.table_url.clone(), None, self.headers.clone(), self.http.clone())
+        Builder::new(
+            self.table_url.clone(),
+            None,
+            self.headers.clone(),
+            self.http.clone(),
+        )
     }
 
     /// One page of rows matching `filters`, ordered by `order_key` then id,
@@ -199,7 +233,11 @@ impl Store {
         Ok(rows.into_iter().next())
     }
 
-    pub async fn by_email(&self, email: &str, fingerprint: Option<&str>) -> Result<Vec<SessionRow>, StoreError> {
+    pub async fn by_email(
+        &self,
+        email: &str,
+        fingerprint: Option<&str>,
+    ) -> Result<Vec<SessionRow>, StoreError> {
         let mut req = self
             .from()
             .select(&self.columns)
@@ -256,7 +294,8 @@ impl Store {
     /// PostgREST's error answers into typed errors.
     async fn send(&self, req: Builder) -> Result<Response, StoreError> {
         let req = req.build();
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5), ATTEMPTS);
+        let mut backoff =
+            Backoff::new(Duration::from_millis(200), Duration::from_secs(5), ATTEMPTS);
         loop {
             let attempt = req
                 .try_clone()
@@ -272,7 +311,11 @@ impl Store {
                     tracing::debug!(%failure, ?delay, "Supabase request failed; retrying");
                     tokio::time::sleep(delay).await;
                 }
-                None => return Err(StoreError::Unreachable(format!("{failure} after {ATTEMPTS} attempts"))),
+                None => {
+                    return Err(StoreError::Unreachable(format!(
+                        "{failure} after {ATTEMPTS} attempts"
+                    )))
+                }
             }
         }
     }
@@ -281,8 +324,12 @@ impl Store {
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         let err: PgError = serde_json::from_str(&body).unwrap_or_default();
-        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) && err.code.as_deref() != Some("42501") {
-            return StoreError::KeyRefused { status: status.as_u16() };
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+            && err.code.as_deref() != Some("42501")
+        {
+            return StoreError::KeyRefused {
+                status: status.as_u16(),
+            };
         }
         let message = err.message.clone().unwrap_or_else(|| truncate(&body, 200));
         match err.code.as_deref() {
@@ -290,9 +337,16 @@ impl Store {
                 table: self.table.clone(),
                 column: missing_column(&message),
             },
-            Some("42P01") | Some("PGRST205") => StoreError::MissingTable { table: self.table.clone() },
-            _ if status == StatusCode::NOT_FOUND => StoreError::MissingTable { table: self.table.clone() },
-            _ => StoreError::Rejected { status: status.as_u16(), message },
+            Some("42P01") | Some("PGRST205") => StoreError::MissingTable {
+                table: self.table.clone(),
+            },
+            _ if status == StatusCode::NOT_FOUND => StoreError::MissingTable {
+                table: self.table.clone(),
+            },
+            _ => StoreError::Rejected {
+                status: status.as_u16(),
+                message,
+            },
         }
     }
 }
@@ -311,7 +365,11 @@ fn missing_column(message: &str) -> String {
         None => message.split('\'').nth(1).unwrap_or_default(),
     };
     let name = name.trim_matches(|c| c == '"' || c == '\'');
-    name.rsplit('.').next().unwrap_or(name).trim_matches('"').to_string()
+    name.rsplit('.')
+        .next()
+        .unwrap_or(name)
+        .trim_matches('"')
+        .to_string()
 }
 
 fn retryable(status: StatusCode) -> bool {
@@ -427,9 +485,14 @@ mod tests {
 
     #[test]
     fn missing_column_is_read_from_both_error_forms() {
-        assert_eq!(missing_column("column auth_sessions.refresh_count does not exist"), "refresh_count");
         assert_eq!(
-            missing_column("Could not find the 'fingerprint' column of 'auth_sessions' in the schema cache"),
+            missing_column("column auth_sessions.refresh_count does not exist"),
+            "refresh_count"
+        );
+        assert_eq!(
+            missing_column(
+                "Could not find the 'fingerprint' column of 'auth_sessions' in the schema cache"
+            ),
             "fingerprint"
         );
     }

@@ -16,7 +16,9 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 /// Second precision in UTC, fixed width so stamped text sorts by time.
 pub fn utc_seconds(t: OffsetDateTime) -> String {
     let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_default()
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
 }
 
 /// AimHarder tokens look like `USERID|UNIXTIME|HASH`; the middle part appears

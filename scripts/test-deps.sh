@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Install what the integration tests need, where it is missing, on a Debian
+# (or Ubuntu) machine:
+#
+#   - PostgreSQL's server binaries (initdb, pg_ctl, postgres, psql), from the
+#     distribution's `postgresql` package. The tests use the newest
+#     /usr/lib/postgresql/<version>/bin, or $PG_BIN. When the tests run as
+#     root they run PostgreSQL as the `postgres` OS user the package creates.
+#   - postrust, the PostgREST-compatible server, pinned to the version the
+#     tests are written against, from crates.io with `cargo install`.
+#
+# Safe to run again: whatever is already there is left alone. Fails, loudly,
+# if something cannot be installed.
+set -euo pipefail
+
+POSTRUST_VERSION=3.1.0
+
+say() { printf 'test-deps: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+have_initdb() {
+    if [ -n "${PG_BIN:-}" ]; then
+        [ -x "$PG_BIN/initdb" ]
+    else
+        compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+    fi
+}
+
+# --- PostgreSQL --------------------------------------------------------------
+
+if have_initdb; then
+    say "PostgreSQL: found $(compgen -G "${PG_BIN:-/usr/lib/postgresql/*/bin}/initdb" | sort -V | tail -n 1)"
+elif [ -n "${PG_BIN:-}" ]; then
+    die "PG_BIN=$PG_BIN has no initdb in it; unset PG_BIN to install the distribution's PostgreSQL"
+else
+    command -v apt-get >/dev/null 2>&1 ||
+        die "no apt-get: install PostgreSQL's server binaries yourself and point PG_BIN at their bin directory"
+    say "PostgreSQL: installing the postgresql package"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql
+    have_initdb || die "installed postgresql, but there is still no /usr/lib/postgresql/*/bin/initdb"
+fi
+
+# Running as root, the tests hand the server to the `postgres` OS user with
+# setpriv (initdb and postgres refuse to run as root).
+if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 ||
+        die "running as root needs the postgres OS user, which the postgresql package creates; it does not exist"
+    command -v setpriv >/dev/null 2>&1 || as_root apt-get install -y util-linux
+    command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) is missing"
+fi
+
+# --- postrust ----------------------------------------------------------------
+
+if [ -n "${POSTRUST_BIN:-}" ]; then
+    # The tests use it as given, and refuse it at start-up if it does not
+    # report version $POSTRUST_VERSION.
+    [ -x "$POSTRUST_BIN" ] || die "POSTRUST_BIN=$POSTRUST_BIN is not an executable"
+    say "postrust: using POSTRUST_BIN=$POSTRUST_BIN (not managed by this script)"
+    exit 0
+fi
+
+command -v cargo >/dev/null 2>&1 || die "cargo is not on the PATH; install Rust (https://rustup.rs) first"
+
+# `postrust --version` does not print a version: postrust takes no arguments
+# and starts serving. Ask cargo what it installed instead.
+installed=$(cargo install --list | sed -n 's/^postrust-server v\([^:]*\):$/\1/p')
+bin="${CARGO_HOME:-$HOME/.cargo}/bin/postrust"
+
+if [ "$installed" = "$POSTRUST_VERSION" ] && [ -x "$bin" ]; then
+    say "postrust: found $POSTRUST_VERSION at $bin"
+else
+    say "postrust: installing postrust-server $POSTRUST_VERSION (found: ${installed:-none}); this compiles for a few minutes"
+    # Without --locked: the release's lock file pins crates this registry
+    # mirror may not serve; the resolved set is what the tests were run with.
+    cargo install postrust-server --version "$POSTRUST_VERSION" ||
+        die "cargo install postrust-server $POSTRUST_VERSION failed (see above)"
+    installed=$(cargo install --list | sed -n 's/^postrust-server v\([^:]*\):$/\1/p')
+    [ "$installed" = "$POSTRUST_VERSION" ] && [ -x "$bin" ] ||
+        die "cargo install finished, but $bin is not postrust-server $POSTRUST_VERSION (cargo lists: ${installed:-none})"
+fi

@@ -1,0 +1,8 @@
+//! Integration tests: the real binary against a real PostgreSQL + postrust
+//! stack and a simulated AimHarder, all on 127.0.0.1. One test binary, so one
+//! throwaway cluster serves every test; each test has its own schema.
+
+mod support;
+
+mod refresh_all;
+mod stack_contract;

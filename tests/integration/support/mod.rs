@@ -1,0 +1,7 @@
+//! Test support: the Supabase-like stack, the simulated AimHarder, and a
+//! builder that runs the binary.
+#![allow(dead_code)]
+
+pub mod aimharder;
+pub mod run;
+pub mod stack;
