@@ -99,7 +99,7 @@ pub enum Command {
 #[command(group(clap::ArgGroup::new("target").required(true).args(["id", "email"])))]
 pub struct RefreshOneArgs {
     /// Session id (uuid).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_uuid)]
     pub id: Option<String>,
     /// Member email; with several sessions, also give --fingerprint.
     #[arg(long)]
@@ -178,6 +178,21 @@ fn parse_secret(raw: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(raw.trim()))
 }
 
+fn parse_uuid(raw: &str) -> Result<String, String> {
+    let id = raw.trim().to_ascii_lowercase();
+    let groups: Vec<&str> = id.split('-').collect();
+    let shape = groups.iter().map(|g| g.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12];
+    if shape
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        Ok(id)
+    } else {
+        Err("expected a uuid like 0a1b2c3d-0000-4000-8000-00000000abcd".into())
+    }
+}
+
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     humantime::parse_duration(raw.trim())
         .map_err(|e| format!("{e} (write durations like 30m, 6h, 1d)"))
@@ -225,6 +240,13 @@ mod tests {
         for bad in ["0/4", "5/4", "1/0", "x/2", "3"] {
             assert!(parse_shard(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ids_must_be_uuids() {
+        assert!(parse_uuid("0A1B2C3D-0000-4000-8000-00000000ABCD").is_ok());
+        assert!(parse_uuid("42").is_err());
+        assert!(parse_uuid("0a1b2c3d-0000-4000-8000-00000000abcg").is_err());
     }
 
     #[test]

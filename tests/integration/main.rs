@@ -4,5 +4,8 @@
 
 mod support;
 
+mod errors;
 mod refresh_all;
+mod refresh_one;
 mod stack_contract;
+mod status;

@@ -171,19 +171,35 @@ impl Seed {
 
     /// Inserts the row and returns its id.
     pub fn insert(self, db: &TestDb) -> String {
+        self.insert_into(db, true)
+    }
+
+    /// For a table without the optional fingerprint column.
+    pub fn insert_without_fingerprint(self, db: &TestDb) -> String {
+        self.insert_into(db, false)
+    }
+
+    fn insert_into(self, db: &TestDb, with_fingerprint: bool) -> String {
         let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
         let cookies = if self.cookies == "NULL" {
             "NULL".to_string()
         } else {
             format!("{}::jsonb", q(&self.cookies))
         };
+        let (fp_column, fp_value) = if with_fingerprint {
+            (
+                ", fingerprint",
+                format!(", {}", self.fingerprint.as_deref().map_or("NULL".into(), q)),
+            )
+        } else {
+            ("", String::new())
+        };
         db.sql(&format!(
-            "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, fingerprint, created_at, \
+            "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies{fp_column}, created_at, \
              last_refresh_date, refresh_count, last_refresh_error, auto_refresh_enabled) \
-             VALUES ({}, {}, {cookies}, {}, {}, {}, {}, {}, {}) RETURNING id",
+             VALUES ({}, {}, {cookies}{fp_value}, {}, {}, {}, {}, {}) RETURNING id",
             q(&self.email),
             q(&self.token),
-            self.fingerprint.as_deref().map_or("NULL".into(), q),
             self.created_at,
             self.last_refresh.as_deref().unwrap_or("NULL"),
             self.refresh_count,

@@ -1,0 +1,190 @@
+//! Bad input gets one clear line, the right exit code, and loses nothing.
+
+use crate::refresh_all::{stack, MIGRATION};
+use crate::support::aimharder::FakeAimHarder;
+use crate::support::run::{row, Run, Seed};
+use crate::support::stack::TestDb;
+
+fn one_line(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr
+        .trim()
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "expected one error line in {stderr:?}");
+    lines[0]
+}
+
+#[tokio::test]
+async fn missing_settings_exit_78_naming_the_setting() {
+    let (db, aim) = stack().await;
+    let done = Run::new(&db, &aim)
+        .without_env("SUPABASE_SERVICE_ROLE_KEY")
+        .arg("status")
+        .output()
+        .await;
+    assert_eq!(done.code, 78, "{}", done.stderr);
+    assert!(one_line(&done.stderr).contains("SUPABASE_SERVICE_ROLE_KEY"));
+
+    let done = Run::new(&db, &aim)
+        .without_env("SUPABASE_REST_URL")
+        .arg("status")
+        .output()
+        .await;
+    assert_eq!(done.code, 78);
+    assert!(one_line(&done.stderr).contains("SUPABASE_URL"));
+
+    let done = Run::new(&db, &aim)
+        .without_env("SUPABASE_SERVICE_ROLE_KEY")
+        .env("SUPABASE_SERVICE_ROLE_KEY_FILE", "/nonexistent/key")
+        .arg("status")
+        .output()
+        .await;
+    assert_eq!(done.code, 78);
+    assert!(one_line(&done.stderr).contains("SUPABASE_SERVICE_ROLE_KEY_FILE"));
+}
+
+#[tokio::test]
+async fn the_key_can_come_from_a_file_or_a_dotenv() {
+    let (db, aim) = stack().await;
+    Seed::new("a@example.com", "1|1|x").insert(&db);
+    let run = Run::new(&db, &aim).without_env("SUPABASE_SERVICE_ROLE_KEY");
+    let key_file = run.dir().join("key");
+    std::fs::write(&key_file, format!("{}\n", db.service_key())).unwrap();
+    let done = run
+        .env("SUPABASE_SERVICE_ROLE_KEY_FILE", key_file.to_str().unwrap())
+        .args(&["status", "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["total"], 1);
+
+    let run = Run::bare();
+    std::fs::write(
+        run.dir().join(".env"),
+        format!(
+            "SUPABASE_REST_URL={}\nSUPABASE_SERVICE_ROLE_KEY={}\n",
+            db.rest_url(),
+            db.service_key()
+        ),
+    )
+    .unwrap();
+    let done = run.args(&["status", "--json"]).output().await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["total"], 1);
+}
+
+#[tokio::test]
+async fn a_missing_table_or_column_exits_78_naming_the_migration() {
+    let db = TestDb::new().await;
+    let aim = FakeAimHarder::start().await;
+    let done = Run::new(&db, &aim).arg("refresh-all").output().await;
+    assert_eq!(done.code, 78, "{}", done.stderr);
+    let line = one_line(&done.stderr);
+    assert!(line.contains(MIGRATION), "{line}");
+    assert!(line.contains("last_refresh_date"), "{line}");
+
+    db.apply_migration(MIGRATION);
+    let done = Run::new(&db, &aim)
+        .args(&["status", "--table", "no_such_table"])
+        .output()
+        .await;
+    assert_eq!(done.code, 78, "{}", done.stderr);
+    assert!(one_line(&done.stderr).contains("no_such_table"));
+    assert!(aim.seen().is_empty());
+}
+
+#[tokio::test]
+async fn the_fingerprint_column_is_optional() {
+    let (db, aim) = stack().await;
+    db.sql("ALTER TABLE auth_sessions DROP COLUMN fingerprint");
+    db.restart_rest();
+    let id = Seed::new("a@example.com", "1|1|nofp").insert_without_fingerprint(&db);
+    let done = Run::new(&db, &aim)
+        .args(&["refresh-all", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(row(&db, &id)["refresh_count"], 4);
+    assert_eq!(aim.seen()[0].fingerprint, crate::refresh_all::DEFAULT_FP);
+}
+
+#[tokio::test]
+async fn a_refused_key_exits_77_and_an_anon_key_gets_a_hint() {
+    let (db, aim) = stack().await;
+    Seed::new("a@example.com", "1|1|x").insert(&db);
+    let done = Run::new(&db, &aim)
+        .env("SUPABASE_SERVICE_ROLE_KEY", db.wrong_key())
+        .arg("status")
+        .output()
+        .await;
+    assert_eq!(done.code, 77, "{}", done.stderr);
+    assert!(one_line(&done.stderr).contains("service-role key"));
+    assert!(!done.stderr.contains(db.wrong_key()));
+
+    let done = Run::new(&db, &aim)
+        .env("SUPABASE_SERVICE_ROLE_KEY", db.anon_key())
+        .args(&["refresh-all", "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["selected"], 0);
+    assert!(done.stderr.contains("service-role key"), "{}", done.stderr);
+    assert!(!done.stderr.contains(db.anon_key()));
+}
+
+#[tokio::test]
+async fn an_unreachable_supabase_exits_69_without_calling_aimharder() {
+    let (mut db, aim) = stack().await;
+    Seed::new("a@example.com", "1|1|x").insert(&db);
+    db.stop_rest();
+    let done = Run::new(&db, &aim).arg("refresh-all").output().await;
+    assert_eq!(done.code, 69, "{}", done.stderr);
+    assert!(one_line(&done.stderr).contains("unreachable"));
+    assert!(aim.seen().is_empty());
+}
+
+#[tokio::test]
+async fn bad_flags_exit_64() {
+    let done = Run::bare()
+        .args(&["refresh-all", "--concurrency", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 64, "{}", done.stderr);
+    let done = Run::bare()
+        .args(&["refresh-one", "--id", "42"])
+        .output()
+        .await;
+    assert_eq!(done.code, 64, "{}", done.stderr);
+    let done = Run::bare()
+        .args(&["refresh-all", "--older-than", "soon"])
+        .output()
+        .await;
+    assert_eq!(done.code, 64, "{}", done.stderr);
+    assert!(done.stderr.contains("30m"), "{}", done.stderr);
+}
+
+#[tokio::test]
+async fn a_row_with_bad_stored_data_fails_alone() {
+    let (db, aim) = stack().await;
+    let good = Seed::new("a@example.com", "1|1|good").insert(&db);
+    let crlf = Seed::new("b@example.com", "2|1|crlf")
+        .cookies(r#"[{"name":"PHPSESSID","value":"x\r\nInjected: 1"}]"#)
+        .insert(&db);
+    let empty = Seed::new("c@example.com", "").insert(&db);
+    let done = Run::new(&db, &aim)
+        .args(&["refresh-all", "--json", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert_eq!(done.session(&good)["outcome"], "refreshed");
+    for (id, words) in [(&crlf, "PHPSESSID"), (&empty, "token is empty")] {
+        assert_eq!(done.session(id)["outcome"], "failed");
+        let err = row(&db, id)["last_refresh_error"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(words), "{err}");
+    }
+    assert_eq!(aim.seen().len(), 1);
+}

@@ -1,0 +1,163 @@
+//! `refresh-one`: by id, by email, ambiguous and unknown sessions.
+
+use crate::refresh_all::stack;
+use crate::support::run::{row, Run, Seed};
+
+#[tokio::test]
+async fn refreshes_one_session_by_id_even_when_not_due() {
+    let (db, aim) = stack().await;
+    let id = Seed::new("a@example.com", "1|1|one")
+        .refreshed("now()")
+        .insert(&db);
+    let other = Seed::new("b@example.com", "2|1|other").insert(&db);
+    let done = Run::new(&db, &aim)
+        .args(&["refresh-one", "--id", &id, "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let doc = done.json();
+    assert_eq!(doc["id"], id.as_str());
+    assert_eq!(doc["outcome"], "refreshed");
+    assert_eq!(doc["email"], "a***@example.com");
+    assert_eq!(doc["attempts"], 1);
+    assert_eq!(row(&db, &id)["refresh_count"], 4);
+    assert_eq!(row(&db, &other)["refresh_count"], 3);
+    assert_eq!(aim.calls_for("2|1|other"), 0);
+}
+
+#[tokio::test]
+async fn by_email_with_one_row_and_with_a_fingerprint() {
+    let (db, aim) = stack().await;
+    let single = Seed::new("solo@example.com", "1|1|solo").insert(&db);
+    let a = Seed::new("multi@example.com", "2|1|a")
+        .fingerprint("fp-a")
+        .insert(&db);
+    let b = Seed::new("multi@example.com", "3|1|b")
+        .fingerprint("fp-b")
+        .insert(&db);
+
+    let done = Run::new(&db, &aim)
+        .args(&["refresh-one", "--email", "solo@example.com"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(row(&db, &single)["refresh_count"], 4);
+
+    let done = Run::new(&db, &aim)
+        .args(&[
+            "refresh-one",
+            "--email",
+            "multi@example.com",
+            "--fingerprint",
+            "fp-b",
+        ])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(row(&db, &b)["refresh_count"], 4);
+    assert_eq!(row(&db, &a)["refresh_count"], 3);
+}
+
+#[tokio::test]
+async fn an_ambiguous_email_is_a_usage_error_listing_the_candidates() {
+    let (db, aim) = stack().await;
+    let a = Seed::new("multi@example.com", "2|1|a")
+        .fingerprint("fp-a")
+        .insert(&db);
+    let b = Seed::new("multi@example.com", "3|1|b")
+        .fingerprint("fp-b")
+        .insert(&db);
+    let done = Run::new(&db, &aim)
+        .args(&["refresh-one", "--email", "multi@example.com"])
+        .output()
+        .await;
+    assert_eq!(done.code, 64, "{}", done.stderr);
+    assert_eq!(done.stderr.trim().lines().count(), 1, "{}", done.stderr);
+    for needle in [a.as_str(), b.as_str(), "fp-a", "fp-b", "--fingerprint"] {
+        assert!(
+            done.stderr.contains(needle),
+            "{needle} missing from {}",
+            done.stderr
+        );
+    }
+    assert!(
+        !done.stderr.contains("multi@example.com"),
+        "email must be masked"
+    );
+    assert!(aim.seen().is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_session_exits_66() {
+    let (db, aim) = stack().await;
+    Seed::new("a@example.com", "1|1|x").insert(&db);
+    let done = Run::new(&db, &aim)
+        .args(&[
+            "refresh-one",
+            "--id",
+            "00000000-0000-4000-8000-000000000000",
+        ])
+        .output()
+        .await;
+    assert_eq!(done.code, 66, "{}", done.stderr);
+    assert!(done.stderr.contains("no session"), "{}", done.stderr);
+    let done = Run::new(&db, &aim)
+        .args(&["refresh-one", "--email", "nobody@example.com"])
+        .output()
+        .await;
+    assert_eq!(done.code, 66, "{}", done.stderr);
+}
+
+#[tokio::test]
+async fn if_older_than_skips_a_recent_refresh() {
+    let (db, aim) = stack().await;
+    let recent = Seed::new("a@example.com", "1|1|recent")
+        .refreshed("now() - interval '2 hours'")
+        .insert(&db);
+    let old = Seed::new("b@example.com", "2|1|old")
+        .refreshed("now() - interval '30 hours'")
+        .insert(&db);
+    let done = Run::new(&db, &aim)
+        .args(&[
+            "refresh-one",
+            "--id",
+            &recent,
+            "--if-older-than",
+            "24h",
+            "--json",
+        ])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["outcome"], "skipped");
+    assert_eq!(aim.seen().len(), 0);
+    let done = Run::new(&db, &aim)
+        .args(&[
+            "refresh-one",
+            "--id",
+            &old,
+            "--if-older-than",
+            "24h",
+            "--json",
+        ])
+        .output()
+        .await;
+    assert_eq!(done.json()["outcome"], "refreshed", "{}", done.stderr);
+}
+
+#[tokio::test]
+async fn an_expired_session_exits_1_and_is_disabled() {
+    let (db, aim) = stack().await;
+    let id = Seed::new("a@example.com", "1|1|dead").insert(&db);
+    aim.script(
+        "1|1|dead",
+        vec![crate::support::aimharder::Reply::Redirect(302, "/login")],
+    );
+    let done = Run::new(&db, &aim)
+        .args(&["refresh-one", "--id", &id])
+        .output()
+        .await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert!(done.stdout.contains("EXPIRED"), "{}", done.stdout);
+    assert_eq!(row(&db, &id)["auto_refresh_enabled"], false);
+}
