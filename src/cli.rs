@@ -26,6 +26,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Settings (every command)")]
 pub struct GlobalArgs {
     /// Supabase project URL; the REST base becomes {url}/rest/v1.
     #[arg(long, env = "SUPABASE_URL", global = true)]

@@ -7,5 +7,6 @@ mod support;
 mod errors;
 mod refresh_all;
 mod refresh_one;
+mod secrets;
 mod stack_contract;
 mod status;

@@ -1,0 +1,91 @@
+//! The service key, tokens and cookie values never reach any output, at the
+//! most verbose logging, as text or JSON, whatever happens to the session.
+
+use crate::refresh_all::stack;
+use crate::support::aimharder::Reply;
+use crate::support::run::{Run, Seed};
+
+#[tokio::test]
+async fn no_secret_appears_in_any_output_at_any_verbosity() {
+    let (db, aim) = stack().await;
+    let tokens = [
+        "111|1766731601|tok-ok",
+        "222|1766731601|tok-rot",
+        "333|1|tok-403",
+        "444|1|tok-503",
+        "555|1|tok-login",
+    ];
+    let cookie_values = ["cookie-secret-php", "cookie-secret-auth"];
+    let cookies = format!(
+        r#"[{{"name":"PHPSESSID","value":"{}"}},{{"name":"amhrdrauth","value":"{}"}}]"#,
+        cookie_values[0], cookie_values[1]
+    );
+    for (i, t) in tokens.iter().enumerate() {
+        Seed::new(&format!("m{i}@example.com"), t)
+            .cookies(&cookies)
+            .insert(&db);
+    }
+    aim.script(
+        tokens[1],
+        vec![Reply::Refresh {
+            token: Some("999|1799999999|tok-new-secret".into()),
+            fingerprint: None,
+            set_cookies: vec!["AWSALB=cookie-secret-alb; Path=/".into()],
+        }],
+    );
+    aim.script(tokens[2], vec![Reply::Status(403)]);
+    aim.script(tokens[3], vec![Reply::Status(503)]);
+    aim.script(
+        tokens[4],
+        vec![Reply::Redirect(302, "/login?token=555|1|tok-login")],
+    );
+
+    let secrets: Vec<&str> = tokens
+        .iter()
+        .copied()
+        .chain(cookie_values)
+        .chain(["tok-new-secret", "cookie-secret-alb", db.service_key()])
+        .collect();
+    for format in ["text", "json"] {
+        let done = Run::new(&db, &aim)
+            .env("RUST_LOG", "trace")
+            .args(&[
+                "refresh-all",
+                "--json",
+                "--force",
+                "--rate",
+                "0",
+                "-vv",
+                "--log-format",
+                format,
+            ])
+            .output()
+            .await;
+        assert_eq!(done.code, 1, "{}", done.stderr);
+        assert!(done.stderr.len() > 200, "trace logging produced output");
+        for secret in &secrets {
+            let fragment = secret.rsplit('|').next().unwrap();
+            assert!(
+                !done.stdout.contains(fragment),
+                "{secret} in stdout:\n{}",
+                done.stdout
+            );
+            assert!(
+                !done.stderr.contains(fragment),
+                "{secret} in stderr:\n{}",
+                done.stderr
+            );
+        }
+        let status = Run::new(&db, &aim)
+            .args(&["status", "--sessions", "-vv", "--json"])
+            .output()
+            .await;
+        for secret in &secrets {
+            let fragment = secret.rsplit('|').next().unwrap();
+            assert!(
+                !status.stdout.contains(fragment) && !status.stderr.contains(fragment),
+                "{secret} in status"
+            );
+        }
+    }
+}
