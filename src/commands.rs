@@ -13,7 +13,7 @@ use crate::cli::{Cli, Command, GlobalArgs, RefreshAllArgs, RefreshOneArgs, Statu
 use crate::config::{AimHarderConfig, StoreConfig};
 use crate::engine::{Engine, EngineSettings};
 use crate::error::{verdict_code, AppError, RunVerdict};
-use crate::report::{Outcome, Output, RunReport, SessionReport, StatusLine, StatusReport};
+use crate::report::{Outcome, Output, RunSink, SessionReport, StatusLine, StatusReport};
 use crate::select::{DueQuery, DueStream, PAGE_SIZE};
 use crate::store::{filter, Store, StoreError};
 use crate::timefmt;
@@ -196,8 +196,21 @@ async fn refresh_all(
 
     let bar = progress_bar(&store, &query, &output).await;
     let due = DueStream::start(store.clone(), query);
-    let (sessions, left, read_error) = if args.dry_run {
-        dry_run(due, args.limit, output).await
+    let mut sink = RunSink::start(output, args.dry_run, &timefmt::rfc3339(started))?;
+    let mut write_error = None;
+    let mut record = |report: SessionReport| {
+        if let Err(e) = sink.session(&report) {
+            write_error.get_or_insert(e);
+        }
+        bar.inc(1);
+        let t = sink.totals();
+        let problems = t.failed + t.expired + t.unrecorded;
+        if problems > 0 {
+            bar.set_message(format!("{problems} failed"));
+        }
+    };
+    let (left, read_error) = if args.dry_run {
+        (false, dry_run(due, args.limit, output, &mut record).await)
     } else {
         let limits = Limits {
             request_timeout: args.http.request_timeout,
@@ -212,40 +225,31 @@ async fn refresh_all(
             stop.clone(),
             deadline,
         )?;
-        let run = engine
-            .run_all(due, args.limit, |s| {
-                bar.inc(1);
-                if s.outcome.is_problem() {
-                    bar.set_message(format!("{} failed", bar.position()));
-                }
-            })
-            .await;
-        (run.sessions, run.left, run.read_error)
+        let run = engine.run_all(due, args.limit, &mut record).await;
+        (run.left, run.read_error)
     };
     bar.finish_and_clear();
-
-    let mut report = RunReport::new(
-        args.dry_run,
-        timefmt::rfc3339(started),
-        clock.elapsed().as_millis(),
-        sessions,
-    );
-    if left {
-        report.stopped = stopped_by.lock().ok().and_then(|s| s.map(str::to_string));
+    if let Some(e) = write_error {
+        return Err(e).context("cannot write the results to stdout");
     }
-    if report.selected == 0 {
+    let stopped = if left {
+        *stopped_by.lock().unwrap_or_else(|e| e.into_inner())
+    } else {
+        None
+    };
+    let totals = sink.finish(clock.elapsed().as_millis(), stopped)?;
+    if totals.selected == 0 {
         if let Some(hint) = store.key_hint() {
             tracing::warn!("nothing selected; {hint}");
         }
     }
-    output.run(&report)?;
     if let Some(e) = read_error {
         return Err(AppError::Store(e))
             .context("reading due sessions stopped the run; the sessions above were handled");
     }
     let verdict = if left {
         RunVerdict::Interrupted
-    } else if report.has_problems() {
+    } else if totals.has_problems() {
         RunVerdict::Problems
     } else {
         RunVerdict::Clean
@@ -253,24 +257,29 @@ async fn refresh_all(
     Ok(verdict_code(verdict))
 }
 
+/// Lists what would be refreshed; `Some` if reading stopped early.
 async fn dry_run(
     mut due: DueStream,
     limit: Option<u64>,
     output: Output,
-) -> (Vec<SessionReport>, bool, Option<StoreError>) {
-    let mut sessions = Vec::new();
-    while limit.is_none_or(|l| (sessions.len() as u64) < l) {
+    record: &mut impl FnMut(SessionReport),
+) -> Option<StoreError> {
+    let mut listed = 0u64;
+    while limit.is_none_or(|l| listed < l) {
         match std::future::poll_fn(|cx| due.poll_next(cx)).await {
-            Some(Ok(row)) => sessions.push(SessionReport::new(
-                &row.id,
-                output.email(row.user_email.as_deref()).as_deref(),
-                Outcome::Due,
-            )),
-            Some(Err(e)) => return (sessions, false, Some(e)),
+            Some(Ok(row)) => {
+                listed += 1;
+                record(SessionReport::new(
+                    &row.id,
+                    output.email(row.user_email.as_deref()).as_deref(),
+                    Outcome::Due,
+                ));
+            }
+            Some(Err(e)) => return Some(e),
             None => break,
         }
     }
-    (sessions, false, None)
+    None
 }
 
 /// Deadline and SIGINT/SIGTERM both mean: start nothing new, finish what runs.

@@ -47,10 +47,9 @@ pub struct Engine {
     settings: EngineSettings,
 }
 
-/// What the pipeline did with the stream it was given.
+/// How the pipeline ended; each session's report went to `on_done`.
 pub struct Pipeline {
-    pub sessions: Vec<SessionReport>,
-    /// Due sessions that were not started (stream not exhausted when stopped).
+    /// Due sessions were left unstarted because the run was stopped.
     pub left: bool,
     /// Reading further pages failed; what was done is in `sessions`.
     pub read_error: Option<StoreError>,
@@ -90,7 +89,7 @@ impl Engine {
         &self,
         mut due: DueStream,
         limit: Option<u64>,
-        on_done: impl Fn(&SessionReport),
+        mut on_done: impl FnMut(SessionReport),
     ) -> Pipeline {
         let mut read_error = None;
         let mut taken = 0u64;
@@ -116,22 +115,15 @@ impl Engine {
         let mut results = rows
             .map(|row| self.refresh(row))
             .buffer_unordered(in_flight);
-        let mut sessions = Vec::new();
+        let mut unstarted = false;
         while let Some(report) = results.next().await {
-            on_done(&report);
-            sessions.push(report);
+            unstarted |= report.outcome == Outcome::Skipped && report.attempts == 0;
+            on_done(report);
         }
         drop(results);
         let limited = limit.is_some_and(|l| taken >= l);
-        let skipped = sessions
-            .iter()
-            .any(|s| s.outcome == Outcome::Skipped && s.attempts == 0);
-        let left = self.stop.is_cancelled() && !limited && (skipped || !due.is_exhausted());
-        Pipeline {
-            sessions,
-            left,
-            read_error,
-        }
+        let left = self.stop.is_cancelled() && !limited && (unstarted || !due.is_exhausted());
+        Pipeline { left, read_error }
     }
 
     /// Refreshes one session now and records the result.

@@ -58,48 +58,135 @@ impl SessionReport {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    pub dry_run: bool,
-    pub started_at: String,
-    pub duration_ms: u128,
+/// Counts of one run, by outcome.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
     pub selected: u64,
     pub refreshed: u64,
     pub failed: u64,
     pub expired: u64,
     pub unrecorded: u64,
     pub skipped: u64,
-    /// Why the run ended early, if it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stopped: Option<String>,
-    pub sessions: Vec<SessionReport>,
 }
 
-impl RunReport {
-    pub fn new(
-        dry_run: bool,
-        started_at: String,
-        duration_ms: u128,
-        sessions: Vec<SessionReport>,
-    ) -> Self {
-        let count = |o: Outcome| sessions.iter().filter(|s| s.outcome == o).count() as u64;
-        Self {
-            dry_run,
-            started_at,
-            duration_ms,
-            selected: sessions.len() as u64,
-            refreshed: count(Outcome::Refreshed),
-            failed: count(Outcome::Failed),
-            expired: count(Outcome::Expired),
-            unrecorded: count(Outcome::Unrecorded),
-            skipped: count(Outcome::Skipped),
-            stopped: None,
-            sessions,
+impl Totals {
+    fn add(&mut self, outcome: Outcome) {
+        self.selected += 1;
+        match outcome {
+            Outcome::Refreshed => self.refreshed += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Expired => self.expired += 1,
+            Outcome::Unrecorded => self.unrecorded += 1,
+            Outcome::Skipped => self.skipped += 1,
+            Outcome::Due => {}
         }
     }
 
     pub fn has_problems(&self) -> bool {
-        self.sessions.iter().any(|s| s.outcome.is_problem())
+        self.failed + self.expired + self.unrecorded > 0
+    }
+}
+
+/// The tail of a `refresh-all` document, written once the run is over.
+#[derive(Serialize)]
+struct RunTail<'a> {
+    duration_ms: u128,
+    #[serde(flatten)]
+    totals: &'a Totals,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped: Option<&'a str>,
+}
+
+/// Writes a `refresh-all` result as sessions finish, so memory stays flat
+/// however many sessions run. In JSON the per-session array comes first and
+/// the counts after it: same keys as the documented shape, streamable.
+pub struct RunSink {
+    output: Output,
+    dry_run: bool,
+    totals: Totals,
+    first: bool,
+}
+
+impl RunSink {
+    pub fn start(output: Output, dry_run: bool, started_at: &str) -> std::io::Result<Self> {
+        if output.json {
+            let mut out = std::io::stdout().lock();
+            write!(
+                out,
+                "{{\"dry_run\":{dry_run},\"started_at\":{},\"sessions\":[",
+                serde_json::to_string(started_at)?
+            )?;
+        }
+        Ok(Self {
+            output,
+            dry_run,
+            totals: Totals::default(),
+            first: true,
+        })
+    }
+
+    pub fn session(&mut self, report: &SessionReport) -> std::io::Result<()> {
+        self.totals.add(report.outcome);
+        let mut out = std::io::stdout().lock();
+        if self.output.json {
+            if !self.first {
+                out.write_all(b",")?;
+            }
+            self.first = false;
+            serde_json::to_writer(&mut out, report)?;
+            return Ok(());
+        }
+        if report.outcome != Outcome::Refreshed {
+            write_session_line(&mut out, report)?;
+        }
+        Ok(())
+    }
+
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    pub fn finish(self, duration_ms: u128, stopped: Option<&str>) -> std::io::Result<Totals> {
+        let mut out = std::io::stdout().lock();
+        let t = &self.totals;
+        if self.output.json {
+            let tail = serde_json::to_string(&RunTail {
+                duration_ms,
+                totals: t,
+                stopped,
+            })?;
+            // `tail` is an object; splice its members after the array.
+            writeln!(out, "],{}", tail.trim_start_matches('{'))?;
+            return Ok(self.totals);
+        }
+        let (shown, verb) = if self.dry_run {
+            (t.selected, "would refresh")
+        } else {
+            (t.refreshed, "refreshed")
+        };
+        write!(
+            out,
+            "{} sessions selected: {shown} {verb}, {} failed, {} expired, {} unrecorded, {} skipped in {:.1}s",
+            t.selected,
+            t.failed,
+            t.expired,
+            t.unrecorded,
+            t.skipped,
+            duration_ms as f64 / 1000.0
+        )?;
+        match stopped {
+            Some(why) => writeln!(out, " (stopped: {why})")?,
+            None => writeln!(out)?,
+        }
+        Ok(self.totals)
+    }
+}
+
+fn write_session_line(out: &mut impl Write, s: &SessionReport) -> std::io::Result<()> {
+    let who = s.email.as_deref().unwrap_or("-");
+    match &s.error {
+        Some(err) => writeln!(out, "{:<10} {} {} — {}", label(s.outcome), s.id, who, err),
+        None => writeln!(out, "{:<10} {} {}", label(s.outcome), s.id, who),
     }
 }
 
@@ -156,48 +243,6 @@ impl Output {
                 mask_email(e)
             }
         })
-    }
-
-    pub fn run(&self, report: &RunReport) -> std::io::Result<()> {
-        if self.json {
-            return self.print_json(report);
-        }
-        let mut out = std::io::stdout().lock();
-        for s in report
-            .sessions
-            .iter()
-            .filter(|s| s.outcome != Outcome::Refreshed)
-        {
-            let who = s.email.as_deref().unwrap_or("-");
-            match &s.error {
-                Some(err) => writeln!(out, "{:<10} {} {} — {}", label(s.outcome), s.id, who, err)?,
-                None => writeln!(out, "{:<10} {} {}", label(s.outcome), s.id, who)?,
-            }
-        }
-        let verb = if report.dry_run {
-            "would refresh"
-        } else {
-            "refreshed"
-        };
-        let shown = if report.dry_run {
-            report.selected
-        } else {
-            report.refreshed
-        };
-        write!(
-            out,
-            "{} sessions selected: {shown} {verb}, {} failed, {} expired, {} unrecorded, {} skipped in {:.1}s",
-            report.selected,
-            report.failed,
-            report.expired,
-            report.unrecorded,
-            report.skipped,
-            report.duration_ms as f64 / 1000.0
-        )?;
-        match &report.stopped {
-            Some(why) => writeln!(out, " (stopped: {why})"),
-            None => writeln!(out),
-        }
     }
 
     pub fn session(&self, report: &SessionReport) -> std::io::Result<()> {
@@ -285,17 +330,15 @@ mod tests {
     }
 
     #[test]
-    fn counts_follow_the_sessions() {
-        let sessions = vec![
-            SessionReport::new("a", None, Outcome::Refreshed),
-            SessionReport::new("b", None, Outcome::Expired),
-            SessionReport::new("c", None, Outcome::Skipped),
-        ];
-        let r = RunReport::new(false, "t".into(), 1, sessions);
+    fn counts_follow_the_outcomes() {
+        let mut t = Totals::default();
+        for o in [Outcome::Refreshed, Outcome::Expired, Outcome::Skipped] {
+            t.add(o);
+        }
         assert_eq!(
-            (r.selected, r.refreshed, r.expired, r.skipped),
+            (t.selected, t.refreshed, t.expired, t.skipped),
             (3, 1, 1, 1)
         );
-        assert!(r.has_problems());
+        assert!(t.has_problems());
     }
 }
