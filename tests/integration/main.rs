@@ -5,6 +5,7 @@
 mod support;
 
 mod errors;
+mod faults;
 mod refresh_all;
 mod refresh_one;
 mod secrets;
