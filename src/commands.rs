@@ -25,7 +25,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         json: cli.global.json,
         show_emails: cli.global.show_emails,
     };
-    let store = connect(&cli.global).await?;
+    let store = connect(&cli.global)?;
     match cli.command {
         Command::RefreshOne(args) => refresh_one(&cli.global, store, output, args).await,
         Command::RefreshAll(args) => refresh_all(&cli.global, store, output, args).await,
@@ -33,16 +33,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-async fn connect(global: &GlobalArgs) -> anyhow::Result<Store> {
+fn connect(global: &GlobalArgs) -> anyhow::Result<Store> {
     let config = StoreConfig::from_args(global)?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
         .build()
         .context("cannot build the HTTP client")?;
-    let store = Store::connect(&config, http)
-        .await
-        .map_err(AppError::from)?;
+    let store = Store::new(&config, http).map_err(AppError::from)?;
     if let Some(hint) = store.key_hint() {
         tracing::warn!("{hint}");
     }

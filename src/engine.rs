@@ -266,9 +266,9 @@ impl Engine {
         let now = timefmt::now();
         let stamp = timefmt::rfc3339(now);
         let token_changed = session.token.expose_secret() != sent_token.expose_secret();
-        let new_fingerprint = session
-            .fingerprint
-            .filter(|fp| fp != sent_fingerprint && !fp.trim().is_empty());
+        let new_fingerprint = session.fingerprint.filter(|fp| {
+            fp != sent_fingerprint && !fp.trim().is_empty() && self.store.has_fingerprint()
+        });
         let mut current = row;
         for _ in 0..WRITE_CONFLICT_ROUNDS {
             let mut jar =
@@ -345,7 +345,6 @@ impl Engine {
             .store
             .update_if_unchanged(&current.id, current.refresh_count, patch)
             .await?
-            .is_some()
         {
             return Ok(Written::Yes);
         }

@@ -1,5 +1,7 @@
 //! The sessions table, reached over Supabase's REST API (PostgREST).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -110,14 +112,17 @@ pub struct Store {
     table_url: String,
     table: String,
     headers: HeaderMap,
-    columns: String,
+    /// Until a read shows otherwise, the optional fingerprint column is
+    /// assumed present; checking up front would cost a request per run.
+    has_fingerprint: Arc<AtomicBool>,
     key_role: Option<String>,
 }
 
 impl Store {
-    /// Connects and checks the table has what the tool needs: reachable,
-    /// key accepted, table and tracking columns present.
-    pub async fn connect(config: &StoreConfig, http: reqwest::Client) -> Result<Self, StoreError> {
+    /// A client for the sessions table. Nothing is sent yet: the first
+    /// request finds out whether Supabase is reachable, takes the key, and
+    /// has the table and columns.
+    pub fn new(config: &StoreConfig, http: reqwest::Client) -> Result<Self, StoreError> {
         let key = config.service_key.expose_secret();
         let mut headers = HeaderMap::new();
         let mut apikey =
@@ -128,49 +133,70 @@ impl Store {
         bearer.set_sensitive(true);
         headers.insert("apikey", apikey);
         headers.insert("Authorization", bearer);
-        let mut store = Self {
+        Ok(Self {
             http,
             table_url: join_path(&config.rest_url, &config.table).to_string(),
             table: config.table.clone(),
             headers,
-            columns: String::new(),
+            has_fingerprint: Arc::new(AtomicBool::new(true)),
             key_role: jwt_role(key),
-        };
-        let with_fingerprint = format!("{REQUIRED_COLUMNS},fingerprint");
-        store.columns = match store.probe(&with_fingerprint).await {
-            Ok(()) => with_fingerprint,
-            Err(StoreError::MissingColumn { .. }) => {
-                let missing = store.missing_columns().await?;
-                // The fingerprint column is optional: rows then use the default.
-                let required: Vec<&str> = missing
-                    .into_iter()
-                    .filter(|c| *c != "fingerprint")
-                    .collect();
-                if !required.is_empty() {
-                    return Err(StoreError::MissingColumn {
-                        table: store.table.clone(),
-                        column: required.join(", "),
-                    });
-                }
-                REQUIRED_COLUMNS.to_string()
-            }
-            Err(e) => return Err(e),
-        };
-        Ok(store)
+        })
     }
 
-    /// Which columns the table lacks. PostgREST does not always name the
-    /// column in its error, so each is asked for on its own (error path only).
-    async fn missing_columns(&self) -> Result<Vec<&'static str>, StoreError> {
+    pub fn has_fingerprint(&self) -> bool {
+        self.has_fingerprint.load(Ordering::Relaxed)
+    }
+
+    fn columns(&self) -> String {
+        if self.has_fingerprint() {
+            format!("{REQUIRED_COLUMNS},fingerprint")
+        } else {
+            REQUIRED_COLUMNS.to_string()
+        }
+    }
+
+    /// Reads rows with the columns the tool uses. A missing column is looked
+    /// into once: only the optional fingerprint missing means read without it;
+    /// anything else is an error naming the migration.
+    async fn rows(
+        &self,
+        build: impl Fn(Builder, &str) -> Builder,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        let first = self.send(build(self.from(), &self.columns())).await;
+        let resp = match first {
+            Err(StoreError::MissingColumn { .. }) if self.has_fingerprint() => {
+                self.check_columns().await?;
+                self.send(build(self.from(), &self.columns())).await?
+            }
+            other => other?,
+        };
+        read_json(resp).await
+    }
+
+    async fn check_columns(&self) -> Result<(), StoreError> {
         let mut missing = Vec::new();
         for column in REQUIRED_COLUMNS.split(',').chain(["fingerprint"]) {
-            match self.probe(&format!("id,{column}")).await {
-                Ok(()) => {}
+            let probe = self.from().select(format!("id,{column}")).limit(1);
+            match self.send(probe).await {
+                Ok(_) => {}
                 Err(StoreError::MissingColumn { .. }) => missing.push(column),
                 Err(e) => return Err(e),
             }
         }
-        Ok(missing)
+        let required: Vec<&str> = missing
+            .iter()
+            .copied()
+            .filter(|c| *c != "fingerprint")
+            .collect();
+        if !required.is_empty() {
+            return Err(StoreError::MissingColumn {
+                table: self.table.clone(),
+                column: required.join(", "),
+            });
+        }
+        self.has_fingerprint
+            .store(!missing.contains(&"fingerprint"), Ordering::Relaxed);
+        Ok(())
     }
 
     /// Whether the key is a JWT for some role other than `service_role`
@@ -182,11 +208,6 @@ impl Store {
                 "the key is for role {role:?}: row-level security hides sessions from it; use the service-role key (SUPABASE_SERVICE_ROLE_KEY)"
             )),
         }
-    }
-
-    async fn probe(&self, columns: &str) -> Result<(), StoreError> {
-        let req = self.from().select(columns).limit(1);
-        self.send(req).await.map(drop)
     }
 
     fn from(&self) -> Builder {
@@ -215,21 +236,25 @@ impl Store {
                 id = quote(&after.id)
             ));
         }
-        let mut req = self
-            .from()
-            .select(&self.columns)
-            .order(format!("{order_key}.asc,id.asc"))
-            .limit(limit);
-        if !conds.is_empty() {
-            req = req.and(conds.join(","));
-        }
-        let resp = self.send(req).await?;
-        read_json(resp).await
+        let tree = conds.join(",");
+        self.rows(|from, columns| {
+            let req = from
+                .select(columns)
+                .order(format!("{order_key}.asc,id.asc"))
+                .limit(limit);
+            if tree.is_empty() {
+                req
+            } else {
+                req.and(&tree)
+            }
+        })
+        .await
     }
 
     pub async fn by_id(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {
-        let req = self.from().select(&self.columns).eq("id", id).limit(1);
-        let rows: Vec<SessionRow> = read_json(self.send(req).await?).await?;
+        let rows = self
+            .rows(|from, columns| from.select(columns).eq("id", id).limit(1))
+            .await?;
         Ok(rows.into_iter().next())
     }
 
@@ -238,37 +263,40 @@ impl Store {
         email: &str,
         fingerprint: Option<&str>,
     ) -> Result<Vec<SessionRow>, StoreError> {
-        let mut req = self
-            .from()
-            .select(&self.columns)
-            .ilike("user_email", email.replace('*', ""))
-            .order("created_at.asc,id.asc")
-            .limit(100);
-        if let Some(fp) = fingerprint {
-            req = req.eq("fingerprint", fp);
-        }
-        read_json(self.send(req).await?).await
+        let pattern = email.replace('*', "");
+        self.rows(|from, columns| {
+            let req = from
+                .select(columns)
+                .ilike("user_email", &pattern)
+                .order("created_at.asc,id.asc")
+                .limit(100);
+            match fingerprint {
+                Some(fp) => req.eq("fingerprint", fp),
+                None => req,
+            }
+        })
+        .await
     }
 
     /// Applies `patch` only if the row's `refresh_count` is still `expected`.
-    /// `Ok(None)` means the row changed (or vanished) since it was read.
+    /// `Ok(false)` means the row changed (or vanished) since it was read.
     pub async fn update_if_unchanged(
         &self,
         id: &str,
         expected: Option<i64>,
         patch: &Patch,
-    ) -> Result<Option<SessionRow>, StoreError> {
+    ) -> Result<bool, StoreError> {
         let body = serde_json::to_string(patch).map_err(|e| StoreError::Rejected {
             status: 0,
             message: format!("cannot encode the update: {e}"),
         })?;
-        let req = self.from().update(body).eq("id", id).select(&self.columns);
+        let req = self.from().update(body).eq("id", id).select("id");
         let req = match expected {
             Some(n) => req.eq("refresh_count", n.to_string()),
             None => req.is("refresh_count", "null"),
         };
-        let rows: Vec<SessionRow> = read_json(self.send(req).await?).await?;
-        Ok(rows.into_iter().next())
+        let rows: Vec<serde_json::Value> = read_json(self.send(req).await?).await?;
+        Ok(!rows.is_empty())
     }
 
     /// Exact number of rows matching `filters`, counted by the server.
