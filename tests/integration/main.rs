@@ -8,6 +8,7 @@ mod errors;
 mod faults;
 mod refresh_all;
 mod refresh_one;
+mod scale;
 mod secrets;
 mod stack_contract;
 mod status;

@@ -17,6 +17,8 @@ pub type Hook = Arc<dyn Fn() + Send + Sync>;
 pub enum Reply {
     /// Run the hook (say, another writer touching the row), then answer.
     Then(Hook, Box<Reply>),
+    /// Wait this long (beyond the server's latency), then answer.
+    Delay(Duration, Box<Reply>),
     /// 200 with the localStorage script; `None` echoes what was sent.
     Refresh {
         token: Option<String>,
@@ -80,11 +82,19 @@ pub struct Seen {
     pub user_agent: Option<String>,
 }
 
+/// What happened, in order: a request for a token arrived, or was answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Arrived(String),
+    Answered(String),
+}
+
 #[derive(Default)]
 struct State {
     scripts: HashMap<String, Vec<Reply>>,
     seen: Vec<Seen>,
     arrivals: Vec<Instant>,
+    events: Vec<Event>,
 }
 
 #[derive(Clone)]
@@ -93,6 +103,7 @@ pub struct FakeAimHarder {
     state: Arc<Mutex<State>>,
     in_flight: Arc<AtomicUsize>,
     max_in_flight: Arc<AtomicUsize>,
+    arrived: Arc<tokio::sync::Notify>,
     latency: Duration,
 }
 
@@ -110,6 +121,7 @@ impl FakeAimHarder {
             state: Arc::default(),
             in_flight: Arc::default(),
             max_in_flight: Arc::default(),
+            arrived: Arc::default(),
             latency,
         };
         let server = fake.clone();
@@ -143,6 +155,21 @@ impl FakeAimHarder {
         self.seen().iter().filter(|s| s.token == token).count()
     }
 
+    pub fn events(&self) -> Vec<Event> {
+        self.state.lock().unwrap().events.clone()
+    }
+
+    /// Returns once at least `n` requests have arrived.
+    pub async fn wait_for_requests(&self, n: usize) {
+        loop {
+            let notified = self.arrived.notified();
+            if self.seen().len() >= n {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// When each request arrived, in order.
     pub fn arrival_times(&self) -> Vec<Instant> {
         self.state.lock().unwrap().arrivals.clone()
@@ -163,6 +190,7 @@ impl FakeAimHarder {
                 let mut state = self.state.lock().unwrap();
                 state.seen.push(seen.clone());
                 state.arrivals.push(Instant::now());
+                state.events.push(Event::Arrived(seen.token.clone()));
                 match state.scripts.get_mut(&seen.token) {
                     Some(replies) if replies.len() > 1 => replies.remove(0),
                     Some(replies) => replies.first().cloned().unwrap_or_else(Reply::ok),
@@ -174,8 +202,14 @@ impl FakeAimHarder {
             if !self.latency.is_zero() {
                 tokio::time::sleep(self.latency).await;
             }
+            self.arrived.notify_waiters();
             let keep = self.answer(&mut stream, &seen, reply).await;
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.state
+                .lock()
+                .unwrap()
+                .events
+                .push(Event::Answered(seen.token.clone()));
             if !keep {
                 return;
             }
@@ -184,10 +218,19 @@ impl FakeAimHarder {
 
     /// Writes the answer; false when the connection must close.
     async fn answer(&self, stream: &mut TcpStream, seen: &Seen, mut reply: Reply) -> bool {
-        while let Reply::Then(hook, next) = reply {
-            hook();
-            reply = *next;
-        }
+        let reply = loop {
+            reply = match reply {
+                Reply::Then(hook, next) => {
+                    hook();
+                    *next
+                }
+                Reply::Delay(wait, next) => {
+                    tokio::time::sleep(wait).await;
+                    *next
+                }
+                other => break other,
+            };
+        };
         let html = |body: &str| {
             response(
                 200,
@@ -196,7 +239,7 @@ impl FakeAimHarder {
             )
         };
         let bytes = match reply {
-            Reply::Then(..) => unreachable!("unwrapped above"),
+            Reply::Then(..) | Reply::Delay(..) => unreachable!("unwrapped above"),
             Reply::Refresh {
                 token,
                 fingerprint,

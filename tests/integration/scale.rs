@@ -1,0 +1,273 @@
+//! Pipeline, bounds, pace, sharding, limits, deadlines and signals. No
+//! assertion here depends on how fast the machine is: they check counts,
+//! orderings and lower bounds.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::refresh_all::{stack, MIGRATION};
+use crate::support::aimharder::{Event, FakeAimHarder, Reply};
+use crate::support::run::{row, Run, Seed, BIN};
+use crate::support::stack::TestDb;
+
+fn seed_due(db: &TestDb, n: usize, tag: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            Seed::new(&format!("{tag}{i}@example.com"), &format!("{i}|1|{tag}"))
+                .refreshed(&format!(
+                    "now() - interval '7 hours' - interval '{i} minutes'"
+                ))
+                .insert(db)
+        })
+        .collect()
+}
+
+fn ids_of(doc: &Value) -> BTreeSet<String> {
+    doc["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn concurrency_never_exceeds_the_bound_and_reaches_it() {
+    let db = TestDb::new().await;
+    db.apply_migration(MIGRATION);
+    let aim = FakeAimHarder::with_latency(Duration::from_millis(100)).await;
+    seed_due(&db, 24, "c");
+    let done = Run::new(&db, &aim)
+        .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "3"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["refreshed"], 24);
+    assert_eq!(aim.max_in_flight(), 3);
+}
+
+#[tokio::test]
+async fn a_slow_session_does_not_hold_back_the_others() {
+    let (db, aim) = stack().await;
+    let ids = seed_due(&db, 12, "p");
+    // The oldest session (last in seed order) is first out and answers slowly.
+    aim.script(
+        "11|1|p",
+        vec![Reply::Delay(Duration::from_secs(3), Box::new(Reply::ok()))],
+    );
+    let done = Run::new(&db, &aim)
+        .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "2"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["refreshed"], 12);
+    let events = aim.events();
+    let slow_answered = events
+        .iter()
+        .position(|e| *e == Event::Answered("11|1|p".into()))
+        .unwrap();
+    let arrivals_before = events[..slow_answered]
+        .iter()
+        .filter(|e| matches!(e, Event::Arrived(_)))
+        .count();
+    assert_eq!(
+        arrivals_before, 12,
+        "all others started while the slow one ran: {events:?}"
+    );
+    assert_eq!(row(&db, &ids[11])["refresh_count"], 4);
+}
+
+#[tokio::test]
+async fn the_pace_applies_to_retries_too() {
+    let (db, aim) = stack().await;
+    let id = Seed::new("a@example.com", "1|1|r").insert(&db);
+    Seed::new("b@example.com", "2|1|r").insert(&db);
+    aim.script(
+        "1|1|r",
+        vec![Reply::Status(500), Reply::Status(500), Reply::ok()],
+    );
+    let done = Run::new(&db, &aim)
+        .args(&["refresh-all", "--json", "--rate", "4"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.session(&id)["attempts"], 3);
+    let times = aim.arrival_times();
+    assert_eq!(times.len(), 4);
+    let mut sorted = times.clone();
+    sorted.sort();
+    for pair in sorted.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(230),
+            "{:?} apart",
+            pair[1] - pair[0]
+        );
+    }
+}
+
+#[tokio::test]
+async fn shards_partition_the_due_set() {
+    let (db, aim) = stack().await;
+    let all: BTreeSet<String> = seed_due(&db, 40, "s").into_iter().collect();
+    let mut seen = BTreeSet::new();
+    for i in 1..=3 {
+        let shard = format!("{i}/3");
+        let done = Run::new(&db, &aim)
+            .args(&["refresh-all", "--dry-run", "--json", "--shard", &shard])
+            .output()
+            .await;
+        assert_eq!(done.code, 0, "{}", done.stderr);
+        let part = ids_of(&done.json());
+        assert!(!part.is_empty(), "shard {shard} is empty");
+        assert!(part.is_disjoint(&seen), "shard {shard} overlaps another");
+        seen.extend(part);
+    }
+    assert_eq!(seen, all);
+    for i in 1..=3 {
+        let shard = format!("{i}/3");
+        let done = Run::new(&db, &aim)
+            .args(&["refresh-all", "--rate", "0", "--shard", &shard])
+            .output()
+            .await;
+        assert_eq!(done.code, 0, "{}", done.stderr);
+    }
+    assert_eq!(
+        db.sql("SELECT count(*) FROM auth_sessions WHERE refresh_count = 4"),
+        "40"
+    );
+    assert_eq!(aim.seen().len(), 40);
+}
+
+#[tokio::test]
+async fn limit_takes_the_oldest_first() {
+    let (db, aim) = stack().await;
+    let ids = seed_due(&db, 10, "l");
+    let done = Run::new(&db, &aim)
+        .args(&["refresh-all", "--json", "--rate", "0", "--limit", "4"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["refreshed"], 4);
+    let oldest: BTreeSet<String> = ids[6..].iter().cloned().collect();
+    assert_eq!(ids_of(&done.json()), oldest);
+}
+
+/// Every row is either as seeded or fully refreshed, never in between.
+fn assert_whole(db: &TestDb, ids: &[String]) -> usize {
+    let mut refreshed = 0;
+    for id in ids {
+        let r = row(db, id);
+        let fresh = r["refresh_count"] == 4;
+        assert!(r["last_refresh_error"].is_null(), "{r}");
+        if fresh {
+            refreshed += 1;
+        } else {
+            assert_eq!(r["refresh_count"], 3, "{r}");
+        }
+    }
+    refreshed
+}
+
+#[tokio::test]
+async fn the_deadline_stops_new_work_records_in_flight_and_exits_75() {
+    let db = TestDb::new().await;
+    db.apply_migration(MIGRATION);
+    let aim = FakeAimHarder::with_latency(Duration::from_millis(400)).await;
+    let ids = seed_due(&db, 30, "d");
+    let done = Run::new(&db, &aim)
+        .args(&[
+            "refresh-all",
+            "--json",
+            "--rate",
+            "0",
+            "--concurrency",
+            "2",
+            "--max-duration",
+            "1s",
+        ])
+        .output()
+        .await;
+    assert_eq!(done.code, 75, "{}", done.stderr);
+    let doc = done.json();
+    assert_eq!(doc["stopped"], "deadline reached");
+    let refreshed = assert_whole(&db, &ids);
+    assert!(refreshed >= 2 && refreshed < 30, "{refreshed}");
+    assert_eq!(doc["refreshed"], refreshed as u64);
+    assert_eq!(
+        aim.seen().len(),
+        refreshed,
+        "every request sent was recorded"
+    );
+}
+
+#[tokio::test]
+async fn no_retry_starts_after_the_deadline() {
+    let (db, aim) = stack().await;
+    let id = Seed::new("a@example.com", "1|1|late").insert(&db);
+    aim.script("1|1|late", vec![Reply::RetryAfter(503, 30), Reply::ok()]);
+    let done = Run::new(&db, &aim)
+        .args(&[
+            "refresh-all",
+            "--json",
+            "--rate",
+            "0",
+            "--max-duration",
+            "2s",
+        ])
+        .output()
+        .await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert_eq!(done.session(&id)["attempts"], 1);
+    assert_eq!(aim.calls_for("1|1|late"), 1);
+    let err = row(&db, &id)["last_refresh_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("no retry"), "{err}");
+}
+
+async fn signal_mid_run(signal: i32, name: &str) {
+    let db = TestDb::new().await;
+    db.apply_migration(MIGRATION);
+    let aim = FakeAimHarder::with_latency(Duration::from_millis(500)).await;
+    let ids = seed_due(&db, 20, "sig");
+    let child = tokio::process::Command::new(BIN)
+        .args(["refresh-all", "--json", "--rate", "0", "--concurrency", "2"])
+        .env_clear()
+        .env("SUPABASE_REST_URL", db.rest_url())
+        .env("SUPABASE_SERVICE_ROLE_KEY", db.service_key())
+        .env("AIMHARDER_BASE_URL", aim.url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    aim.wait_for_requests(2).await;
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id().unwrap() as i32, signal) };
+    let out = child.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(doc["stopped"].as_str().unwrap().contains(name), "{doc}");
+    let refreshed = assert_whole(&db, &ids);
+    assert!(refreshed >= 2, "the requests in flight were recorded");
+    assert_eq!(aim.seen().len(), refreshed);
+    assert_eq!(doc["refreshed"], refreshed as u64);
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_and_exits_75() {
+    signal_mid_run(libc::SIGTERM, "SIGTERM").await;
+}
+
+#[tokio::test]
+async fn sigint_finishes_in_flight_and_exits_75() {
+    signal_mid_run(libc::SIGINT, "SIGINT").await;
+}
