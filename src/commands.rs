@@ -192,7 +192,7 @@ async fn refresh_all(
     let deadline = args.max_duration.map(|d| clock + d);
     watch_for_stop(stop.clone(), deadline, stopped_by.clone());
 
-    let bar = progress_bar(&store, &query, &output).await;
+    let bar = progress_bar(&store, &query, args.limit).await;
     let due = DueStream::start(store.clone(), query);
     let mut sink = RunSink::start(output, args.dry_run, &timefmt::rfc3339(started))?;
     let mut write_error = None;
@@ -227,6 +227,7 @@ async fn refresh_all(
         (run.left, run.read_error)
     };
     bar.finish_and_clear();
+    crate::logging::detach_bar();
     if let Some(e) = write_error {
         return Err(e).context("cannot write the results to stdout");
     }
@@ -321,13 +322,18 @@ async fn sigterm() {
 }
 
 /// A bar on a terminal only; under cron or CI nothing is drawn.
-async fn progress_bar(store: &Store, query: &DueQuery, output: &Output) -> ProgressBar {
+/// The length is the server's count of due sessions, cut to `--limit` and
+/// divided by the shard count (shards are drawn by hash, so it is an estimate).
+async fn progress_bar(store: &Store, query: &DueQuery, limit: Option<u64>) -> ProgressBar {
     let target = ProgressDrawTarget::stderr();
-    if target.is_hidden() || output.json {
+    if target.is_hidden() {
         return ProgressBar::hidden();
     }
-    let total = store.count(&query.count_filters()).await.unwrap_or(0);
+    let due = store.count(&query.count_filters()).await.unwrap_or(0);
+    let shard_share = due / u64::from(query.shard.map_or(1, |s| s.count));
+    let total = limit.map_or(shard_share, |l| l.min(shard_share));
     let bar = ProgressBar::with_draw_target(Some(total), target);
+    crate::logging::attach_bar(&bar);
     if let Ok(style) =
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} {per_sec} eta {eta}")
     {

@@ -1,10 +1,16 @@
-//! Logs go to stderr; stdout is for results.
+//! Logs go to stderr; stdout is for results. While a progress bar is drawn,
+//! each log line is written with the bar suspended, so lines never tear it.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 
+use indicatif::ProgressBar;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{GlobalArgs, LogFormat};
+
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
 /// The tool's own level, from `-v`/`-q`, else from `RUST_LOG` when it names a
 /// level. Other crates stay at `warn` whatever is asked: the HTML parser
@@ -24,7 +30,7 @@ pub fn init(args: &GlobalArgs) {
     let filter = EnvFilter::new(format!("warn,aimharder_refresh={level}"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(Stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     // A second init (tests calling `run` in one process) keeps the first.
@@ -32,4 +38,54 @@ pub fn init(args: &GlobalArgs) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Routes log lines around `bar` until [`detach_bar`].
+pub fn attach_bar(bar: &ProgressBar) {
+    if let Ok(mut slot) = BAR.lock() {
+        *slot = Some(bar.clone());
+    }
+}
+
+pub fn detach_bar() {
+    if let Ok(mut slot) = BAR.lock() {
+        *slot = None;
+    }
+}
+
+struct Stderr;
+
+/// Collects one formatted event and writes it in one piece when dropped.
+struct Line(Vec<u8>);
+
+impl<'a> MakeWriter<'a> for Stderr {
+    type Writer = Line;
+
+    fn make_writer(&'a self) -> Line {
+        Line(Vec::new())
+    }
+}
+
+impl Write for Line {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Line {
+    fn drop(&mut self) {
+        let bar = BAR.lock().ok().and_then(|b| b.clone());
+        let write = || {
+            let _ = std::io::stderr().lock().write_all(&self.0);
+        };
+        match bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
 }

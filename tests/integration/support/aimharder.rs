@@ -105,6 +105,11 @@ pub struct FakeAimHarder {
     max_in_flight: Arc<AtomicUsize>,
     arrived: Arc<tokio::sync::Notify>,
     latency: Duration,
+    /// One request in `tail_every` takes `tail` instead of `latency` (0: none).
+    tail_every: usize,
+    tail: Duration,
+    /// Requests received so far, to pick the ones in the tail.
+    received: Arc<AtomicUsize>,
 }
 
 impl FakeAimHarder {
@@ -113,6 +118,17 @@ impl FakeAimHarder {
     }
 
     pub async fn with_latency(latency: Duration) -> Self {
+        Self::with_latency_and_tail(latency, 0, Duration::ZERO).await
+    }
+
+    /// Like [`FakeAimHarder::with_latency`], with a heavy tail: one request in
+    /// `tail_every` (the `tail_every`-th, `2 × tail_every`-th, ... to arrive)
+    /// takes `tail` instead of `latency`. `tail_every == 0` means no tail.
+    pub async fn with_latency_and_tail(
+        latency: Duration,
+        tail_every: usize,
+        tail: Duration,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake AimHarder");
@@ -123,6 +139,9 @@ impl FakeAimHarder {
             max_in_flight: Arc::default(),
             arrived: Arc::default(),
             latency,
+            tail_every,
+            tail,
+            received: Arc::default(),
         };
         let server = fake.clone();
         tokio::spawn(async move {
@@ -199,8 +218,9 @@ impl FakeAimHarder {
             };
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-            if !self.latency.is_zero() {
-                tokio::time::sleep(self.latency).await;
+            let latency = self.next_latency();
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
             }
             self.arrived.notify_waiters();
             let keep = self.answer(&mut stream, &seen, reply).await;
@@ -213,6 +233,17 @@ impl FakeAimHarder {
             if !keep {
                 return;
             }
+        }
+    }
+
+    /// How long the request that just arrived takes: `latency`, or `tail`
+    /// for every `tail_every`-th one.
+    fn next_latency(&self) -> Duration {
+        let n = self.received.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.tail_every > 0 && n % self.tail_every == 0 {
+            self.tail
+        } else {
+            self.latency
         }
     }
 
