@@ -295,6 +295,14 @@ impl Engine {
                 Ok(Written::Gone) => {
                     return report.with_error("refreshed, but the session was deleted meanwhile")
                 }
+                // Supabase took the request and refused the values (say, a
+                // rotated fingerprint longer than the column): say so on the row.
+                Err(e @ StoreError::Rejected { .. }) => {
+                    let reason = format!("refreshed, but the new values could not be stored: {e}");
+                    return self
+                        .record_failure(&current, report, Outcome::Failed, &reason)
+                        .await;
+                }
                 Err(e) => {
                     report.outcome = Outcome::Unrecorded;
                     return report
@@ -374,5 +382,5 @@ fn empty_jar() -> CookieJar {
 
 fn same_instant(stored: Option<&str>, ours: &str) -> bool {
     let parse = |s: &str| timefmt::parse(s).map(OffsetDateTime::unix_timestamp_nanos);
-    matches!((stored.and_then(parse), parse(ours)), (Some(a), Some(b)) if a / 1000 == b / 1000)
+    matches!((stored.and_then(parse), parse(ours)), (Some(a), Some(b)) if a == b)
 }

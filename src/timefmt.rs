@@ -32,8 +32,12 @@ pub fn token_expiry(token: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(secs.parse().ok()?).ok()
 }
 
+/// Now, at the database's precision (microseconds), so a time we write
+/// reads back equal.
 pub fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
+        .unwrap_or(t)
 }
 
 #[cfg(test)]

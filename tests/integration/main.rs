@@ -12,3 +12,4 @@ mod scale;
 mod secrets;
 mod stack_contract;
 mod status;
+mod store_faults;

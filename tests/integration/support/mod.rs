@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub mod aimharder;
+pub mod proxy;
 pub mod run;
 pub mod stack;

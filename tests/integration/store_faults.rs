@@ -1,0 +1,239 @@
+//! Supabase misbehaving: failed reads and writes, rows deleted or changed
+//! under the tool, two runners and a third writer on the same table, and
+//! values the table cannot hold. Nothing is ever lost silently.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::refresh_all::{stack, MIGRATION};
+use crate::support::aimharder::{FakeAimHarder, Reply};
+use crate::support::proxy::{Fault, FaultProxy};
+use crate::support::run::{row, Run, Seed};
+use crate::support::stack::TestDb;
+
+async fn behind_proxy() -> (TestDb, FakeAimHarder, FaultProxy) {
+    let (db, aim) = stack().await;
+    let proxy = FaultProxy::start(&db.rest_url()).await;
+    (db, aim, proxy)
+}
+
+#[tokio::test]
+async fn a_read_that_fails_once_is_retried() {
+    let (db, aim, proxy) = behind_proxy().await;
+    let id = Seed::new("a@example.com", "1|1|a").insert(&db);
+    proxy.fail("GET", 0, 1, Fault::Status(503));
+    proxy.fail("GET", 1, 1, Fault::Drop);
+    let done = Run::new(&db, &aim)
+        .env("SUPABASE_REST_URL", &proxy.rest_url())
+        .args(&["refresh-all", "--json", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(proxy.injected(), 2);
+    assert_eq!(row(&db, &id)["refresh_count"], 4);
+}
+
+#[tokio::test]
+async fn reads_failing_mid_run_exit_69_after_reporting_what_was_done() {
+    let (db, aim, proxy) = behind_proxy().await;
+    db.sql(
+        "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, created_at, last_refresh_date, refresh_count) \
+         SELECT 'u' || g || '@example.com', g || '|1|bulk', '[]', now() - interval '30 days', \
+                now() - interval '7 hours' - (g || ' seconds')::interval, 0 FROM generate_series(1, 600) g",
+    );
+    // The never-refreshed pass (empty) and the first page of 500 go
+    // through; every later read fails.
+    proxy.fail("GET", 2, usize::MAX, Fault::Status(502));
+    let done = Run::new(&db, &aim)
+        .env("SUPABASE_REST_URL", &proxy.rest_url())
+        .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "8"])
+        .output()
+        .await;
+    assert_eq!(done.code, 69, "{}", done.stderr);
+    assert!(done.stderr.contains("unreachable"), "{}", done.stderr);
+    let doc = done.json();
+    assert_eq!(
+        doc["refreshed"], 500,
+        "the first page was refreshed and reported"
+    );
+    assert_eq!(
+        db.sql("SELECT count(*) FROM auth_sessions WHERE refresh_count = 1"),
+        "500"
+    );
+    assert_eq!(aim.seen().len(), 500);
+}
+
+#[tokio::test]
+async fn a_write_failing_once_is_retried() {
+    let (db, aim, proxy) = behind_proxy().await;
+    let id = Seed::new("a@example.com", "1|1|a").insert(&db);
+    proxy.fail("PATCH", 0, 1, Fault::Status(503));
+    let done = Run::new(&db, &aim)
+        .env("SUPABASE_REST_URL", &proxy.rest_url())
+        .args(&["refresh-all", "--json", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.session(&id)["outcome"], "refreshed");
+    assert_eq!(proxy.count("PATCH"), 2);
+    assert_eq!(row(&db, &id)["refresh_count"], 4);
+}
+
+#[tokio::test]
+async fn a_refresh_whose_write_keeps_failing_is_unrecorded_and_fails_the_run() {
+    let (db, aim, proxy) = behind_proxy().await;
+    let lost = Seed::new("a@example.com", "1|1|a").insert(&db);
+    let before = row(&db, &lost);
+    proxy.fail("PATCH", 0, usize::MAX, Fault::Status(500));
+    let done = Run::new(&db, &aim)
+        .env("SUPABASE_REST_URL", &proxy.rest_url())
+        .args(&["refresh-all", "--json", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    let s = done.session(&lost);
+    assert_eq!(s["outcome"], "unrecorded", "{s}");
+    assert!(s["error"].as_str().unwrap().contains("not recorded"));
+    assert_eq!(done.json()["unrecorded"], 1);
+    assert_eq!(done.json()["refreshed"], 0, "never reported as refreshed");
+    assert_eq!(row(&db, &lost), before, "nothing half-written");
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_is_lost_is_not_counted_twice() {
+    let (db, aim, proxy) = behind_proxy().await;
+    let id = Seed::new("a@example.com", "1|1|a").insert(&db);
+    proxy.fail("PATCH", 0, 1, Fault::Lost);
+    let done = Run::new(&db, &aim)
+        .env("SUPABASE_REST_URL", &proxy.rest_url())
+        .args(&["refresh-one", "--id", &id, "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["outcome"], "refreshed");
+    assert_eq!(proxy.injected(), 1);
+    assert_eq!(row(&db, &id)["refresh_count"], 4, "applied once, not twice");
+}
+
+#[tokio::test]
+async fn a_row_deleted_between_read_and_write_is_reported_not_recreated() {
+    let (db, aim) = stack().await;
+    let gone = Seed::new("a@example.com", "1|1|gone").insert(&db);
+    let other = Seed::new("b@example.com", "2|1|other").insert(&db);
+    let delete = db.sql_hook(&format!("DELETE FROM auth_sessions WHERE id = '{gone}'"));
+    aim.script("1|1|gone", vec![Reply::Then(delete, Box::new(Reply::ok()))]);
+    let done = Run::new(&db, &aim)
+        .args(&["refresh-all", "--json", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let s = done.session(&gone);
+    assert_eq!(s["outcome"], "skipped");
+    assert!(s["error"].as_str().unwrap().contains("deleted"), "{s}");
+    assert_eq!(
+        db.sql(&format!(
+            "SELECT count(*) FROM auth_sessions WHERE id = '{gone}'"
+        )),
+        "0"
+    );
+    assert_eq!(row(&db, &other)["refresh_count"], 4);
+}
+
+#[tokio::test]
+async fn a_rotated_fingerprint_too_long_for_the_column_fails_that_row_only() {
+    let (db, aim) = stack().await;
+    db.sql("ALTER TABLE auth_sessions ALTER COLUMN fingerprint TYPE varchar(64)");
+    db.restart_rest();
+    let long = Seed::new("a@example.com", "1|1|long")
+        .fingerprint("short")
+        .insert(&db);
+    let fine = Seed::new("b@example.com", "2|1|fine").insert(&db);
+    aim.script(
+        "1|1|long",
+        vec![Reply::Refresh {
+            token: None,
+            fingerprint: Some("f".repeat(100)),
+            set_cookies: vec![],
+        }],
+    );
+    let done = Run::new(&db, &aim)
+        .args(&["refresh-all", "--json", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert_eq!(done.session(&long)["outcome"], "failed");
+    let err = row(&db, &long)["last_refresh_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("could not be stored"), "{err}");
+    assert_eq!(row(&db, &long)["fingerprint"], "short");
+    assert_eq!(row(&db, &fine)["refresh_count"], 4);
+}
+
+#[tokio::test]
+async fn two_runners_and_a_third_writer_lose_no_increment() {
+    let db = TestDb::new().await;
+    db.apply_migration(MIGRATION);
+    let aim = FakeAimHarder::with_latency(Duration::from_millis(20)).await;
+    let ids: Vec<String> = (0..40)
+        .map(|i| {
+            Seed::new(&format!("r{i}@example.com"), &format!("{i}|1|race"))
+                .count(0)
+                .insert(&db)
+        })
+        .collect();
+    let runner = || {
+        Run::new(&db, &aim)
+            .args(&[
+                "refresh-all",
+                "--json",
+                "--force",
+                "--rate",
+                "0",
+                "--concurrency",
+                "4",
+            ])
+            .output()
+    };
+    let bumps = {
+        let hooks: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                db.sql_hook(&format!(
+                    "UPDATE auth_sessions SET refresh_count = refresh_count + 1 WHERE id = '{id}'"
+                ))
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            for round in 0..3 {
+                for (i, bump) in hooks.iter().enumerate() {
+                    if (i + round) % 2 == 0 {
+                        bump();
+                    }
+                }
+            }
+        })
+    };
+    let (a, b, bumped) = tokio::join!(runner(), runner(), bumps);
+    bumped.unwrap();
+    let mut reported: HashMap<String, u64> = HashMap::new();
+    for done in [&a, &b] {
+        for s in done.json()["sessions"].as_array().unwrap() {
+            if s["outcome"] == "refreshed" {
+                *reported
+                    .entry(s["id"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let third = (0..3).filter(|round| (i + round) % 2 == 0).count() as u64;
+        let expected = reported.get(id).copied().unwrap_or(0) + third;
+        assert_eq!(row(&db, id)["refresh_count"], expected, "row {i}");
+    }
+    assert!(
+        reported.values().sum::<u64>() >= 40,
+        "every row refreshed at least once"
+    );
+}
