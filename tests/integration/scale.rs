@@ -193,7 +193,7 @@ async fn the_deadline_stops_new_work_records_in_flight_and_exits_75() {
     let doc = done.json();
     assert_eq!(doc["stopped"], "deadline reached");
     let refreshed = assert_whole(&db, &ids);
-    assert!(refreshed >= 2 && refreshed < 30, "{refreshed}");
+    assert!((2..30).contains(&refreshed), "{refreshed}");
     assert_eq!(doc["refreshed"], refreshed as u64);
     assert_eq!(
         aim.seen().len(),
