@@ -63,6 +63,12 @@ pub struct GlobalArgs {
     /// User-Agent sent to AimHarder.
     #[arg(long, env = "AIMHARDER_USER_AGENT", default_value = DEFAULT_USER_AGENT, global = true)]
     pub user_agent: String,
+    /// healthchecks.io-style URL pinged at the start and end of each run.
+    #[arg(long, env = "AIMHARDER_HEALTHCHECK_URL", global = true)]
+    pub healthcheck_url: Option<String>,
+    /// Write run metrics here (Prometheus text format, node_exporter textfile collector).
+    #[arg(long, env = "AIMHARDER_METRICS_FILE", global = true)]
+    pub metrics_file: Option<PathBuf>,
     /// Machine-readable output (one JSON document on stdout).
     #[arg(long, global = true)]
     pub json: bool,
@@ -94,6 +100,25 @@ pub enum Command {
     RefreshAll(RefreshAllArgs),
     /// Counts of sessions by state, computed on the server.
     Status(StatusArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::RefreshOne(_) => "refresh-one",
+            Command::RefreshAll(_) => "refresh-all",
+            Command::Status(_) => "status",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use clap::CommandFactory;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use secrecy::ExposeSecret;
 use tokio::time::Instant;
@@ -13,23 +14,59 @@ use crate::cli::{Cli, Command, GlobalArgs, RefreshAllArgs, RefreshOneArgs, Statu
 use crate::config::{AimHarderConfig, StoreConfig};
 use crate::engine::{Engine, EngineSettings};
 use crate::error::{verdict_code, AppError, RunVerdict};
-use crate::report::{Outcome, Output, RunSink, SessionReport, StatusLine, StatusReport};
+use crate::report::{Outcome, Output, RunSink, SessionReport, StatusLine, StatusReport, Totals};
 use crate::select::{DueQuery, DueStream, PAGE_SIZE};
 use crate::store::{filter, Store, StoreError};
 use crate::timefmt;
 
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
 
-pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+/// How a command ended: its exit code, a one-line summary (for the
+/// healthcheck), and session counts where it refreshed any.
+pub struct Finished {
+    pub code: u8,
+    pub summary: String,
+    pub totals: Option<Totals>,
+}
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<Finished> {
     let output = Output {
         json: cli.global.json,
         show_emails: cli.global.show_emails,
     };
-    let store = connect(&cli.global)?;
     match cli.command {
-        Command::RefreshOne(args) => refresh_one(&cli.global, store, output, args).await,
-        Command::RefreshAll(args) => refresh_all(&cli.global, store, output, args).await,
-        Command::Status(args) => status(store, output, args).await,
+        Command::RefreshOne(args) => {
+            let store = connect(&cli.global)?;
+            refresh_one(&cli.global, store, output, args).await
+        }
+        Command::RefreshAll(args) => {
+            let store = connect(&cli.global)?;
+            refresh_all(&cli.global, store, output, args).await
+        }
+        Command::Status(args) => status(connect(&cli.global)?, output, args).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "aimharder-refresh",
+                &mut std::io::stdout(),
+            );
+            Ok(Finished::quiet())
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(Finished::quiet())
+        }
+    }
+}
+
+impl Finished {
+    fn quiet() -> Self {
+        Self {
+            code: 0,
+            summary: String::new(),
+            totals: None,
+        }
     }
 }
 
@@ -79,7 +116,7 @@ async fn refresh_one(
     store: Store,
     output: Output,
     args: RefreshOneArgs,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Finished> {
     let row = match (&args.id, &args.email) {
         (Some(id), _) => store
             .by_id(id)
@@ -117,8 +154,7 @@ async fn refresh_one(
                 "refreshed less than {} ago",
                 humantime::format_duration(min_age)
             ));
-            output.session(&report)?;
-            return Ok(0);
+            return finish_one(output, &report);
         }
     }
     let limits = Limits {
@@ -135,12 +171,30 @@ async fn refresh_one(
         None,
     )?;
     let report = engine.refresh(row).await;
-    output.session(&report)?;
-    Ok(verdict_code(if report.outcome.is_problem() {
+    finish_one(output, &report)
+}
+
+fn finish_one(output: Output, report: &SessionReport) -> anyhow::Result<Finished> {
+    let summary = output.session(report)?;
+    let mut totals = Totals::default();
+    totals.add(report.outcome);
+    crate::github::annotate(report);
+    let problems = if report.outcome.is_problem() {
+        std::slice::from_ref(report)
+    } else {
+        &[]
+    };
+    crate::github::step_summary("refresh-one", &totals, problems);
+    let verdict = if report.outcome.is_problem() {
         RunVerdict::Problems
     } else {
         RunVerdict::Clean
-    }))
+    };
+    Ok(Finished {
+        code: verdict_code(verdict),
+        summary,
+        totals: Some(totals),
+    })
 }
 
 fn not_found(store: &Store, what: &str) -> String {
@@ -177,7 +231,7 @@ async fn refresh_all(
     store: Store,
     output: Output,
     args: RefreshAllArgs,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Finished> {
     let started = timefmt::now();
     let clock = Instant::now();
     let query = DueQuery {
@@ -236,7 +290,7 @@ async fn refresh_all(
     } else {
         None
     };
-    let totals = sink.finish(clock.elapsed().as_millis(), stopped)?;
+    let (totals, summary) = sink.finish(clock.elapsed().as_millis(), stopped)?;
     if totals.selected == 0 {
         if let Some(hint) = store.key_hint() {
             tracing::warn!("nothing selected; {hint}");
@@ -253,7 +307,11 @@ async fn refresh_all(
     } else {
         RunVerdict::Clean
     };
-    Ok(verdict_code(verdict))
+    Ok(Finished {
+        code: verdict_code(verdict),
+        summary,
+        totals: Some(totals),
+    })
 }
 
 /// Lists what would be refreshed; `Some` if reading stopped early.
@@ -342,7 +400,7 @@ async fn progress_bar(store: &Store, query: &DueQuery, limit: Option<u64>) -> Pr
     bar
 }
 
-async fn status(store: Store, output: Output, args: StatusArgs) -> anyhow::Result<u8> {
+async fn status(store: Store, output: Output, args: StatusArgs) -> anyhow::Result<Finished> {
     let now = timefmt::now();
     let stale_cutoff = timefmt::rfc3339(now - args.stale_after);
     let due = DueQuery {
@@ -394,13 +452,18 @@ async fn status(store: Store, output: Output, args: StatusArgs) -> anyhow::Resul
             tracing::warn!("no sessions visible; {hint}");
         }
     }
-    output.status(&report)?;
+    let summary = output.status(&report)?;
     let problem = args.check && (report.stale > 0 || counts[7] > 0);
-    Ok(verdict_code(if problem {
+    let verdict = if problem {
         RunVerdict::Problems
     } else {
         RunVerdict::Clean
-    }))
+    };
+    Ok(Finished {
+        code: verdict_code(verdict),
+        summary,
+        totals: None,
+    })
 }
 
 async fn status_lines(store: &Store, output: Output) -> anyhow::Result<Vec<StatusLine>> {

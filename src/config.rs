@@ -104,7 +104,9 @@ fn service_key(args: &GlobalArgs) -> Result<SecretString, AppError> {
                 path.display()
             )));
         }
-        return Ok(SecretString::from(key));
+        let key = SecretString::from(key);
+        crate::github::mask(&key);
+        return Ok(key);
     }
     Err(AppError::Config(
         "SUPABASE_SERVICE_ROLE_KEY is not set: pass --service-role-key or --service-role-key-file (Supabase dashboard → Project Settings → API → service_role)"

@@ -8,7 +8,10 @@ pub mod config;
 pub mod cookies;
 pub mod engine;
 pub mod error;
+pub mod github;
+pub mod healthcheck;
 pub mod logging;
+pub mod metrics;
 pub mod parser;
 pub mod report;
 pub mod select;
@@ -46,14 +49,56 @@ pub fn main_entry() -> ExitCode {
 }
 
 /// Runs one command and returns its exit code; errors are reported on stderr
-/// in one line.
+/// in one line. Around the command: masks for GitHub Actions, healthcheck
+/// pings and the metrics file.
 pub async fn run(cli: Cli) -> u8 {
+    // Before anything else can print.
+    if let Some(key) = &cli.global.service_role_key {
+        github::mask(key);
+    }
     logging::init(&cli.global);
-    match commands::dispatch(cli).await {
-        Ok(code) => code,
+    let health = match cli
+        .global
+        .healthcheck_url
+        .as_deref()
+        .map(healthcheck::Healthcheck::new)
+    {
+        Some(Err(msg)) => {
+            eprintln!("error: {msg}");
+            return error::EX_CONFIG;
+        }
+        Some(Ok(h)) => Some(h),
+        None => None,
+    };
+    if let Some(h) = &health {
+        h.start().await;
+    }
+    let clock = std::time::Instant::now();
+    let command = cli.command.name();
+    let metrics_file = cli.global.metrics_file.clone();
+    let (code, summary, totals) = match commands::dispatch(cli).await {
+        Ok(done) => (done.code, done.summary, done.totals),
         Err(err) => {
-            eprintln!("error: {err:#}");
-            error::error_code(&err)
+            let message = format!("{err:#}");
+            eprintln!("error: {message}");
+            (error::error_code(&err), message, None)
+        }
+    };
+    if let Some(path) = metrics_file {
+        let run = metrics::RunMetrics {
+            command,
+            finished_at: timefmt::now().unix_timestamp(),
+            duration_secs: clock.elapsed().as_secs_f64(),
+            exit_code: code,
+            totals: totals.as_ref(),
+        };
+        if let Err(e) = metrics::write(&path, &run) {
+            tracing::warn!("cannot write the metrics file {}: {e}", path.display());
         }
     }
+    if let Some(h) = health {
+        h.finish(code, format!("{command} exit {code}: {summary}"))
+            .await;
+    }
+    code
 }

@@ -4,6 +4,8 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use crate::github;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -70,7 +72,7 @@ pub struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, outcome: Outcome) {
+    pub fn add(&mut self, outcome: Outcome) {
         self.selected += 1;
         match outcome {
             Outcome::Refreshed => self.refreshed += 1,
@@ -105,6 +107,8 @@ pub struct RunSink {
     dry_run: bool,
     totals: Totals,
     first: bool,
+    /// Failed, expired and unrecorded sessions, for the step summary.
+    problems: Vec<SessionReport>,
 }
 
 impl RunSink {
@@ -122,11 +126,16 @@ impl RunSink {
             dry_run,
             totals: Totals::default(),
             first: true,
+            problems: Vec::new(),
         })
     }
 
     pub fn session(&mut self, report: &SessionReport) -> std::io::Result<()> {
         self.totals.add(report.outcome);
+        if report.outcome.is_problem() {
+            github::annotate(report);
+            self.problems.push(report.clone());
+        }
         let mut out = std::io::stdout().lock();
         if self.output.json {
             if !self.first {
@@ -137,7 +146,7 @@ impl RunSink {
             return Ok(());
         }
         if report.outcome != Outcome::Refreshed {
-            write_session_line(&mut out, report)?;
+            writeln!(out, "{}", session_line(report))?;
         }
         Ok(())
     }
@@ -146,9 +155,32 @@ impl RunSink {
         &self.totals
     }
 
-    pub fn finish(self, duration_ms: u128, stopped: Option<&str>) -> std::io::Result<Totals> {
+    /// Ends the document (or prints the summary line); returns the totals
+    /// and that summary line, for the healthcheck and the step summary.
+    pub fn finish(
+        self,
+        duration_ms: u128,
+        stopped: Option<&str>,
+    ) -> std::io::Result<(Totals, String)> {
         let mut out = std::io::stdout().lock();
         let t = &self.totals;
+        let (shown, verb) = if self.dry_run {
+            (t.selected, "would refresh")
+        } else {
+            (t.refreshed, "refreshed")
+        };
+        let mut summary = format!(
+            "{} sessions selected: {shown} {verb}, {} failed, {} expired, {} unrecorded, {} skipped in {:.1}s",
+            t.selected,
+            t.failed,
+            t.expired,
+            t.unrecorded,
+            t.skipped,
+            duration_ms as f64 / 1000.0
+        );
+        if let Some(why) = stopped {
+            summary.push_str(&format!(" (stopped: {why})"));
+        }
         if self.output.json {
             let tail = serde_json::to_string(&RunTail {
                 duration_ms,
@@ -157,36 +189,24 @@ impl RunSink {
             })?;
             // `tail` is an object; splice its members after the array.
             writeln!(out, "],{}", tail.trim_start_matches('{'))?;
-            return Ok(self.totals);
-        }
-        let (shown, verb) = if self.dry_run {
-            (t.selected, "would refresh")
         } else {
-            (t.refreshed, "refreshed")
-        };
-        write!(
-            out,
-            "{} sessions selected: {shown} {verb}, {} failed, {} expired, {} unrecorded, {} skipped in {:.1}s",
-            t.selected,
-            t.failed,
-            t.expired,
-            t.unrecorded,
-            t.skipped,
-            duration_ms as f64 / 1000.0
-        )?;
-        match stopped {
-            Some(why) => writeln!(out, " (stopped: {why})")?,
-            None => writeln!(out)?,
+            writeln!(out, "{summary}")?;
         }
-        Ok(self.totals)
+        let title = if self.dry_run {
+            "refresh-all (dry run)"
+        } else {
+            "refresh-all"
+        };
+        github::step_summary(title, t, &self.problems);
+        Ok((self.totals, summary))
     }
 }
 
-fn write_session_line(out: &mut impl Write, s: &SessionReport) -> std::io::Result<()> {
+fn session_line(s: &SessionReport) -> String {
     let who = s.email.as_deref().unwrap_or("-");
     match &s.error {
-        Some(err) => writeln!(out, "{:<10} {} {} — {}", label(s.outcome), s.id, who, err),
-        None => writeln!(out, "{:<10} {} {}", label(s.outcome), s.id, who),
+        Some(err) => format!("{:<10} {} {} — {}", label(s.outcome), s.id, who, err),
+        None => format!("{:<10} {} {}", label(s.outcome), s.id, who),
     }
 }
 
@@ -245,32 +265,20 @@ impl Output {
         })
     }
 
-    pub fn session(&self, report: &SessionReport) -> std::io::Result<()> {
+    /// Prints one session's result; returns it as one line of text.
+    pub fn session(&self, report: &SessionReport) -> std::io::Result<String> {
+        let line = session_line(report);
         if self.json {
-            return self.print_json(report);
+            self.print_json(report)?;
+        } else {
+            writeln!(std::io::stdout().lock(), "{line}")?;
         }
-        let mut out = std::io::stdout().lock();
-        let who = report.email.as_deref().unwrap_or("-");
-        match &report.error {
-            Some(err) => writeln!(
-                out,
-                "{} {} {} — {}",
-                label(report.outcome),
-                report.id,
-                who,
-                err
-            ),
-            None => writeln!(out, "{} {} {}", label(report.outcome), report.id, who),
-        }
+        Ok(line)
     }
 
-    pub fn status(&self, report: &StatusReport) -> std::io::Result<()> {
-        if self.json {
-            return self.print_json(report);
-        }
-        let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
+    /// Prints the status; returns its counts as one line of text.
+    pub fn status(&self, report: &StatusReport) -> std::io::Result<String> {
+        let summary = format!(
             "{} sessions: {} auto-refresh enabled, {} fresh, {} stale, {} never refreshed, {} with errors, {} due now",
             report.total,
             report.auto_refresh_enabled,
@@ -279,7 +287,13 @@ impl Output {
             report.never_refreshed,
             report.with_errors,
             report.due
-        )?;
+        );
+        if self.json {
+            self.print_json(report)?;
+            return Ok(summary);
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{summary}")?;
         for line in report.sessions.iter().flatten() {
             writeln!(
                 out,
@@ -297,7 +311,7 @@ impl Output {
                 line.error.as_deref().unwrap_or("")
             )?;
         }
-        Ok(())
+        Ok(summary)
     }
 
     fn print_json<T: Serialize>(&self, value: &T) -> std::io::Result<()> {

@@ -6,6 +6,7 @@ mod support;
 
 mod errors;
 mod faults;
+mod operations;
 mod refresh_all;
 mod refresh_one;
 mod scale;

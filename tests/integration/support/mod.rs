@@ -4,5 +4,6 @@
 
 pub mod aimharder;
 pub mod proxy;
+pub mod recorder;
 pub mod run;
 pub mod stack;

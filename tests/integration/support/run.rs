@@ -7,7 +7,15 @@ use serde_json::Value;
 use super::aimharder::FakeAimHarder;
 use super::stack::TestDb;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_aimharder-refresh");
+/// Cargo names the binary for integration tests and benches only; elsewhere
+/// (an example including this module) fall back to the debug build.
+pub const BIN: &str = match option_env!("CARGO_BIN_EXE_aimharder-refresh") {
+    Some(path) => path,
+    None => concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/debug/aimharder-refresh"
+    ),
+};
 
 /// One invocation of the binary with a clean environment: only what the
 /// test sets, run from an empty folder so no `.env` is picked up.
@@ -21,6 +29,8 @@ pub struct Done {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// The run's working folder, kept for files it wrote.
+    pub dir: tempfile::TempDir,
 }
 
 impl Done {
@@ -100,6 +110,7 @@ impl Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            dir: self.dir,
         }
     }
 }

@@ -1,0 +1,176 @@
+//! Running unattended: GitHub Actions annotations and step summary,
+//! healthcheck pings, the metrics file, completions and the man page.
+
+use crate::refresh_all::stack;
+use crate::support::aimharder::Reply;
+use crate::support::recorder::Recorder;
+use crate::support::run::{Run, Seed};
+
+#[tokio::test]
+async fn under_github_actions_secrets_are_masked_failures_annotated_and_summarised() {
+    let (db, aim) = stack().await;
+    Seed::new("good@example.com", "1|1|good").insert(&db);
+    let bad = Seed::new("blocked@example.com", "2|1|blocked").insert(&db);
+    aim.script("2|1|blocked", vec![Reply::Status(403)]);
+    let run = Run::new(&db, &aim).env("GITHUB_ACTIONS", "true");
+    let summary_path = run.dir().join("summary.md");
+    let summary_file = summary_path.to_str().unwrap().to_string();
+    std::fs::write(&summary_path, "earlier step\n").unwrap();
+    let done = run
+        .env("GITHUB_STEP_SUMMARY", &summary_file)
+        .args(&["refresh-all", "--json", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    let first = done.stderr.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        format!("::add-mask::{}", db.service_key()),
+        "mask comes first"
+    );
+    let errors: Vec<&str> = done
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("::error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", done.stderr);
+    assert!(errors[0].contains("b***@example.com"), "{}", errors[0]);
+    assert!(
+        errors[0].contains(&bad) && errors[0].contains("failed: blocked, HTTP 403"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(done.json()["failed"], 1, "stdout stays a JSON document");
+
+    let summary = std::fs::read_to_string(done.dir.path().join("summary.md")).unwrap();
+    assert!(
+        summary.starts_with("earlier step\n"),
+        "appended, not overwritten"
+    );
+    assert!(summary.contains("| 2 | 1 | 1 | 0 | 0 | 0 |"), "{summary}");
+    assert!(
+        summary.contains(&format!("| `{bad}` | b***@example.com | failed |")),
+        "{summary}"
+    );
+    for secret in [
+        "1|1|good",
+        "2|1|blocked",
+        "php-secret-1",
+        "auth-secret-1",
+        db.service_key(),
+    ] {
+        assert!(!summary.contains(secret), "{secret} in the summary");
+        assert!(!done.stdout.contains(secret), "{secret} in stdout");
+        let leaked = done.stderr.lines().skip(1).any(|l| l.contains(secret));
+        assert!(!leaked, "{secret} in stderr after the mask");
+    }
+}
+
+#[tokio::test]
+async fn healthcheck_is_pinged_at_start_and_end_with_one_run_id() {
+    let (db, aim) = stack().await;
+    Seed::new("a@example.com", "1|1|a").insert(&db);
+    aim.script("1|1|a", vec![Reply::LoginPage]);
+    let hc = Recorder::start().await;
+    let done = Run::new(&db, &aim)
+        .env("AIMHARDER_HEALTHCHECK_URL", &hc.url())
+        .args(&["refresh-all", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    let pings = hc.requests();
+    assert_eq!(pings.len(), 2, "{pings:?}");
+    assert_eq!(pings[0].method, "GET");
+    let rid = pings[0]
+        .target
+        .strip_prefix("/ping/abc/start?rid=")
+        .expect("start ping")
+        .to_string();
+    assert_eq!(rid.len(), 36);
+    assert_eq!(pings[1].method, "POST");
+    assert_eq!(pings[1].target, format!("/ping/abc/1?rid={rid}"));
+    assert!(pings[1].body.contains("1 expired"), "{}", pings[1].body);
+}
+
+#[tokio::test]
+async fn a_failed_ping_is_only_a_warning() {
+    let (db, aim) = stack().await;
+    Seed::new("a@example.com", "1|1|a").insert(&db);
+    let done = Run::new(&db, &aim)
+        .args(&[
+            "refresh-all",
+            "--rate",
+            "0",
+            "--healthcheck-url",
+            "http://127.0.0.1:9/ping",
+        ])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(done.stderr.contains("healthcheck"), "{}", done.stderr);
+}
+
+#[tokio::test]
+async fn the_metrics_file_carries_the_run_in_prometheus_format() {
+    let (db, aim) = stack().await;
+    Seed::new("a@example.com", "1|1|a").insert(&db);
+    Seed::new("b@example.com", "2|1|b").insert(&db);
+    aim.script("2|1|b", vec![Reply::Status(403)]);
+    let run = Run::new(&db, &aim);
+    let folder = run.dir().join("textfile");
+    std::fs::create_dir_all(&folder).unwrap();
+    let path = folder.join("aimharder.prom");
+    let done = run
+        .env("AIMHARDER_METRICS_FILE", path.to_str().unwrap())
+        .args(&["refresh-all", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    let text = std::fs::read_to_string(done.dir.path().join("textfile/aimharder.prom")).unwrap();
+    let value = |metric: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(metric))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{metric} missing from\n{text}"))
+    };
+    assert_eq!(
+        value("aimharder_refresh_sessions{outcome=\"refreshed\"}"),
+        1.0
+    );
+    assert_eq!(value("aimharder_refresh_sessions{outcome=\"failed\"}"), 1.0);
+    assert_eq!(
+        value("aimharder_refresh_last_run_exit_code{command=\"refresh-all\"}"),
+        1.0
+    );
+    assert!(value("aimharder_refresh_last_run_timestamp_seconds{command=\"refresh-all\"}") > 1.7e9);
+    assert!(!text.contains("last_success"), "no run has succeeded yet");
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, v) = line.rsplit_once(' ').unwrap();
+        assert!(name.starts_with("aimharder_refresh_"), "{line}");
+        v.parse::<f64>().unwrap_or_else(|_| panic!("{line}"));
+    }
+    let entries: Vec<_> = std::fs::read_dir(done.dir.path().join("textfile"))
+        .unwrap()
+        .collect();
+    assert_eq!(entries.len(), 1, "the temp file was renamed away");
+}
+
+#[tokio::test]
+async fn completions_and_man_page_come_from_the_cli_definition() {
+    for shell in ["bash", "zsh", "fish"] {
+        let done = Run::bare().args(&["completions", shell]).output().await;
+        assert_eq!(done.code, 0, "{}", done.stderr);
+        assert!(
+            done.stdout.contains("refresh-all") && done.stdout.contains("max-duration"),
+            "{shell}"
+        );
+    }
+    let man = Run::bare().arg("man").output().await;
+    assert_eq!(man.code, 0);
+    assert!(
+        man.stdout.contains(".TH aimharder-refresh 1"),
+        "{}",
+        man.stdout
+    );
+}
