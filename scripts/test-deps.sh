@@ -8,12 +8,18 @@
 #     root they run PostgreSQL as the `postgres` OS user the package creates.
 #   - postrust, the PostgREST-compatible server, pinned to the version the
 #     tests are written against, from crates.io with `cargo install`.
+#   - action-validator (npm package @action-validator/cli, pinned), which the
+#     tests run on every file in .github/workflows/. It goes to
+#     $HOME/.cache/aimharder-refresh-tools/node_modules/.bin/action-validator
+#     (or set ACTION_VALIDATOR to one of your own). Needs node and npm; they
+#     are installed from the distribution when missing.
 #
 # Safe to run again: whatever is already there is left alone. Fails, loudly,
 # if something cannot be installed.
 set -euo pipefail
 
 POSTRUST_VERSION=3.1.0
+ACTION_VALIDATOR_VERSION=0.6.0
 
 say() { printf 'test-deps: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -58,6 +64,45 @@ if [ "$(id -u)" -eq 0 ]; then
         die "running as root needs the postgres OS user, which the postgresql package creates; it does not exist"
     command -v setpriv >/dev/null 2>&1 || as_root apt-get install -y util-linux
     command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) is missing"
+fi
+
+# --- action-validator --------------------------------------------------------
+
+# Before postrust: that section ends the script early when POSTRUST_BIN is set.
+# The npm package is a node script around a WebAssembly build of the
+# validator; it runs offline once installed.
+if [ -n "${ACTION_VALIDATOR:-}" ]; then
+    [ -x "$ACTION_VALIDATOR" ] || die "ACTION_VALIDATOR=$ACTION_VALIDATOR is not an executable"
+    say "action-validator: using ACTION_VALIDATOR=$ACTION_VALIDATOR (not managed by this script)"
+else
+    tools="$HOME/.cache/aimharder-refresh-tools"
+    av_bin="$tools/node_modules/.bin/action-validator"
+    av_installed() {
+        # The version npm installed, or nothing.
+        sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
+            "$tools/node_modules/@action-validator/$1/package.json" 2>/dev/null | head -n 1
+    }
+    if [ -x "$av_bin" ] && [ "$(av_installed cli)" = "$ACTION_VALIDATOR_VERSION" ] &&
+        [ "$(av_installed core)" = "$ACTION_VALIDATOR_VERSION" ] && command -v node >/dev/null 2>&1; then
+        say "action-validator: found $ACTION_VALIDATOR_VERSION at $av_bin"
+    else
+        if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+            command -v apt-get >/dev/null 2>&1 ||
+                die "no node/npm and no apt-get: install Node.js with npm, or set ACTION_VALIDATOR"
+            say "action-validator: installing node and npm from the distribution"
+            as_root apt-get update
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm
+        fi
+        say "action-validator: installing @action-validator/cli $ACTION_VALIDATOR_VERSION into $tools (found: $(av_installed cli))"
+        mkdir -p "$tools"
+        # core is the cli's peer dependency: pinned too, so both move together.
+        npm install --prefix "$tools" --save-exact --no-audit --no-fund --loglevel=error \
+            "@action-validator/cli@$ACTION_VALIDATOR_VERSION" \
+            "@action-validator/core@$ACTION_VALIDATOR_VERSION" >&2 ||
+            die "npm install @action-validator/cli@$ACTION_VALIDATOR_VERSION failed (see above)"
+        [ -x "$av_bin" ] && [ "$(av_installed cli)" = "$ACTION_VALIDATOR_VERSION" ] ||
+            die "npm finished, but $av_bin is not action-validator $ACTION_VALIDATOR_VERSION"
+    fi
 fi
 
 # --- postrust ----------------------------------------------------------------

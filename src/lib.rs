@@ -75,7 +75,11 @@ pub async fn run(cli: Cli) -> u8 {
     }
     let clock = std::time::Instant::now();
     let command = cli.command.name();
-    let metrics_file = cli.global.metrics_file.clone();
+    let metrics_file = cli
+        .global
+        .metrics_file
+        .clone()
+        .filter(|p| !p.as_os_str().is_empty());
     let (code, summary, totals) = match commands::dispatch(cli).await {
         Ok(done) => (done.code, done.summary, done.totals),
         Err(err) => {

@@ -14,3 +14,4 @@ mod secrets;
 mod stack_contract;
 mod status;
 mod store_faults;
+mod workflows;

@@ -108,6 +108,14 @@ async fn a_failed_ping_is_only_a_warning() {
         .await;
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert!(done.stderr.contains("healthcheck"), "{}", done.stderr);
+
+    // An unset CI secret arrives empty: that is "no healthcheck", not an error.
+    let done = Run::new(&db, &aim)
+        .env("AIMHARDER_HEALTHCHECK_URL", "")
+        .args(&["refresh-all", "--rate", "0", "--force"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
 }
 
 #[tokio::test]
