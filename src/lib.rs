@@ -57,12 +57,13 @@ pub async fn run(cli: Cli) -> u8 {
         github::mask(key);
     }
     logging::init(&cli.global);
-    let health = match cli
+    // An unset secret arrives as an empty variable in CI: that means "none".
+    let health_url = cli
         .global
         .healthcheck_url
         .as_deref()
-        .map(healthcheck::Healthcheck::new)
-    {
+        .filter(|u| !u.trim().is_empty());
+    let health = match health_url.map(healthcheck::Healthcheck::new) {
         Some(Err(msg)) => {
             eprintln!("error: {msg}");
             return error::EX_CONFIG;
