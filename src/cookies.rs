@@ -43,7 +43,7 @@ pub enum CookieError {
 ///
 /// Cookies are matched by name only: the server's `Domain`/`Path` attributes
 /// are not tracked, because every request goes to the same AimHarder host.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct CookieJar {
     cookies: Vec<StoredCookie>,
 }

@@ -1,6 +1,7 @@
 //! Refreshing sessions: one session end to end (call, retries, write-back),
 //! and the pipeline that runs many under a concurrency bound and a pace.
 
+use std::future::Future;
 use std::num::NonZeroU32;
 use std::task::Poll;
 use std::time::Duration;
@@ -51,7 +52,7 @@ pub struct Engine {
 pub struct Pipeline {
     /// Due sessions were left unstarted because the run was stopped.
     pub left: bool,
-    /// Reading further pages failed; what was done is in `sessions`.
+    /// Reading further pages failed; the sessions before it were reported.
     pub read_error: Option<StoreError>,
 }
 
@@ -93,9 +94,11 @@ impl Engine {
     ) -> Pipeline {
         let mut read_error = None;
         let mut taken = 0u64;
-        let stop = self.stop.clone();
+        // Polled with the rows, so a stop ends the stream even while a
+        // page read is still under way.
+        let mut stopped = std::pin::pin!(self.stop.cancelled());
         let rows = futures::stream::poll_fn(|cx| {
-            if stop.is_cancelled() || limit.is_some_and(|l| taken >= l) {
+            if stopped.as_mut().poll(cx).is_ready() || limit.is_some_and(|l| taken >= l) {
                 return Poll::Ready(None);
             }
             match due.poll_next(cx) {
@@ -194,22 +197,25 @@ impl Engine {
             Duration::from_secs(30),
             MAX_ATTEMPTS,
         );
+        let stopping =
+            |reason: &str| Attempt::Failed(format!("{reason} (no retry: the run is stopping)"));
         let mut attempts = 0u32;
+        let mut last_reason = String::new();
         loop {
             let permit = tokio::select! {
                 biased;
                 _ = self.stop.cancelled() => None,
                 permit = self.start_request() => permit,
             };
-            let Some(_permit) = permit else {
-                return (None, attempts);
+            let Some(permit) = permit else {
+                return ((attempts > 0).then(|| stopping(&last_reason)), attempts);
             };
             attempts += 1;
             let attempt = self
                 .aimharder
                 .setrefresh(token, fingerprint, cookie_header.as_ref())
                 .await;
-            drop(_permit);
+            drop(permit);
             let Attempt::Retry {
                 reason,
                 retry_after,
@@ -218,30 +224,20 @@ impl Engine {
                 return (Some(attempt), attempts);
             };
             let Some(jittered) = backoff.next_delay() else {
-                return (
-                    Some(Attempt::Failed(format!(
-                        "{reason} (after {attempts} attempts)"
-                    ))),
-                    attempts,
-                );
+                let failed = Attempt::Failed(format!("{reason} (after {attempts} attempts)"));
+                return (Some(failed), attempts);
             };
             let delay = retry_after.map_or(jittered, |ra| ra.min(RETRY_AFTER_CAP).max(jittered));
             let wake = Instant::now() + delay;
             if self.stop.is_cancelled() || self.deadline.is_some_and(|d| wake >= d) {
-                return (
-                    Some(Attempt::Failed(format!(
-                        "{reason} (no retry: the run is stopping)"
-                    ))),
-                    attempts,
-                );
+                return (Some(stopping(&reason)), attempts);
             }
             tracing::debug!(%reason, ?delay, attempt = attempts, "AimHarder call failed; retrying");
             tokio::select! {
-                _ = self.stop.cancelled() => {
-                    return (Some(Attempt::Failed(format!("{reason} (no retry: the run is stopping)"))), attempts);
-                }
+                _ = self.stop.cancelled() => return (Some(stopping(&reason)), attempts),
                 _ = tokio::time::sleep_until(wake) => {}
             }
+            last_reason = reason;
         }
     }
 
@@ -271,8 +267,7 @@ impl Engine {
         });
         let mut current = row;
         for _ in 0..WRITE_CONFLICT_ROUNDS {
-            let mut jar =
-                CookieJar::from_json(&current.aimharder_cookies).unwrap_or_else(|_| empty_jar());
+            let mut jar = CookieJar::from_json(&current.aimharder_cookies).unwrap_or_default();
             let cookies_changed =
                 jar.merge_set_cookies(set_cookies.iter().map(String::as_str), now);
             let patch = Patch {
@@ -374,10 +369,6 @@ enum Written {
     Yes,
     Conflict(Box<SessionRow>),
     Gone,
-}
-
-fn empty_jar() -> CookieJar {
-    CookieJar::from_json(&serde_json::Value::Null).expect("NULL cookies read as an empty jar")
 }
 
 fn same_instant(stored: Option<&str>, ours: &str) -> bool {

@@ -46,9 +46,20 @@ async fn no_secret_appears_in_any_output_at_any_verbosity() {
         .chain(cookie_values)
         .chain(["tok-new-secret", "cookie-secret-alb", db.service_key()])
         .collect();
+    aim.script("666|1|tok-hang", vec![Reply::Hang]);
+    Seed::new("hang@example.com", "666|1|tok-hang")
+        .cookies(&cookies)
+        .insert(&db);
+    let secrets: Vec<&str> = secrets.into_iter().chain(["tok-hang"]).collect();
     for format in ["text", "json"] {
-        let done = Run::new(&db, &aim)
+        let run = Run::new(&db, &aim)
             .env("RUST_LOG", "trace")
+            .env("GITHUB_ACTIONS", "true");
+        let summary = run.dir().join("summary.md");
+        let metrics = run.dir().join("metrics.prom");
+        let done = run
+            .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())
+            .env("AIMHARDER_METRICS_FILE", metrics.to_str().unwrap())
             .args(&[
                 "refresh-all",
                 "--json",
@@ -58,11 +69,21 @@ async fn no_secret_appears_in_any_output_at_any_verbosity() {
                 "-vv",
                 "--log-format",
                 format,
+                "--request-timeout",
+                "1s",
             ])
             .output()
             .await;
         assert_eq!(done.code, 1, "{}", done.stderr);
         assert!(done.stderr.len() > 200, "trace logging produced output");
+        // The runner's own mask command is the one line that must name the key.
+        let (mask, stderr) = done.stderr.split_once('\n').unwrap();
+        assert_eq!(mask, format!("::add-mask::{}", db.service_key()));
+        let files = [
+            std::fs::read_to_string(done.dir.path().join("summary.md")).unwrap(),
+            std::fs::read_to_string(done.dir.path().join("metrics.prom")).unwrap(),
+        ];
+        assert!(files[0].contains("failed"), "{}", files[0]);
         for secret in &secrets {
             let fragment = secret.rsplit('|').next().unwrap();
             assert!(
@@ -70,11 +91,13 @@ async fn no_secret_appears_in_any_output_at_any_verbosity() {
                 "{secret} in stdout:\n{}",
                 done.stdout
             );
-            assert!(
-                !done.stderr.contains(fragment),
-                "{secret} in stderr:\n{}",
-                done.stderr
-            );
+            assert!(!stderr.contains(fragment), "{secret} in stderr:\n{stderr}");
+            for file in &files {
+                assert!(
+                    !file.contains(fragment),
+                    "{secret} in a written file:\n{file}"
+                );
+            }
         }
         let status = Run::new(&db, &aim)
             .args(&["status", "--sessions", "-vv", "--json"])
