@@ -72,12 +72,7 @@ impl Finished {
 
 fn connect(global: &GlobalArgs) -> anyhow::Result<Store> {
     let config = StoreConfig::from_args(global)?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .context("cannot build the HTTP client")?;
-    let store = Store::new(&config, http).map_err(AppError::from)?;
+    let store = Store::new(&config).map_err(AppError::from)?;
     if let Some(hint) = store.key_hint() {
         tracing::warn!("{hint}");
     }
@@ -247,7 +242,7 @@ async fn refresh_all(
     watch_for_stop(stop.clone(), deadline, stopped_by.clone());
 
     let bar = progress_bar(&store, &query, args.limit).await;
-    let due = DueStream::start(store.clone(), query);
+    let due = DueStream::start(store.on_own_connections().map_err(AppError::from)?, query);
     let mut sink = RunSink::start(output, args.dry_run, &timefmt::rfc3339(started))?;
     let mut write_error = None;
     let mut record = |report: SessionReport| {

@@ -8,6 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::report::{Outcome, SessionReport, Totals};
 
+/// Failed sessions listed in the step summary; the rest are counted.
+pub const SUMMARY_ROWS: usize = 100;
+
 pub fn enabled() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
@@ -51,6 +54,7 @@ pub fn step_summary(title: &str, totals: &Totals, problems: &[SessionReport]) {
          |---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} |\n",
         totals.selected, totals.refreshed, totals.failed, totals.expired, totals.unrecorded, totals.skipped
     );
+    let listed_all = (problems.len() as u64) >= totals.failed + totals.expired + totals.unrecorded;
     if !problems.is_empty() {
         text.push_str("\n| session | email | outcome | reason |\n|---|---|---|---|\n");
         for p in problems {
@@ -62,6 +66,12 @@ pub fn step_summary(title: &str, totals: &Totals, problems: &[SessionReport]) {
                 cell(p.error.as_deref().unwrap_or(""))
             ));
         }
+    }
+    if !listed_all {
+        text.push_str(&format!(
+            "\n… and more: only the first {} are listed.\n",
+            problems.len()
+        ));
     }
     let written = std::fs::OpenOptions::new()
         .create(true)

@@ -107,7 +107,8 @@ pub struct RunSink {
     dry_run: bool,
     totals: Totals,
     first: bool,
-    /// Failed, expired and unrecorded sessions, for the step summary.
+    /// The first failed, expired and unrecorded sessions, for the GitHub
+    /// step summary (kept only under GitHub Actions, and bounded).
     problems: Vec<SessionReport>,
 }
 
@@ -132,9 +133,11 @@ impl RunSink {
 
     pub fn session(&mut self, report: &SessionReport) -> std::io::Result<()> {
         self.totals.add(report.outcome);
-        if report.outcome.is_problem() {
+        if report.outcome.is_problem() && github::enabled() {
             github::annotate(report);
-            self.problems.push(report.clone());
+            if self.problems.len() < github::SUMMARY_ROWS {
+                self.problems.push(report.clone());
+            }
         }
         let mut out = std::io::stdout().lock();
         if self.output.json {

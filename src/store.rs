@@ -122,7 +122,7 @@ impl Store {
     /// A client for the sessions table. Nothing is sent yet: the first
     /// request finds out whether Supabase is reachable, takes the key, and
     /// has the table and columns.
-    pub fn new(config: &StoreConfig, http: reqwest::Client) -> Result<Self, StoreError> {
+    pub fn new(config: &StoreConfig) -> Result<Self, StoreError> {
         let key = config.service_key.expose_secret();
         let mut headers = HeaderMap::new();
         let mut apikey =
@@ -134,12 +134,23 @@ impl Store {
         headers.insert("apikey", apikey);
         headers.insert("Authorization", bearer);
         Ok(Self {
-            http,
+            http: http_client()?,
             table_url: join_path(&config.rest_url, &config.table).to_string(),
             table: config.table.clone(),
             headers,
             has_fingerprint: Arc::new(AtomicBool::new(true)),
             key_role: jwt_role(key),
+        })
+    }
+
+    /// The same store on connections of its own. Page reads use it: a
+    /// connection that once carried a 200 KB page keeps a buffer that size,
+    /// and sharing the pool with the writes would spread such buffers over
+    /// every connection as the run goes on.
+    pub fn on_own_connections(&self) -> Result<Self, StoreError> {
+        Ok(Self {
+            http: http_client()?,
+            ..self.clone()
         })
     }
 
@@ -377,6 +388,14 @@ impl Store {
             },
         }
     }
+}
+
+fn http_client() -> Result<reqwest::Client, StoreError> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| StoreError::Unreachable(format!("cannot build the HTTP client: {e}")))
 }
 
 #[derive(Default, Deserialize)]
