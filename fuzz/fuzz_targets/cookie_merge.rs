@@ -1,0 +1,24 @@
+//! Stored cookies and `Set-Cookie` headers from arbitrary input: reading
+//! and merging must never panic, and whatever a merge leaves must be
+//! storable and read back the same.
+//!
+//! Input: the stored JSON, a NUL byte, then one Set-Cookie header per line.
+#![no_main]
+
+use aimharder_refresh::cookies::CookieJar;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let (stored, headers) = text.split_once('\0').unwrap_or((&text, ""));
+    let stored = serde_json::from_str(stored).unwrap_or(serde_json::Value::Null);
+    let Ok(mut jar) = CookieJar::from_json(&stored) else {
+        return;
+    };
+    let now = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    jar.merge_set_cookies(headers.lines(), now);
+    let written = jar.to_json();
+    let again = CookieJar::from_json(&written).expect("a merged jar is storable");
+    assert_eq!(again.to_json(), written);
+    let _ = jar.header_value();
+});
