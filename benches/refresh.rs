@@ -436,8 +436,12 @@ struct BinRun {
 const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(20);
 
 /// Runs the binary with only `envs`, from `dir` (no stray `.env`), output to
-/// `dir/stdout` and `dir/stderr`. `wait4` gives this child's own peak RSS and
-/// CPU time (`RUSAGE_CHILDREN` would mix in psql and the servers).
+/// `dir/stdout` and `dir/stderr`. `wait4` gives this child's own CPU time
+/// (`RUSAGE_CHILDREN` would mix in psql and the servers). Its `ru_maxrss` is
+/// not used: Linux folds the pre-exec image, a copy of this (large) bench
+/// process, into it. The peak is the child's own `VmHWM` instead, read from
+/// /proc while it runs (it only grows, so the last sample is within 20 ms of
+/// the true peak).
 async fn run_binary(args: &[String], envs: &[(String, String)], dir: &Path) -> BinRun {
     let stdout = File::create(dir.join("stdout")).expect("stdout file");
     let stderr = File::create(dir.join("stderr")).expect("stderr file");
@@ -467,19 +471,21 @@ async fn run_binary(args: &[String], envs: &[(String, String)], dir: &Path) -> B
             let status_file = format!("/proc/{pid}/status");
             std::thread::spawn(move || {
                 let mut samples = Vec::new();
+                let mut hwm = 0u64;
+                let field = |status: &str, name: &str| {
+                    let line = status.lines().find(|l| l.starts_with(name))?;
+                    line.split_whitespace().nth(1)?.parse::<u64>().ok()
+                };
                 while !done.load(Ordering::SeqCst) {
-                    let rss = std::fs::read_to_string(&status_file)
-                        .ok()
-                        .and_then(|status| {
-                            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-                            line.split_whitespace().nth(1)?.parse::<u64>().ok()
-                        });
-                    if let Some(rss) = rss {
-                        samples.push((started.elapsed(), rss));
+                    if let Ok(status) = std::fs::read_to_string(&status_file) {
+                        if let Some(rss) = field(&status, "VmRSS:") {
+                            samples.push((started.elapsed(), rss));
+                        }
+                        hwm = hwm.max(field(&status, "VmHWM:").unwrap_or(0));
                     }
                     std::thread::sleep(RSS_SAMPLE_EVERY);
                 }
-                samples
+                (samples, hwm)
             })
         };
         let mut status = 0;
@@ -491,7 +497,7 @@ async fn run_binary(args: &[String], envs: &[(String, String)], dir: &Path) -> B
         // Reaped above; dropping `Child` neither waits nor kills.
         drop(child);
         done.store(true, Ordering::SeqCst);
-        let rss_samples = sampler.join().expect("RSS sampler");
+        let (rss_samples, hwm_kib) = sampler.join().expect("RSS sampler");
         let code = if libc::WIFEXITED(status) {
             libc::WEXITSTATUS(status)
         } else {
@@ -500,7 +506,7 @@ async fn run_binary(args: &[String], envs: &[(String, String)], dir: &Path) -> B
         BinRun {
             code,
             wall,
-            rss_kib: usage.ru_maxrss,
+            rss_kib: hwm_kib as i64,
             cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
             rss_samples,
         }
