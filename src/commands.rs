@@ -61,6 +61,22 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Finished> {
 }
 
 impl Finished {
+    /// 75 when due sessions were left, 1 when any session failed, else 0.
+    fn refreshing(totals: Totals, summary: String, left: bool) -> Self {
+        let verdict = if left {
+            RunVerdict::Interrupted
+        } else if totals.has_problems() {
+            RunVerdict::Problems
+        } else {
+            RunVerdict::Clean
+        };
+        Self {
+            code: verdict_code(verdict),
+            summary,
+            totals: Some(totals),
+        }
+    }
+
     fn quiet() -> Self {
         Self {
             code: 0,
@@ -180,16 +196,7 @@ fn finish_one(output: Output, report: &SessionReport) -> anyhow::Result<Finished
         &[]
     };
     crate::github::step_summary("refresh-one", &totals, problems);
-    let verdict = if report.outcome.is_problem() {
-        RunVerdict::Problems
-    } else {
-        RunVerdict::Clean
-    };
-    Ok(Finished {
-        code: verdict_code(verdict),
-        summary,
-        totals: Some(totals),
-    })
+    Ok(Finished::refreshing(totals, summary, false))
 }
 
 fn not_found(store: &Store, what: &str) -> String {
@@ -295,18 +302,7 @@ async fn refresh_all(
         return Err(AppError::Store(e))
             .context("reading due sessions stopped the run; the sessions above were handled");
     }
-    let verdict = if left {
-        RunVerdict::Interrupted
-    } else if totals.has_problems() {
-        RunVerdict::Problems
-    } else {
-        RunVerdict::Clean
-    };
-    Ok(Finished {
-        code: verdict_code(verdict),
-        summary,
-        totals: Some(totals),
-    })
+    Ok(Finished::refreshing(totals, summary, left))
 }
 
 /// Lists what would be refreshed; `Some` if reading stopped early.

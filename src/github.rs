@@ -6,7 +6,7 @@ use std::io::Write;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::report::{Outcome, SessionReport, Totals};
+use crate::report::{SessionReport, Totals};
 
 /// Failed sessions listed in the step summary; the rest are counted.
 pub const SUMMARY_ROWS: usize = 100;
@@ -31,7 +31,7 @@ pub fn annotate(report: &SessionReport) {
     let message = format!(
         "{who} ({}) {}: {}",
         report.id,
-        outcome_word(report.outcome),
+        report.outcome.as_str(),
         report.error.as_deref().unwrap_or("no detail")
     );
     let _ = writeln!(
@@ -62,7 +62,7 @@ pub fn step_summary(title: &str, totals: &Totals, problems: &[SessionReport]) {
                 "| `{}` | {} | {} | {} |\n",
                 p.id,
                 cell(p.email.as_deref().unwrap_or("-")),
-                outcome_word(p.outcome),
+                p.outcome.as_str(),
                 cell(p.error.as_deref().unwrap_or(""))
             ));
         }
@@ -80,17 +80,6 @@ pub fn step_summary(title: &str, totals: &Totals, problems: &[SessionReport]) {
         .and_then(|mut f| f.write_all(text.as_bytes()));
     if let Err(e) = written {
         tracing::warn!("cannot write the GitHub step summary: {e}");
-    }
-}
-
-fn outcome_word(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Refreshed => "refreshed",
-        Outcome::Failed => "failed",
-        Outcome::Expired => "expired",
-        Outcome::Unrecorded => "unrecorded",
-        Outcome::Skipped => "skipped",
-        Outcome::Due => "due",
     }
 }
 

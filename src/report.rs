@@ -22,6 +22,18 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The name used in JSON and annotations.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Refreshed => "refreshed",
+            Outcome::Failed => "failed",
+            Outcome::Expired => "expired",
+            Outcome::Unrecorded => "unrecorded",
+            Outcome::Skipped => "skipped",
+            Outcome::Due => "due",
+        }
+    }
+
     pub fn is_problem(self) -> bool {
         matches!(
             self,
@@ -324,14 +336,12 @@ impl Output {
     }
 }
 
-fn label(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Refreshed => "refreshed",
-        Outcome::Failed => "FAILED",
-        Outcome::Expired => "EXPIRED",
-        Outcome::Unrecorded => "UNRECORDED",
-        Outcome::Skipped => "skipped",
-        Outcome::Due => "due",
+/// Problems in capitals, so they stand out in a cron mail.
+fn label(outcome: Outcome) -> String {
+    if outcome.is_problem() {
+        outcome.as_str().to_ascii_uppercase()
+    } else {
+        outcome.as_str().to_string()
     }
 }
 
