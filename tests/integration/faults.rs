@@ -61,7 +61,7 @@ async fn every_aimharder_fault_has_its_outcome_and_spares_the_others() {
         ),
         case(
             "6|1|302",
-            Reply::Redirect(302, "https://aimharder.com/login"),
+            Reply::Redirect(302, "https://login.aimharder.com/login"),
             "expired",
             Some("log in again"),
             1,
