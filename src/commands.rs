@@ -1,22 +1,22 @@
-//! The three subcommands, from checked settings to a result and exit code.
+//! The refresh commands and the command dispatch, from checked settings to
+//! a result and exit code (`status` is in `status.rs`).
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::CommandFactory;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use secrecy::ExposeSecret;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::aimharder::AimHarder;
-use crate::cli::{Cli, Command, GlobalArgs, RefreshAllArgs, RefreshOneArgs, StatusArgs};
+use crate::cli::{Cli, Command, GlobalArgs, RefreshAllArgs, RefreshOneArgs};
 use crate::config::{AimHarderConfig, StoreConfig};
 use crate::engine::{Engine, EngineSettings};
 use crate::error::{verdict_code, AppError, RunVerdict};
-use crate::report::{Outcome, Output, RunSink, SessionReport, StatusLine, StatusReport, Totals};
-use crate::select::{DueQuery, DueStream, PAGE_SIZE};
-use crate::store::{filter, Store, StoreError};
+use crate::report::{Outcome, Output, RunSink, SessionReport, Totals};
+use crate::select::{DueQuery, DueStream};
+use crate::store::{Store, StoreError};
 use crate::timefmt;
 
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
@@ -43,7 +43,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Finished> {
             let store = connect(&cli.global)?;
             refresh_all(&cli.global, store, output, args).await
         }
-        Command::Status(args) => status(connect(&cli.global)?, output, args).await,
+        Command::Status(args) => crate::status::status(connect(&cli.global)?, output, args).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -389,104 +389,4 @@ async fn progress_bar(store: &Store, query: &DueQuery, limit: Option<u64>) -> Pr
         bar.set_style(style);
     }
     bar
-}
-
-async fn status(store: Store, output: Output, args: StatusArgs) -> anyhow::Result<Finished> {
-    let now = timefmt::now();
-    let stale_cutoff = timefmt::rfc3339(now - args.stale_after);
-    let due = DueQuery {
-        older_than: Duration::from_secs(6 * 3600),
-        retry_errors_after: Duration::from_secs(3600),
-        force: false,
-        shard: None,
-        now,
-    };
-    let enabled = filter::enabled();
-    let stale = filter::or(&[
-        filter::is_null("last_refresh_date"),
-        filter::lt("last_refresh_date", &stale_cutoff),
-    ]);
-    let error = filter::not_null("last_refresh_error");
-    let queries = [
-        vec![],
-        vec![enabled.clone()],
-        vec![
-            enabled.clone(),
-            filter::gte("last_refresh_date", &stale_cutoff),
-        ],
-        vec![enabled.clone(), stale],
-        vec![filter::is_null("last_refresh_date")],
-        vec![error.clone()],
-        due.count_filters(),
-        vec![enabled, error],
-    ];
-    let counts = futures::future::try_join_all(queries.iter().map(|q| store.count(q)))
-        .await
-        .map_err(AppError::from)?;
-    let sessions = if args.sessions {
-        Some(status_lines(&store, output).await?)
-    } else {
-        None
-    };
-    let report = StatusReport {
-        total: counts[0],
-        auto_refresh_enabled: counts[1],
-        fresh: counts[2],
-        stale: counts[3],
-        never_refreshed: counts[4],
-        with_errors: counts[5],
-        due: counts[6],
-        sessions,
-    };
-    if report.total == 0 {
-        if let Some(hint) = store.key_hint() {
-            tracing::warn!("no sessions visible; {hint}");
-        }
-    }
-    let summary = output.status(&report)?;
-    let problem = args.check && (report.stale > 0 || counts[7] > 0);
-    let verdict = if problem {
-        RunVerdict::Problems
-    } else {
-        RunVerdict::Clean
-    };
-    Ok(Finished {
-        code: verdict_code(verdict),
-        summary,
-        totals: None,
-    })
-}
-
-async fn status_lines(store: &Store, output: Output) -> anyhow::Result<Vec<StatusLine>> {
-    let mut lines = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .page(&vec![], "created_at", after.as_ref(), PAGE_SIZE)
-            .await
-            .map_err(AppError::from)?;
-        let full = page.len() == PAGE_SIZE;
-        after = page.last().map(|r| crate::store::After {
-            key: r.created_at.clone().unwrap_or_default(),
-            id: r.id.clone(),
-        });
-        lines.extend(page.into_iter().map(|r| {
-            StatusLine {
-                email: output.email(r.user_email.as_deref()),
-                auto_refresh_enabled: r.auto_refresh_enabled.unwrap_or(false),
-                last_refresh_date: r.last_refresh_date,
-                refresh_count: r.refresh_count.unwrap_or(0),
-                error: r.last_refresh_error,
-                token_expires_at: r
-                    .aimharder_token
-                    .as_ref()
-                    .and_then(|t| timefmt::token_expiry(t.expose_secret()))
-                    .map(timefmt::rfc3339),
-                id: r.id,
-            }
-        }));
-        if !full {
-            return Ok(lines);
-        }
-    }
 }

@@ -25,12 +25,6 @@ pub struct AimHarderConfig {
     pub request_timeout: Duration,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct OutputConfig {
-    pub json: bool,
-    pub show_emails: bool,
-}
-
 impl StoreConfig {
     pub fn from_args(args: &GlobalArgs) -> Result<Self, AppError> {
         let rest_url = match (&args.rest_url, &args.supabase_url) {

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod parser;
 pub mod report;
 pub mod select;
+pub mod status;
 pub mod store;
 pub mod timefmt;
 
