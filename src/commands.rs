@@ -383,9 +383,7 @@ async fn progress_bar(store: &Store, query: &DueQuery, limit: Option<u64>) -> Pr
     let total = limit.map_or(shard_share, |l| l.min(shard_share));
     let bar = ProgressBar::with_draw_target(Some(total), target);
     crate::logging::attach_bar(&bar);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} {per_sec} eta {eta}")
-    {
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} eta {eta}") {
         bar.set_style(style);
     }
     bar

@@ -1,5 +1,6 @@
 //! Logs go to stderr; stdout is for results. While a progress bar is drawn,
-//! each log line is written with the bar suspended, so lines never tear it.
+//! each log line (and each result line, see `suspended`) is written with the
+//! bar cleared, so lines never tear it.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -53,6 +54,15 @@ pub fn detach_bar() {
     }
 }
 
+/// Runs `write` with the bar (if any) cleared, so output on the same
+/// terminal does not tear it.
+pub fn suspended<R>(write: impl FnOnce() -> R) -> R {
+    match BAR.lock().ok().and_then(|b| b.clone()) {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
+}
+
 struct Stderr;
 
 /// Collects one formatted event and writes it in one piece when dropped.
@@ -79,13 +89,8 @@ impl Write for Line {
 
 impl Drop for Line {
     fn drop(&mut self) {
-        let bar = BAR.lock().ok().and_then(|b| b.clone());
-        let write = || {
+        suspended(|| {
             let _ = std::io::stderr().lock().write_all(&self.0);
-        };
-        match bar {
-            Some(bar) => bar.suspend(write),
-            None => write(),
-        }
+        });
     }
 }

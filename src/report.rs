@@ -151,19 +151,20 @@ impl RunSink {
                 self.problems.push(report.clone());
             }
         }
-        let mut out = std::io::stdout().lock();
-        if self.output.json {
-            if !self.first {
-                out.write_all(b",")?;
+        let first = std::mem::replace(&mut self.first, false);
+        let json = self.output.json;
+        crate::logging::suspended(|| {
+            let mut out = std::io::stdout().lock();
+            if json {
+                if !first {
+                    out.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut out, report)?;
+            } else if report.outcome != Outcome::Refreshed {
+                writeln!(out, "{}", session_line(report))?;
             }
-            self.first = false;
-            serde_json::to_writer(&mut out, report)?;
-            return Ok(());
-        }
-        if report.outcome != Outcome::Refreshed {
-            writeln!(out, "{}", session_line(report))?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     pub fn totals(&self) -> &Totals {
