@@ -121,10 +121,7 @@ impl DueStream {
                         }
                     };
                     let full = page.len() == PAGE_SIZE;
-                    after = page.last().map(|row| After {
-                        key: sort_key(row, phase.order_key),
-                        id: row.id.clone(),
-                    });
+                    after = After::last_of(&page, phase.order_key);
                     for row in page.into_iter().filter(|r| query.in_shard(&r.id)) {
                         if tx.send(Ok(row)).await.is_err() {
                             return;
@@ -151,15 +148,6 @@ impl DueStream {
     pub fn is_exhausted(&self) -> bool {
         self.exhausted.load(Ordering::SeqCst) && self.rx.is_empty()
     }
-}
-
-fn sort_key(row: &SessionRow, order_key: &str) -> String {
-    let key = if order_key == "created_at" {
-        &row.created_at
-    } else {
-        &row.last_refresh_date
-    };
-    key.clone().unwrap_or_default()
 }
 
 #[cfg(test)]

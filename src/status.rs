@@ -87,10 +87,7 @@ async fn status_lines(store: &Store, output: Output) -> anyhow::Result<Vec<Statu
             .await
             .map_err(AppError::from)?;
         let full = page.len() == PAGE_SIZE;
-        after = page.last().map(|r| After {
-            key: r.created_at.clone().unwrap_or_default(),
-            id: r.id.clone(),
-        });
+        after = After::last_of(&page, "created_at");
         lines.extend(page.into_iter().map(|r| {
             StatusLine {
                 email: output.email(r.user_email.as_deref()),

@@ -103,6 +103,22 @@ pub struct After {
     pub id: String,
 }
 
+impl After {
+    /// The cursor past the last row of a page ordered by `order_key`, id.
+    pub fn last_of(page: &[SessionRow], order_key: &str) -> Option<Self> {
+        let row = page.last()?;
+        let key = if order_key == "created_at" {
+            &row.created_at
+        } else {
+            &row.last_refresh_date
+        };
+        Some(Self {
+            key: key.clone().unwrap_or_default(),
+            id: row.id.clone(),
+        })
+    }
+}
+
 /// Server-side conditions in PostgREST's logic-tree syntax, all of which must hold.
 pub type Filters = Vec<String>;
 
