@@ -105,7 +105,7 @@ async fn demo() -> std::process::ExitCode {
     println!(
         "\nDone. Each command above also took --rest-url, --service-role-key and \
          --aimharder-url,\nwhich point it at the local stack; against a real project \
-         set SUPABASE_URL and\nSUPABASE_SERVICE_ROLE_KEY instead (see README.md). \
+         set SUPABASE_URL and\nSUPABASE_SECRET_KEY instead (see README.md). \
          The stack is removed on exit."
     );
     std::process::ExitCode::SUCCESS

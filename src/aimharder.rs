@@ -6,13 +6,12 @@ use reqwest::header::{HeaderValue, COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
-use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
 use url::Url;
 
 use crate::config::{join_path, AimHarderConfig};
+use crate::http::{client_builder, describe_transport, retry_after};
 use crate::parser::{parse_page, Page, RefreshedSession};
-use crate::store::describe_transport;
 
 /// The most of a body read: a real refresh page is a few hundred bytes.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -42,7 +41,7 @@ pub struct AimHarder {
 
 impl AimHarder {
     pub fn new(config: &AimHarderConfig) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = client_builder()
             .redirect(Policy::none())
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout)
@@ -172,16 +171,6 @@ fn classify_redirect(status: StatusCode, location: &str) -> Attempt {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
-fn retry_after(value: Option<&HeaderValue>, now: OffsetDateTime) -> Option<Duration> {
-    let raw = value?.to_str().ok()?.trim();
-    if let Ok(secs) = raw.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = OffsetDateTime::parse(raw, &Rfc2822).ok()?;
-    Some((at - now).try_into().unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,17 +192,5 @@ mod tests {
             Attempt::Failed(msg) => assert!(!msg.contains("secret"), "{msg}"),
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        let now = time::macros::datetime!(2026-11-26 15:00:00 UTC);
-        let secs = HeaderValue::from_static("7");
-        assert_eq!(retry_after(Some(&secs), now), Some(Duration::from_secs(7)));
-        let date = HeaderValue::from_static("Thu, 26 Nov 2026 15:00:30 GMT");
-        assert_eq!(retry_after(Some(&date), now), Some(Duration::from_secs(30)));
-        let past = HeaderValue::from_static("Thu, 26 Nov 2026 14:00:00 GMT");
-        assert_eq!(retry_after(Some(&past), now), Some(Duration::ZERO));
-        assert_eq!(retry_after(None, now), None);
     }
 }

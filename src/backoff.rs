@@ -1,5 +1,6 @@
 //! Retry delays: exponential ceilings from backon, spread with full jitter so
-//! parallel workers that failed together do not retry together.
+//! parallel workers that failed together do not retry together; and a time
+//! budget for retrying one request.
 
 use std::time::Duration;
 
@@ -28,9 +29,80 @@ impl Backoff {
     }
 }
 
+/// Retries of one request for as long as a time budget lasts, counted from
+/// the first attempt on tokio's clock.
+pub struct RetryBudget {
+    backoff: Backoff,
+    started: tokio::time::Instant,
+    limit: Duration,
+    attempts: usize,
+}
+
+impl RetryBudget {
+    pub fn new(limit: Duration) -> Self {
+        Self {
+            backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5), usize::MAX),
+            started: tokio::time::Instant::now(),
+            limit,
+            attempts: 1,
+        }
+    }
+
+    /// The wait before the next attempt: the server's `Retry-After` when it
+    /// gave one, else the backoff. `None` when waiting would end past the
+    /// budget: better to say so now than after a wait that cannot help.
+    pub fn next_delay(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
+        let backoff = self.backoff.next_delay()?;
+        let delay = retry_after.unwrap_or(backoff);
+        if self.started.elapsed() + delay > self.limit {
+            return None;
+        }
+        self.attempts += 1;
+        Some(delay)
+    }
+
+    /// Attempts made (or started) so far.
+    pub fn attempts(&self) -> usize {
+        self.attempts
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_budget_retries_until_its_time_is_spent() {
+        let mut budget = RetryBudget::new(Duration::from_secs(30));
+        let mut waited = Duration::ZERO;
+        while let Some(delay) = budget.next_delay(None) {
+            assert!(delay <= Duration::from_secs(5));
+            tokio::time::sleep(delay).await;
+            waited += delay;
+        }
+        assert!(waited <= Duration::from_secs(30), "{waited:?}");
+        // Full jitter averages half the 5 s ceiling: far more than 3 tries.
+        assert!(budget.attempts() > 5, "{}", budget.attempts());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_honoured_and_one_past_the_budget_ends_it() {
+        let mut budget = RetryBudget::new(Duration::from_secs(30));
+        assert_eq!(
+            budget.next_delay(Some(Duration::from_secs(20))),
+            Some(Duration::from_secs(20))
+        );
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(budget.next_delay(Some(Duration::from_secs(11))), None);
+        assert_eq!(
+            budget.next_delay(Some(Duration::from_secs(10))),
+            Some(Duration::from_secs(10))
+        );
+    }
 
     #[test]
     fn stops_after_the_attempts_and_stays_under_the_ceilings() {

@@ -34,11 +34,18 @@ pub struct GlobalArgs {
     /// PostgREST base URL, for self-hosted PostgREST (overrides --supabase-url).
     #[arg(long, env = "SUPABASE_REST_URL", global = true)]
     pub rest_url: Option<String>,
-    /// Supabase service-role key (row-level security hides rows from the anon key).
+    /// Supabase secret key (sb_secret_…; Project Settings → API Keys).
+    #[arg(long, env = "SUPABASE_SECRET_KEY", hide_env_values = true, global = true,
+          value_parser = parse_secret)]
+    pub secret_key: Option<SecretString>,
+    /// Read the Supabase secret key from this file.
+    #[arg(long, env = "SUPABASE_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
+    /// Legacy service_role JWT key (retired by Supabase at the end of 2026).
     #[arg(long, env = "SUPABASE_SERVICE_ROLE_KEY", hide_env_values = true, global = true,
           value_parser = parse_secret)]
     pub service_role_key: Option<SecretString>,
-    /// Read the service-role key from this file.
+    /// Read the legacy service_role key from this file.
     #[arg(long, env = "SUPABASE_SERVICE_ROLE_KEY_FILE", global = true)]
     pub service_role_key_file: Option<PathBuf>,
     /// Sessions table.

@@ -7,12 +7,13 @@ use url::Url;
 
 use crate::cli::GlobalArgs;
 use crate::error::AppError;
+use crate::key::SupabaseKey;
 
 /// Where the sessions live and how to reach them.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub rest_url: Url,
-    pub service_key: SecretString,
+    pub key: SupabaseKey,
     pub table: String,
 }
 
@@ -40,7 +41,7 @@ impl StoreConfig {
                 ))
             }
         };
-        let service_key = service_key(args)?;
+        let key = supabase_key(args)?;
         let table = args.table.trim().to_string();
         if table.is_empty() || !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(AppError::Config(format!(
@@ -49,7 +50,7 @@ impl StoreConfig {
         }
         Ok(Self {
             rest_url,
-            service_key,
+            key,
             table,
         })
     }
@@ -78,34 +79,57 @@ impl AimHarderConfig {
     }
 }
 
-fn service_key(args: &GlobalArgs) -> Result<SecretString, AppError> {
-    if let Some(key) = &args.service_role_key {
-        if !key.expose_secret().is_empty() {
-            return Ok(key.clone());
+/// The key from the first setting that holds one: the secret key's names
+/// first, then the legacy service-role ones. Refused here, before any
+/// request, when it is a key that cannot see the sessions.
+fn supabase_key(args: &GlobalArgs) -> Result<SupabaseKey, AppError> {
+    let given = [
+        (
+            "SUPABASE_SECRET_KEY (--secret-key)",
+            &args.secret_key,
+            "SUPABASE_SECRET_KEY_FILE (--secret-key-file)",
+            &args.secret_key_file,
+        ),
+        (
+            "SUPABASE_SERVICE_ROLE_KEY (--service-role-key)",
+            &args.service_role_key,
+            "SUPABASE_SERVICE_ROLE_KEY_FILE (--service-role-key-file)",
+            &args.service_role_key_file,
+        ),
+    ];
+    for (name, value, file_name, file) in given {
+        if let Some(key) = value.as_ref().filter(|k| !k.expose_secret().is_empty()) {
+            return SupabaseKey::parse(key.clone(), name).map_err(|e| AppError::Config(e.to_string()));
         }
-    }
-    if let Some(path) = &args.service_role_key_file {
-        let raw = std::fs::read_to_string(path).map_err(|e| {
-            AppError::Config(format!(
-                "SUPABASE_SERVICE_ROLE_KEY_FILE (--service-role-key-file) {} cannot be read: {e}",
-                path.display()
-            ))
-        })?;
-        let key = raw.trim();
-        if key.is_empty() {
-            return Err(AppError::Config(format!(
-                "SUPABASE_SERVICE_ROLE_KEY_FILE (--service-role-key-file) {} is empty",
-                path.display()
-            )));
+        // An unset CI secret arrives as an empty variable: that means "none".
+        if let Some(path) = file.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+            let key = read_key_file(file_name, path)?;
+            return SupabaseKey::parse(key, file_name).map_err(|e| AppError::Config(e.to_string()));
         }
-        let key = SecretString::from(key);
-        crate::github::mask(&key);
-        return Ok(key);
     }
     Err(AppError::Config(
-        "SUPABASE_SERVICE_ROLE_KEY is not set: pass --service-role-key or --service-role-key-file (Supabase dashboard → Project Settings → API → service_role)"
+        "SUPABASE_SECRET_KEY is not set: pass --secret-key or --secret-key-file with the project's secret key (sb_secret_…; Supabase dashboard → Project Settings → API Keys)"
             .into(),
     ))
+}
+
+fn read_key_file(setting: &str, path: &std::path::Path) -> Result<SecretString, AppError> {
+    let raw = std::fs::read_to_string(path).map_err(|e| {
+        AppError::Config(format!(
+            "{setting} {} cannot be read: {e}",
+            path.display()
+        ))
+    })?;
+    let key = raw.trim();
+    if key.is_empty() {
+        return Err(AppError::Config(format!(
+            "{setting} {} is empty",
+            path.display()
+        )));
+    }
+    let key = SecretString::from(key);
+    crate::github::mask(&key);
+    Ok(key)
 }
 
 fn parse_url(setting: &str, raw: &str) -> Result<Url, AppError> {

@@ -46,8 +46,10 @@ pub fn error_code(err: &anyhow::Error) -> u8 {
     let store_code = |e: &StoreError| match e {
         StoreError::Unreachable(_) => EX_UNAVAILABLE,
         StoreError::KeyRefused { .. } => EX_NOPERM,
-        StoreError::MissingTable { .. } | StoreError::MissingColumn { .. } => EX_CONFIG,
-        StoreError::Rejected { .. } => EX_UNAVAILABLE,
+        StoreError::MissingTable { .. }
+        | StoreError::MissingColumn { .. }
+        | StoreError::Redirected { .. } => EX_CONFIG,
+        StoreError::Rejected { .. } | StoreError::ServerError { .. } => EX_UNAVAILABLE,
     };
     if let Some(app) = err.downcast_ref::<AppError>() {
         return match app {

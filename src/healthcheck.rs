@@ -19,7 +19,7 @@ impl Healthcheck {
         let base = Url::parse(raw.trim()).map_err(|e| {
             format!("AIMHARDER_HEALTHCHECK_URL (--healthcheck-url) is not a valid URL: {e}")
         })?;
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| format!("cannot build the healthcheck client: {e}"))?;
@@ -61,7 +61,7 @@ impl Healthcheck {
             ),
             Err(e) => tracing::warn!(
                 "healthcheck {what} ping failed: {}",
-                crate::store::describe_transport(&e)
+                crate::http::describe_transport(&e)
             ),
         }
     }

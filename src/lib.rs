@@ -10,10 +10,13 @@ pub mod engine;
 pub mod error;
 pub mod github;
 pub mod healthcheck;
+pub mod http;
+pub mod key;
 pub mod logging;
 pub mod metrics;
 pub mod parser;
 pub mod report;
+pub mod rest;
 pub mod select;
 pub mod status;
 pub mod store;
@@ -54,7 +57,10 @@ pub fn main_entry() -> ExitCode {
 /// pings and the metrics file.
 pub async fn run(cli: Cli) -> u8 {
     // Before anything else can print.
-    if let Some(key) = &cli.global.service_role_key {
+    for key in [&cli.global.secret_key, &cli.global.service_role_key]
+        .into_iter()
+        .flatten()
+    {
         github::mask(key);
     }
     logging::init(&cli.global);

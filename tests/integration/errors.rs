@@ -24,7 +24,8 @@ async fn missing_settings_exit_78_naming_the_setting() {
         .output()
         .await;
     assert_eq!(done.code, 78, "{}", done.stderr);
-    assert!(one_line(&done.stderr).contains("SUPABASE_SERVICE_ROLE_KEY"));
+    // The secret key is what a project has today; the legacy name still works.
+    assert!(one_line(&done.stderr).contains("SUPABASE_SECRET_KEY"));
 
     let done = Run::new(&db, &aim)
         .without_env("SUPABASE_REST_URL")
@@ -110,7 +111,7 @@ async fn the_fingerprint_column_is_optional() {
 }
 
 #[tokio::test]
-async fn a_refused_key_exits_77_and_an_anon_key_gets_a_hint() {
+async fn a_refused_key_exits_77_and_an_anon_key_is_refused_before_any_request() {
     let (db, aim) = stack().await;
     Seed::new("a@example.com", "1|1|x").insert(&db);
     let done = Run::new(&db, &aim)
@@ -122,14 +123,17 @@ async fn a_refused_key_exits_77_and_an_anon_key_gets_a_hint() {
     assert!(one_line(&done.stderr).contains("service-role key"));
     assert!(!done.stderr.contains(db.wrong_key()));
 
+    // Row-level security would show it no session: "0 selected, exit 0"
+    // would look like success, so it is refused before any request.
     let done = Run::new(&db, &aim)
+        .env("SUPABASE_REST_URL", "http://127.0.0.1:9/never-asked")
         .env("SUPABASE_SERVICE_ROLE_KEY", db.anon_key())
         .args(&["refresh-all", "--json"])
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
-    assert_eq!(done.json()["selected"], 0);
-    assert!(done.stderr.contains("service-role key"), "{}", done.stderr);
+    assert_eq!(done.code, 78, "{}", done.stderr);
+    assert_eq!(done.stdout, "");
+    assert!(one_line(&done.stderr).contains("secret key"), "{}", done.stderr);
     assert!(!done.stderr.contains(db.anon_key()));
 }
 

@@ -226,7 +226,11 @@ fn refresh_workflow_runs_off_the_hour_one_at_a_time_within_a_time_limit() {
 
     // The key comes from the repository's secrets, never from the file.
     let live = lines.join("\n");
-    for secret in ["secrets.SUPABASE_SERVICE_ROLE_KEY", "secrets.SUPABASE_URL"] {
+    for secret in [
+        "secrets.SUPABASE_SECRET_KEY",
+        "secrets.SUPABASE_SERVICE_ROLE_KEY",
+        "secrets.SUPABASE_URL",
+    ] {
         assert!(live.contains(secret), "the workflow does not use {secret}");
     }
     assert!(

@@ -1,0 +1,69 @@
+//! What every HTTP client of the tool shares: the TLS set-up, transport
+//! errors in words, and `Retry-After`.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderValue;
+use time::format_description::well_known::Rfc2822;
+use time::OffsetDateTime;
+
+/// A client builder on rustls with ring. reqwest is built without a crypto
+/// provider (`rustls-no-provider`) so that aws-lc-rs and its C build stay
+/// out of the tree; it then takes the process default, which must be
+/// installed before the first client is built.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    // `Err` means a provider is installed already, which is all we need.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
+/// A transport error in words, without the URL (it may carry filters).
+pub fn describe_transport(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "answer cut short"
+    } else {
+        "request failed"
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut cause = String::new();
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    if cause.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {cause}")
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(value: Option<&HeaderValue>, now: OffsetDateTime) -> Option<Duration> {
+    let raw = value?.to_str().ok()?.trim();
+    if let Ok(secs) = raw.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = OffsetDateTime::parse(raw, &Rfc2822).ok()?;
+    Some((at - now).try_into().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = time::macros::datetime!(2026-11-26 15:00:00 UTC);
+        let secs = HeaderValue::from_static("7");
+        assert_eq!(retry_after(Some(&secs), now), Some(Duration::from_secs(7)));
+        let date = HeaderValue::from_static("Thu, 26 Nov 2026 15:00:30 GMT");
+        assert_eq!(retry_after(Some(&date), now), Some(Duration::from_secs(30)));
+        let past = HeaderValue::from_static("Thu, 26 Nov 2026 14:00:00 GMT");
+        assert_eq!(retry_after(Some(&past), now), Some(Duration::ZERO));
+        assert_eq!(retry_after(None, now), None);
+    }
+}
