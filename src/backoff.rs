@@ -41,7 +41,11 @@ pub struct RetryBudget {
 impl RetryBudget {
     pub fn new(limit: Duration) -> Self {
         Self {
-            backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5), usize::MAX),
+            backoff: Backoff::new(
+                Duration::from_millis(200),
+                Duration::from_secs(5),
+                usize::MAX,
+            ),
             started: tokio::time::Instant::now(),
             limit,
             attempts: 1,

@@ -99,7 +99,8 @@ fn supabase_key(args: &GlobalArgs) -> Result<SupabaseKey, AppError> {
     ];
     for (name, value, file_name, file) in given {
         if let Some(key) = value.as_ref().filter(|k| !k.expose_secret().is_empty()) {
-            return SupabaseKey::parse(key.clone(), name).map_err(|e| AppError::Config(e.to_string()));
+            return SupabaseKey::parse(key.clone(), name)
+                .map_err(|e| AppError::Config(e.to_string()));
         }
         // An unset CI secret arrives as an empty variable: that means "none".
         if let Some(path) = file.as_ref().filter(|p| !p.as_os_str().is_empty()) {
@@ -115,10 +116,7 @@ fn supabase_key(args: &GlobalArgs) -> Result<SupabaseKey, AppError> {
 
 fn read_key_file(setting: &str, path: &std::path::Path) -> Result<SecretString, AppError> {
     let raw = std::fs::read_to_string(path).map_err(|e| {
-        AppError::Config(format!(
-            "{setting} {} cannot be read: {e}",
-            path.display()
-        ))
+        AppError::Config(format!("{setting} {} cannot be read: {e}", path.display()))
     })?;
     let key = raw.trim();
     if key.is_empty() {

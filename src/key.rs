@@ -120,7 +120,10 @@ mod tests {
             KeyRefusal::NotAHeader { setting }
         );
         let message = parse("sb_publishable_abc").unwrap_err().to_string();
-        assert!(message.contains("secret key") && !message.contains("abc"), "{message}");
+        assert!(
+            message.contains("secret key") && !message.contains("abc"),
+            "{message}"
+        );
     }
 
     #[test]

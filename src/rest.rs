@@ -68,7 +68,8 @@ impl Query {
 
     /// `column=op.value`, e.g. `eq("id", …)` is `id=eq.…`.
     pub fn filter(mut self, column: &str, op: &str, value: &str) -> Self {
-        self.filters.push((column.to_string(), format!("{op}.{value}")));
+        self.filters
+            .push((column.to_string(), format!("{op}.{value}")));
         self
     }
 
@@ -206,10 +207,7 @@ impl Rest {
                 status: status.as_u16(),
             };
         }
-        let message = err
-            .message
-            .clone()
-            .unwrap_or_else(|| truncate(&body, 200));
+        let message = err.message.clone().unwrap_or_else(|| truncate(&body, 200));
         match err.code.as_deref() {
             Some("42703") | Some("PGRST204") => StoreError::MissingColumn {
                 table: self.table.clone(),

@@ -133,7 +133,11 @@ async fn a_refused_key_exits_77_and_an_anon_key_is_refused_before_any_request() 
         .await;
     assert_eq!(done.code, 78, "{}", done.stderr);
     assert_eq!(done.stdout, "");
-    assert!(one_line(&done.stderr).contains("secret key"), "{}", done.stderr);
+    assert!(
+        one_line(&done.stderr).contains("secret key"),
+        "{}",
+        done.stderr
+    );
     assert!(!done.stderr.contains(db.anon_key()));
 }
 
