@@ -14,4 +14,6 @@ mod secrets;
 mod stack_contract;
 mod status;
 mod store_faults;
+mod supabase_faults;
+mod supabase_keys;
 mod workflows;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod aimharder;
+pub mod gateway;
 pub mod proxy;
 pub mod recorder;
 pub mod run;

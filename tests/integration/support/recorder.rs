@@ -78,6 +78,15 @@ impl Recorder {
         recorder
     }
 
+    /// `http://127.0.0.1:PORT`, with no path.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}/ping/abc", self.addr)
     }

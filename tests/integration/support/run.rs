@@ -5,6 +5,7 @@ use std::process::Stdio;
 use serde_json::Value;
 
 use super::aimharder::FakeAimHarder;
+use super::gateway::Gateway;
 use super::stack::TestDb;
 
 /// Cargo names the binary for integration tests and benches only; elsewhere
@@ -68,6 +69,15 @@ impl Run {
         Self::bare()
             .env("SUPABASE_REST_URL", &db.rest_url())
             .env("SUPABASE_SERVICE_ROLE_KEY", db.service_key())
+            .env("AIMHARDER_BASE_URL", &aim.url())
+    }
+
+    /// Settings for a Supabase project behind `gw`, as a project set up
+    /// today hands them out: its URL and its secret key.
+    pub fn via_gateway(gw: &Gateway, aim: &FakeAimHarder) -> Self {
+        Self::bare()
+            .env("SUPABASE_URL", &gw.supabase_url())
+            .env("SUPABASE_SECRET_KEY", gw.secret_key())
             .env("AIMHARDER_BASE_URL", &aim.url())
     }
 
