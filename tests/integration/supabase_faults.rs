@@ -9,7 +9,8 @@ use crate::supabase_keys::{
     assert_all_forwarded_ok, assert_secret_key_only, gateway_stack, result_columns,
 };
 use crate::support::aimharder::Reply;
-use crate::support::gateway::{send, Answer, GatewayRequest, REST_PREFIX};
+use crate::support::gateway::wire::{send, Message};
+use crate::support::gateway::{Answer, GatewayRequest, REST_PREFIX};
 use crate::support::run::{row, Run, Seed};
 use crate::support::stack::{ANON_KEY, SERVICE_KEY, WRONG_KEY};
 
@@ -131,7 +132,7 @@ async fn the_gateway_translates_keys_and_refuses_like_supabase() {
             send(gw.addr(), "GET", &path, &headers, "").await
         }
     };
-    let rows = |m: &crate::support::gateway::Message| -> Value {
+    let rows = |m: &Message| -> Value {
         serde_json::from_slice(&m.body).unwrap_or_else(|e| panic!("{e}: {}", m.text()))
     };
     let secret = gw.secret_key().to_string();

@@ -46,10 +46,10 @@ use tokio::net::{TcpListener, TcpStream};
 use super::stack::{ANON_KEY, SERVICE_KEY};
 
 mod records;
-mod wire;
+pub mod wire;
 
 pub use records::{Answer, GatewayRequest};
-pub use wire::{read_message, send, Message};
+use wire::{read_message, Message};
 
 /// The path prefix Supabase serves PostgREST under.
 pub const REST_PREFIX: &str = "/rest/v1";
