@@ -9,8 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::config::{join_path, AimHarderConfig};
-use crate::http::{client_builder, describe_transport, retry_after};
+use crate::config::AimHarderConfig;
+use crate::http::{client_builder, describe_transport, join_path, retry_after};
 use crate::parser::{parse_page, Page, RefreshedSession};
 
 /// The most of a body read: a real refresh page is a few hundred bytes.

@@ -7,6 +7,7 @@ use url::Url;
 
 use crate::cli::GlobalArgs;
 use crate::error::AppError;
+use crate::http::join_path;
 use crate::key::SupabaseKey;
 
 /// Where the sessions live and how to reach them.
@@ -139,35 +140,4 @@ fn parse_url(setting: &str, raw: &str) -> Result<Url, AppError> {
         )));
     }
     Ok(url)
-}
-
-/// `base` with `segment` appended to its path, whatever trailing slash it had.
-pub fn join_path(base: &Url, segment: &str) -> Url {
-    let mut url = base.clone();
-    let path = format!(
-        "{}/{}",
-        base.path().trim_end_matches('/'),
-        segment.trim_start_matches('/')
-    );
-    url.set_path(&path);
-    url
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rest_url_is_derived_from_the_project_url() {
-        let base = Url::parse("https://abc.supabase.co/").unwrap();
-        assert_eq!(
-            join_path(&base, "rest/v1").as_str(),
-            "https://abc.supabase.co/rest/v1"
-        );
-        let api = Url::parse("http://127.0.0.1:3000/api").unwrap();
-        assert_eq!(
-            join_path(&api, "auth_sessions").as_str(),
-            "http://127.0.0.1:3000/api/auth_sessions"
-        );
-    }
 }

@@ -1,7 +1,7 @@
 //! Errors the application branches on, and the one place that maps them to
 //! exit codes.
 
-use crate::store::StoreError;
+use crate::rest::StoreError;
 
 /// A failure that ends the run before or outside per-session work.
 #[derive(Debug, thiserror::Error)]

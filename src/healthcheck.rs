@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::config::join_path;
+use crate::http::join_path;
 
 pub struct Healthcheck {
     http: reqwest::Client,

@@ -1,11 +1,12 @@
-//! What every HTTP client of the tool shares: the TLS set-up, transport
-//! errors in words, and `Retry-After`.
+//! What every HTTP client of the tool shares: the TLS set-up, URLs under a
+//! base, transport errors in words, and `Retry-After`.
 
 use std::time::Duration;
 
 use reqwest::header::HeaderValue;
 use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
+use url::Url;
 
 /// A client builder on rustls with ring. reqwest is built without a crypto
 /// provider (`rustls-no-provider`) so that aws-lc-rs and its C build stay
@@ -51,9 +52,35 @@ pub fn retry_after(value: Option<&HeaderValue>, now: OffsetDateTime) -> Option<D
     Some((at - now).try_into().unwrap_or(Duration::ZERO))
 }
 
+/// `base` with `segment` appended to its path, whatever trailing slash it had.
+pub fn join_path(base: &Url, segment: &str) -> Url {
+    let mut url = base.clone();
+    let path = format!(
+        "{}/{}",
+        base.path().trim_end_matches('/'),
+        segment.trim_start_matches('/')
+    );
+    url.set_path(&path);
+    url
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rest_url_is_derived_from_the_project_url() {
+        let base = Url::parse("https://abc.supabase.co/").unwrap();
+        assert_eq!(
+            join_path(&base, "rest/v1").as_str(),
+            "https://abc.supabase.co/rest/v1"
+        );
+        let api = Url::parse("http://127.0.0.1:3000/api").unwrap();
+        assert_eq!(
+            join_path(&api, "auth_sessions").as_str(),
+            "http://127.0.0.1:3000/api/auth_sessions"
+        );
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_dates() {

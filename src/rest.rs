@@ -17,7 +17,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::backoff::RetryBudget;
-use crate::http::{client_builder, describe_transport, retry_after};
+use crate::http::{client_builder, describe_transport, join_path, retry_after};
 use crate::key::SupabaseKey;
 
 pub const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
@@ -126,7 +126,7 @@ impl Rest {
         Ok(Self {
             http: client(key)?,
             key: key.clone(),
-            table_url: crate::config::join_path(rest_url, table),
+            table_url: join_path(rest_url, table),
             table: table.to_string(),
         })
     }
