@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use super::wire::header_values;
+
 /// How the gateway answered one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
@@ -115,20 +117,11 @@ pub struct GatewayRequest {
 impl GatewayRequest {
     /// The first value of header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        header_values(&self.headers, name).next()
     }
 
     /// Every value of header `name` (any case).
     pub fn headers_named(&self, name: &str) -> Vec<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        header_values(&self.headers, name).collect()
     }
 }

@@ -22,13 +22,21 @@ pub struct Message {
     pub body: Vec<u8>,
 }
 
+/// Every value of header `name` (any case) in lowercased-name pairs.
+pub fn header_values<'a>(
+    headers: &'a [(String, String)],
+    name: &str,
+) -> impl Iterator<Item = &'a str> {
+    let name = name.to_ascii_lowercase();
+    headers
+        .iter()
+        .filter(move |(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
+}
+
 impl Message {
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        header_values(&self.headers, name).next()
     }
 
     pub fn text(&self) -> String {
