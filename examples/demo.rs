@@ -1,7 +1,8 @@
 //! A local demo that needs no Supabase account and no AimHarder login.
 //!
-//! Starts the throwaway stack the integration tests use (PostgreSQL +
-//! `postrust`, a PostgREST-compatible server, on 127.0.0.1), applies the
+//! Starts the throwaway stack the integration tests use (the test kit,
+//! `crates/testkit`: PostgreSQL + `postrust`, a PostgREST-compatible server,
+//! on 127.0.0.1), applies the
 //! shipped migration, starts a simulated AimHarder, seeds six sessions in
 //! different states, then runs `status`, `refresh-all` and `status --sessions`
 //! through the library, exactly as the binary would.
@@ -11,14 +12,10 @@
 //! outside this machine is contacted, and everything it starts is stopped and
 //! deleted when it exits.
 
-#[path = "../tests/integration/support/mod.rs"]
-mod support;
-
+use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
+use aimharder_testkit::run::Seed;
+use aimharder_testkit::stack::TestDb;
 use clap::Parser;
-
-use support::aimharder::{FakeAimHarder, Reply};
-use support::run::Seed;
-use support::stack::TestDb;
 
 const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
+use crate::domain::shard::Shard;
+
 pub const DEFAULT_FINGERPRINT: &str = "my0pz7di4kr8nuq718uecu4ev23fbosfp20z1q6smntm42ideb";
 pub const DEFAULT_USER_AGENT: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
@@ -198,13 +200,6 @@ pub struct StatusArgs {
     /// Exit 1 when any enabled session is stale or has an error.
     #[arg(long)]
     pub check: bool,
-}
-
-/// Shard `index` (1-based) of `count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
 }
 
 fn parse_secret(raw: &str) -> Result<SecretString, String> {

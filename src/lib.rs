@@ -1,30 +1,19 @@
 //! `aimharder-refresh`: keeps AimHarder sessions stored in Supabase alive.
 
 pub mod aimharder;
+pub mod app;
 pub mod backoff;
 pub mod cli;
-pub mod commands;
 pub mod config;
-pub mod cookies;
+pub mod domain;
 pub mod engine;
-pub mod error;
-pub mod github;
-pub mod healthcheck;
 pub mod http;
-pub mod key;
-pub mod logging;
-pub mod metrics;
-pub mod parser;
-pub mod report;
-pub mod rest;
-pub mod select;
-pub mod status;
-pub mod store;
-pub mod timefmt;
+pub mod output;
+pub mod supabase;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 pub use cli::Cli;
 
@@ -36,7 +25,11 @@ pub fn main_entry() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { error::EX_USAGE } else { 0 });
+            return ExitCode::from(if e.use_stderr() {
+                app::exit::EX_USAGE
+            } else {
+                0
+            });
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -53,64 +46,45 @@ pub fn main_entry() -> ExitCode {
 }
 
 /// Runs one command and returns its exit code; errors are reported on stderr
-/// in one line. Around the command: masks for GitHub Actions, healthcheck
-/// pings and the metrics file.
+/// in one line. Every setting is checked before the command starts.
 pub async fn run(cli: Cli) -> u8 {
     // Before anything else can print.
     for key in [&cli.global.secret_key, &cli.global.service_role_key]
         .into_iter()
         .flatten()
     {
-        github::mask(key);
+        output::github::mask(key);
     }
-    logging::init(&cli.global);
-    // An unset secret arrives as an empty variable in CI: that means "none".
-    let health_url = cli
-        .global
-        .healthcheck_url
-        .as_deref()
-        .filter(|u| !u.trim().is_empty());
-    let health = match health_url.map(healthcheck::Healthcheck::new) {
-        Some(Err(msg)) => {
-            eprintln!("error: {msg}");
-            return error::EX_CONFIG;
-        }
-        Some(Ok(h)) => Some(h),
-        None => None,
-    };
-    if let Some(h) = &health {
-        h.start().await;
-    }
-    let clock = std::time::Instant::now();
-    let command = cli.command.name();
-    let metrics_file = cli
-        .global
-        .metrics_file
-        .clone()
-        .filter(|p| !p.as_os_str().is_empty());
-    let (code, summary, totals) = match commands::dispatch(cli).await {
-        Ok(done) => (done.code, done.summary, done.totals),
-        Err(err) => {
-            let message = format!("{err:#}");
-            eprintln!("error: {message}");
-            (error::error_code(&err), message, None)
+    output::logging::init(config::log_settings(&cli.global));
+    let settings = match config::Settings::from_cli(&cli) {
+        Ok(Some(settings)) => settings,
+        Ok(None) => return print_reference(&cli.command),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return app::exit::config_code(&e);
         }
     };
-    if let Some(path) = metrics_file {
-        let run = metrics::RunMetrics {
-            command,
-            finished_at: timefmt::now().unix_timestamp(),
-            duration_secs: clock.elapsed().as_secs_f64(),
-            exit_code: code,
-            totals: totals.as_ref(),
-        };
-        if let Err(e) = metrics::write(&path, &run) {
-            tracing::warn!("cannot write the metrics file {}: {e}", path.display());
+    app::run(settings).await
+}
+
+/// `completions` and `man`: text drawn from the command-line definition.
+fn print_reference(command: &cli::Command) -> u8 {
+    let mut stdout = std::io::stdout();
+    match command {
+        cli::Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "aimharder-refresh",
+                &mut stdout,
+            );
+        }
+        _ => {
+            if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut stdout) {
+                eprintln!("error: cannot write the man page: {e}");
+                return 1;
+            }
         }
     }
-    if let Some(h) = health {
-        h.finish(code, format!("{command} exit {code}: {summary}"))
-            .await;
-    }
-    code
+    0
 }

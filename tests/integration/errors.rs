@@ -1,9 +1,11 @@
 //! Bad input gets one clear line, the right exit code, and loses nothing.
 
+use aimharder_testkit::aimharder::FakeAimHarder;
+use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::stack::TestDb;
+
 use crate::refresh_all::{stack, MIGRATION};
-use crate::support::aimharder::FakeAimHarder;
-use crate::support::run::{row, Run, Seed};
-use crate::support::stack::TestDb;
+use crate::BIN;
 
 fn one_line(stderr: &str) -> &str {
     let lines: Vec<&str> = stderr
@@ -18,7 +20,8 @@ fn one_line(stderr: &str) -> &str {
 #[tokio::test]
 async fn missing_settings_exit_78_naming_the_setting() {
     let (db, aim) = stack().await;
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .without_env("SUPABASE_SERVICE_ROLE_KEY")
         .arg("status")
         .output()
@@ -27,7 +30,8 @@ async fn missing_settings_exit_78_naming_the_setting() {
     // The secret key is what a project has today; the legacy name still works.
     assert!(one_line(&done.stderr).contains("SUPABASE_SECRET_KEY"));
 
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .without_env("SUPABASE_REST_URL")
         .arg("status")
         .output()
@@ -35,7 +39,8 @@ async fn missing_settings_exit_78_naming_the_setting() {
     assert_eq!(done.code, 78);
     assert!(one_line(&done.stderr).contains("SUPABASE_URL"));
 
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .without_env("SUPABASE_SERVICE_ROLE_KEY")
         .env("SUPABASE_SERVICE_ROLE_KEY_FILE", "/nonexistent/key")
         .arg("status")
@@ -49,7 +54,7 @@ async fn missing_settings_exit_78_naming_the_setting() {
 async fn the_key_can_come_from_a_file_or_a_dotenv() {
     let (db, aim) = stack().await;
     Seed::new("a@example.com", "1|1|x").insert(&db);
-    let run = Run::new(&db, &aim).without_env("SUPABASE_SERVICE_ROLE_KEY");
+    let run = BIN.run(&db, &aim).without_env("SUPABASE_SERVICE_ROLE_KEY");
     let key_file = run.dir().join("key");
     std::fs::write(&key_file, format!("{}\n", db.service_key())).unwrap();
     let done = run
@@ -60,7 +65,7 @@ async fn the_key_can_come_from_a_file_or_a_dotenv() {
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["total"], 1);
 
-    let run = Run::bare();
+    let run = BIN.bare();
     std::fs::write(
         run.dir().join(".env"),
         format!(
@@ -79,14 +84,15 @@ async fn the_key_can_come_from_a_file_or_a_dotenv() {
 async fn a_missing_table_or_column_exits_78_naming_the_migration() {
     let db = TestDb::new().await;
     let aim = FakeAimHarder::start().await;
-    let done = Run::new(&db, &aim).arg("refresh-all").output().await;
+    let done = BIN.run(&db, &aim).arg("refresh-all").output().await;
     assert_eq!(done.code, 78, "{}", done.stderr);
     let line = one_line(&done.stderr);
     assert!(line.contains(MIGRATION), "{line}");
     assert!(line.contains("last_refresh_date"), "{line}");
 
     db.apply_migration(MIGRATION);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["status", "--table", "no_such_table"])
         .output()
         .await;
@@ -101,7 +107,8 @@ async fn the_fingerprint_column_is_optional() {
     db.sql("ALTER TABLE auth_sessions DROP COLUMN fingerprint");
     db.restart_rest();
     let id = Seed::new("a@example.com", "1|1|nofp").insert_without_fingerprint(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--rate", "0"])
         .output()
         .await;
@@ -114,7 +121,8 @@ async fn the_fingerprint_column_is_optional() {
 async fn a_refused_key_exits_77_and_an_anon_key_is_refused_before_any_request() {
     let (db, aim) = stack().await;
     Seed::new("a@example.com", "1|1|x").insert(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .env("SUPABASE_SERVICE_ROLE_KEY", db.wrong_key())
         .arg("status")
         .output()
@@ -125,7 +133,8 @@ async fn a_refused_key_exits_77_and_an_anon_key_is_refused_before_any_request() 
 
     // Row-level security would show it no session: "0 selected, exit 0"
     // would look like success, so it is refused before any request.
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .env("SUPABASE_REST_URL", "http://127.0.0.1:9/never-asked")
         .env("SUPABASE_SERVICE_ROLE_KEY", db.anon_key())
         .args(&["refresh-all", "--json"])
@@ -146,7 +155,7 @@ async fn an_unreachable_supabase_exits_69_without_calling_aimharder() {
     let (mut db, aim) = stack().await;
     Seed::new("a@example.com", "1|1|x").insert(&db);
     db.stop_rest();
-    let done = Run::new(&db, &aim).arg("refresh-all").output().await;
+    let done = BIN.run(&db, &aim).arg("refresh-all").output().await;
     assert_eq!(done.code, 69, "{}", done.stderr);
     assert!(one_line(&done.stderr).contains("unreachable"));
     assert!(aim.seen().is_empty());
@@ -154,22 +163,57 @@ async fn an_unreachable_supabase_exits_69_without_calling_aimharder() {
 
 #[tokio::test]
 async fn bad_flags_exit_64() {
-    let done = Run::bare()
+    let done = BIN
+        .bare()
         .args(&["refresh-all", "--concurrency", "0"])
         .output()
         .await;
     assert_eq!(done.code, 64, "{}", done.stderr);
-    let done = Run::bare()
+    let done = BIN
+        .bare()
         .args(&["refresh-one", "--id", "42"])
         .output()
         .await;
     assert_eq!(done.code, 64, "{}", done.stderr);
-    let done = Run::bare()
+    let done = BIN
+        .bare()
         .args(&["refresh-all", "--older-than", "soon"])
         .output()
         .await;
     assert_eq!(done.code, 64, "{}", done.stderr);
     assert!(done.stderr.contains("30m"), "{}", done.stderr);
+}
+
+/// Every setting is checked before the first request or the first byte of
+/// output: a bad one leaves no half-written JSON document behind.
+#[tokio::test]
+async fn a_bad_setting_stops_the_run_before_any_request_or_output() {
+    let (db, aim) = stack().await;
+    let id = Seed::new("a@example.com", "1|1|a").insert(&db);
+    let before = row(&db, &id);
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["refresh-all", "--json", "--request-timeout", "0s"])
+        .output()
+        .await;
+    assert_eq!(done.code, 64, "{}", done.stderr);
+    assert_eq!(done.stdout, "", "nothing on stdout, not half a document");
+    assert!(one_line(&done.stderr).contains("--request-timeout"));
+    assert!(aim.seen().is_empty());
+    assert_eq!(row(&db, &id), before);
+
+    // A setting of the hooks is checked before the command reads anything:
+    // the REST URL here would refuse every connection.
+    let done = BIN
+        .run(&db, &aim)
+        .env("SUPABASE_REST_URL", "http://127.0.0.1:9/never-asked")
+        .env("AIMHARDER_HEALTHCHECK_URL", "not a url")
+        .args(&["status", "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 78, "{}", done.stderr);
+    assert_eq!(done.stdout, "");
+    assert!(one_line(&done.stderr).contains("AIMHARDER_HEALTHCHECK_URL"));
 }
 
 #[tokio::test]
@@ -180,7 +224,8 @@ async fn a_row_with_bad_stored_data_fails_alone() {
         .cookies(r#"[{"name":"PHPSESSID","value":"x\r\nInjected: 1"}]"#)
         .insert(&db);
     let empty = Seed::new("c@example.com", "").insert(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--json", "--rate", "0"])
         .output()
         .await;

@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
+use aimharder_testkit::aimharder::Reply;
+use aimharder_testkit::run::{row, Seed};
+
 use crate::refresh_all::stack;
-use crate::support::aimharder::Reply;
-use crate::support::run::{row, Run, Seed};
+use crate::BIN;
 
 struct Case {
     token: &'static str,
@@ -123,7 +125,8 @@ async fn every_aimharder_fault_has_its_outcome_and_spares_the_others() {
         })
         .collect();
 
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&[
             "refresh-all",
             "--json",
@@ -170,7 +173,8 @@ async fn retry_after_is_honoured() {
     let (db, aim) = stack().await;
     let id = Seed::new("a@example.com", "1|1|429").insert(&db);
     aim.script("1|1|429", vec![Reply::RetryAfter(429, 2), Reply::ok()]);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-one", "--id", &id, "--json"])
         .output()
         .await;

@@ -1,8 +1,13 @@
 //! Integration tests: the real binary against a real PostgreSQL + postrust
 //! stack and a simulated AimHarder, all on 127.0.0.1. One test binary, so one
-//! throwaway cluster serves every test; each test has its own schema.
+//! throwaway cluster serves every test; each test has its own schema. The
+//! stack, the simulated servers and the runner are the test kit's
+//! (`crates/testkit`, `aimharder_testkit`).
 
-mod support;
+use aimharder_testkit::run::Bin;
+
+/// The binary under test, as Cargo built it for this test target.
+pub const BIN: Bin = Bin::new(env!("CARGO_BIN_EXE_aimharder-refresh"));
 
 mod errors;
 mod faults;

@@ -1,10 +1,12 @@
 //! Running unattended: GitHub Actions annotations and step summary,
 //! healthcheck pings, the metrics file, completions and the man page.
 
+use aimharder_testkit::aimharder::Reply;
+use aimharder_testkit::recorder::Recorder;
+use aimharder_testkit::run::Seed;
+
 use crate::refresh_all::stack;
-use crate::support::aimharder::Reply;
-use crate::support::recorder::Recorder;
-use crate::support::run::{Run, Seed};
+use crate::BIN;
 
 #[tokio::test]
 async fn under_github_actions_secrets_are_masked_failures_annotated_and_summarised() {
@@ -12,7 +14,7 @@ async fn under_github_actions_secrets_are_masked_failures_annotated_and_summaris
     Seed::new("good@example.com", "1|1|good").insert(&db);
     let bad = Seed::new("blocked@example.com", "2|1|blocked").insert(&db);
     aim.script("2|1|blocked", vec![Reply::Status(403)]);
-    let run = Run::new(&db, &aim).env("GITHUB_ACTIONS", "true");
+    let run = BIN.run(&db, &aim).env("GITHUB_ACTIONS", "true");
     let summary_path = run.dir().join("summary.md");
     let summary_file = summary_path.to_str().unwrap().to_string();
     std::fs::write(&summary_path, "earlier step\n").unwrap();
@@ -72,7 +74,8 @@ async fn healthcheck_is_pinged_at_start_and_end_with_one_run_id() {
     Seed::new("a@example.com", "1|1|a").insert(&db);
     aim.script("1|1|a", vec![Reply::LoginPage]);
     let hc = Recorder::start().await;
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .env("AIMHARDER_HEALTHCHECK_URL", &hc.url())
         .args(&["refresh-all", "--rate", "0"])
         .output()
@@ -96,7 +99,8 @@ async fn healthcheck_is_pinged_at_start_and_end_with_one_run_id() {
 async fn a_failed_ping_is_only_a_warning() {
     let (db, aim) = stack().await;
     Seed::new("a@example.com", "1|1|a").insert(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&[
             "refresh-all",
             "--rate",
@@ -110,7 +114,8 @@ async fn a_failed_ping_is_only_a_warning() {
     assert!(done.stderr.contains("healthcheck"), "{}", done.stderr);
 
     // An unset CI secret arrives empty: that is "no healthcheck", not an error.
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .env("AIMHARDER_HEALTHCHECK_URL", "")
         .args(&["refresh-all", "--rate", "0", "--force"])
         .output()
@@ -124,7 +129,7 @@ async fn the_metrics_file_carries_the_run_in_prometheus_format() {
     Seed::new("a@example.com", "1|1|a").insert(&db);
     Seed::new("b@example.com", "2|1|b").insert(&db);
     aim.script("2|1|b", vec![Reply::Status(403)]);
-    let run = Run::new(&db, &aim);
+    let run = BIN.run(&db, &aim);
     let folder = run.dir().join("textfile");
     std::fs::create_dir_all(&folder).unwrap();
     let path = folder.join("aimharder.prom");
@@ -167,14 +172,14 @@ async fn the_metrics_file_carries_the_run_in_prometheus_format() {
 #[tokio::test]
 async fn completions_and_man_page_come_from_the_cli_definition() {
     for shell in ["bash", "zsh", "fish"] {
-        let done = Run::bare().args(&["completions", shell]).output().await;
+        let done = BIN.bare().args(&["completions", shell]).output().await;
         assert_eq!(done.code, 0, "{}", done.stderr);
         assert!(
             done.stdout.contains("refresh-all") && done.stdout.contains("max-duration"),
             "{shell}"
         );
     }
-    let man = Run::bare().arg("man").output().await;
+    let man = BIN.bare().arg("man").output().await;
     assert_eq!(man.code, 0);
     assert!(
         man.stdout.contains(".TH aimharder-refresh 1"),

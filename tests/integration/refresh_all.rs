@@ -3,9 +3,11 @@
 
 use serde_json::json;
 
-use crate::support::aimharder::{FakeAimHarder, Reply};
-use crate::support::run::{row, Run, Seed};
-use crate::support::stack::TestDb;
+use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
+use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::stack::TestDb;
+
+use crate::BIN;
 
 pub const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
 pub const DEFAULT_FP: &str = "my0pz7di4kr8nuq718uecu4ev23fbosfp20z1q6smntm42ideb";
@@ -73,7 +75,8 @@ async fn refreshes_due_rows_records_failures_and_leaves_the_rest_untouched() {
         vec![Reply::rotate("1|1774000000|rotated")],
     );
 
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--json", "--rate", "0"])
         .output()
         .await;
@@ -146,7 +149,8 @@ async fn refreshes_due_rows_records_failures_and_leaves_the_rest_untouched() {
 
     // A second run at once: nothing is due, AimHarder is not called.
     let calls = aim.seen().len();
-    let again = Run::new(&db, &aim)
+    let again = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--json"])
         .output()
         .await;
@@ -166,7 +170,8 @@ async fn sends_encoded_token_fingerprint_cookies_and_a_browser_user_agent() {
         .fingerprint("fp-of-device-a")
         .insert(&db);
     let without_fp = Seed::new("b@example.com", "70000|1766731601|def").insert(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--rate", "0"])
         .output()
         .await;
@@ -236,7 +241,8 @@ async fn set_cookie_is_merged_by_name_and_written_only_when_changed() {
         "SELECT aimharder_cookies::text FROM auth_sessions WHERE id = '{same}'"
     ));
 
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--json", "--rate", "0"])
         .output()
         .await;
@@ -267,7 +273,8 @@ async fn columns_the_tool_does_not_own_are_left_alone() {
     ));
     let before = row(&db, &id);
     let updated_before = updated_at(&db, &id);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--rate", "0"])
         .output()
         .await;
@@ -300,7 +307,8 @@ async fn a_concurrent_writer_does_not_lose_an_increment() {
         "UPDATE auth_sessions SET refresh_count = 10 WHERE id = '{id}'"
     ));
     aim.script("1|1|race", vec![Reply::Then(bump, Box::new(Reply::ok()))]);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-one", "--id", &id, "--json"])
         .output()
         .await;
@@ -315,7 +323,8 @@ async fn default_pace_is_two_requests_per_second() {
     for i in 0..5 {
         Seed::new(&format!("p{i}@example.com"), &format!("{i}|1|pace")).insert(&db);
     }
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--json"])
         .output()
         .await;
@@ -339,7 +348,8 @@ async fn dry_run_lists_due_sessions_and_calls_nothing() {
         .refreshed("now()")
         .insert(&db);
     let before = row(&db, &due);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--dry-run", "--json"])
         .output()
         .await;
@@ -363,7 +373,8 @@ async fn force_takes_every_enabled_session() {
         .error(&format!("[{}] x", now_stamp(&db)))
         .insert(&db);
     Seed::new("c@example.com", "3|1|f").disabled().insert(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--force", "--json", "--rate", "0"])
         .output()
         .await;
@@ -378,12 +389,14 @@ async fn older_than_moves_the_cutoff() {
     let two_h = Seed::new("a@example.com", "1|1|o")
         .refreshed("now() - interval '2 hours'")
         .insert(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--json", "--rate", "0"])
         .output()
         .await;
     assert_eq!(done.json()["selected"], 0);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--json", "--rate", "0", "--older-than", "1h"])
         .output()
         .await;
@@ -400,7 +413,8 @@ async fn pages_are_walked_past_the_first_one() {
                 now() - interval '7 hours' - (g || ' seconds')::interval, 0 \
          FROM generate_series(1, 1203) g",
     );
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&[
             "refresh-all",
             "--json",

@@ -1,7 +1,9 @@
 //! `refresh-one`: by id, by email, ambiguous and unknown sessions.
 
+use aimharder_testkit::run::{row, Seed};
+
 use crate::refresh_all::stack;
-use crate::support::run::{row, Run, Seed};
+use crate::BIN;
 
 #[tokio::test]
 async fn refreshes_one_session_by_id_even_when_not_due() {
@@ -10,7 +12,8 @@ async fn refreshes_one_session_by_id_even_when_not_due() {
         .refreshed("now()")
         .insert(&db);
     let other = Seed::new("b@example.com", "2|1|other").insert(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-one", "--id", &id, "--json"])
         .output()
         .await;
@@ -36,14 +39,16 @@ async fn by_email_with_one_row_and_with_a_fingerprint() {
         .fingerprint("fp-b")
         .insert(&db);
 
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-one", "--email", "solo@example.com"])
         .output()
         .await;
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(row(&db, &single)["refresh_count"], 4);
 
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&[
             "refresh-one",
             "--email",
@@ -67,7 +72,8 @@ async fn an_ambiguous_email_is_a_usage_error_listing_the_candidates() {
     let b = Seed::new("multi@example.com", "3|1|b")
         .fingerprint("fp-b")
         .insert(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-one", "--email", "multi@example.com"])
         .output()
         .await;
@@ -91,7 +97,8 @@ async fn an_ambiguous_email_is_a_usage_error_listing_the_candidates() {
 async fn an_unknown_session_exits_66() {
     let (db, aim) = stack().await;
     Seed::new("a@example.com", "1|1|x").insert(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&[
             "refresh-one",
             "--id",
@@ -101,7 +108,8 @@ async fn an_unknown_session_exits_66() {
         .await;
     assert_eq!(done.code, 66, "{}", done.stderr);
     assert!(done.stderr.contains("no session"), "{}", done.stderr);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-one", "--email", "nobody@example.com"])
         .output()
         .await;
@@ -117,7 +125,8 @@ async fn if_older_than_skips_a_recent_refresh() {
     let old = Seed::new("b@example.com", "2|1|old")
         .refreshed("now() - interval '30 hours'")
         .insert(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&[
             "refresh-one",
             "--id",
@@ -131,7 +140,8 @@ async fn if_older_than_skips_a_recent_refresh() {
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["outcome"], "skipped");
     assert_eq!(aim.seen().len(), 0);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&[
             "refresh-one",
             "--id",
@@ -151,9 +161,10 @@ async fn an_expired_session_exits_1_and_is_disabled() {
     let id = Seed::new("a@example.com", "1|1|dead").insert(&db);
     aim.script(
         "1|1|dead",
-        vec![crate::support::aimharder::Reply::Redirect(302, "/login")],
+        vec![aimharder_testkit::aimharder::Reply::Redirect(302, "/login")],
     );
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-one", "--id", &id])
         .output()
         .await;

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use aimharder_testkit::aimharder::{Event, FakeAimHarder, Reply};
+use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::stack::TestDb;
+
 use crate::refresh_all::{stack, MIGRATION};
-use crate::support::aimharder::{Event, FakeAimHarder, Reply};
-use crate::support::run::{row, Run, Seed, BIN};
-use crate::support::stack::TestDb;
+use crate::BIN;
 
 fn seed_due(db: &TestDb, n: usize, tag: &str) -> Vec<String> {
     (0..n)
@@ -39,7 +41,8 @@ async fn concurrency_never_exceeds_the_bound_and_reaches_it() {
     db.apply_migration(MIGRATION);
     let aim = FakeAimHarder::with_latency(Duration::from_millis(100)).await;
     seed_due(&db, 24, "c");
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "3"])
         .output()
         .await;
@@ -57,7 +60,8 @@ async fn a_slow_session_does_not_hold_back_the_others() {
         "11|1|p",
         vec![Reply::Delay(Duration::from_secs(3), Box::new(Reply::ok()))],
     );
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "2"])
         .output()
         .await;
@@ -88,7 +92,8 @@ async fn the_pace_applies_to_retries_too() {
         "1|1|r",
         vec![Reply::Status(500), Reply::Status(500), Reply::ok()],
     );
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--json", "--rate", "4"])
         .output()
         .await;
@@ -114,7 +119,8 @@ async fn shards_partition_the_due_set() {
     let mut seen = BTreeSet::new();
     for i in 1..=3 {
         let shard = format!("{i}/3");
-        let done = Run::new(&db, &aim)
+        let done = BIN
+            .run(&db, &aim)
             .args(&["refresh-all", "--dry-run", "--json", "--shard", &shard])
             .output()
             .await;
@@ -127,7 +133,8 @@ async fn shards_partition_the_due_set() {
     assert_eq!(seen, all);
     for i in 1..=3 {
         let shard = format!("{i}/3");
-        let done = Run::new(&db, &aim)
+        let done = BIN
+            .run(&db, &aim)
             .args(&["refresh-all", "--rate", "0", "--shard", &shard])
             .output()
             .await;
@@ -144,7 +151,8 @@ async fn shards_partition_the_due_set() {
 async fn limit_takes_the_oldest_first() {
     let (db, aim) = stack().await;
     let ids = seed_due(&db, 10, "l");
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--json", "--rate", "0", "--limit", "4"])
         .output()
         .await;
@@ -176,7 +184,8 @@ async fn the_deadline_stops_new_work_records_in_flight_and_exits_75() {
     db.apply_migration(MIGRATION);
     let aim = FakeAimHarder::with_latency(Duration::from_millis(400)).await;
     let ids = seed_due(&db, 30, "d");
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&[
             "refresh-all",
             "--json",
@@ -207,7 +216,8 @@ async fn no_retry_starts_after_the_deadline() {
     let (db, aim) = stack().await;
     let id = Seed::new("a@example.com", "1|1|late").insert(&db);
     aim.script("1|1|late", vec![Reply::RetryAfter(503, 30), Reply::ok()]);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&[
             "refresh-all",
             "--json",
@@ -233,7 +243,7 @@ async fn signal_mid_run(signal: i32, name: &str) {
     db.apply_migration(MIGRATION);
     let aim = FakeAimHarder::with_latency(Duration::from_millis(500)).await;
     let ids = seed_due(&db, 20, "sig");
-    let child = tokio::process::Command::new(BIN)
+    let child = tokio::process::Command::new(BIN.path())
         .args(["refresh-all", "--json", "--rate", "0", "--concurrency", "2"])
         .env_clear()
         .env("SUPABASE_REST_URL", db.rest_url())

@@ -1,9 +1,11 @@
 //! The service key, tokens and cookie values never reach any output, at the
 //! most verbose logging, as text or JSON, whatever happens to the session.
 
+use aimharder_testkit::aimharder::Reply;
+use aimharder_testkit::run::Seed;
+
 use crate::refresh_all::stack;
-use crate::support::aimharder::Reply;
-use crate::support::run::{Run, Seed};
+use crate::BIN;
 
 #[tokio::test]
 async fn no_secret_appears_in_any_output_at_any_verbosity() {
@@ -52,7 +54,8 @@ async fn no_secret_appears_in_any_output_at_any_verbosity() {
         .insert(&db);
     let secrets: Vec<&str> = secrets.into_iter().chain(["tok-hang"]).collect();
     for format in ["text", "json"] {
-        let run = Run::new(&db, &aim)
+        let run = BIN
+            .run(&db, &aim)
             .env("RUST_LOG", "trace")
             .env("GITHUB_ACTIONS", "true");
         let summary = run.dir().join("summary.md");
@@ -99,7 +102,8 @@ async fn no_secret_appears_in_any_output_at_any_verbosity() {
                 );
             }
         }
-        let status = Run::new(&db, &aim)
+        let status = BIN
+            .run(&db, &aim)
             .args(&["status", "--sessions", "-vv", "--json"])
             .output()
             .await;

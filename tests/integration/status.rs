@@ -1,7 +1,9 @@
 //! `status`: counts computed by the server, the session list, `--check`.
 
+use aimharder_testkit::run::Seed;
+
 use crate::refresh_all::stack;
-use crate::support::run::{Run, Seed};
+use crate::BIN;
 
 #[tokio::test]
 async fn counts_every_state() {
@@ -20,7 +22,8 @@ async fn counts_every_state() {
         .insert(&db);
     Seed::new("off@example.com", "5|1|e").disabled().insert(&db);
 
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["status", "--json"])
         .output()
         .await;
@@ -44,7 +47,8 @@ async fn counts_every_state() {
 async fn sessions_lists_masked_emails_and_token_expiry() {
     let (db, aim) = stack().await;
     let id = Seed::new("john@example.com", "69232|1766731601|hash").insert(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["status", "--sessions", "--json"])
         .output()
         .await;
@@ -60,7 +64,8 @@ async fn sessions_lists_masked_emails_and_token_expiry() {
         done.stdout
     );
 
-    let shown = Run::new(&db, &aim)
+    let shown = BIN
+        .run(&db, &aim)
         .args(&["status", "--sessions", "--show-emails"])
         .output()
         .await;
@@ -81,7 +86,8 @@ async fn check_exits_1_only_when_an_enabled_session_is_stale_or_failing() {
         .disabled()
         .refreshed("now() - interval '9 days'")
         .insert(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["status", "--check"])
         .output()
         .await;
@@ -93,7 +99,8 @@ async fn check_exits_1_only_when_an_enabled_session_is_stale_or_failing() {
     db.sql(&format!(
         "UPDATE auth_sessions SET last_refresh_error = 'x' WHERE id = '{id}'"
     ));
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["status", "--check"])
         .output()
         .await;
@@ -105,12 +112,14 @@ async fn check_exits_1_only_when_an_enabled_session_is_stale_or_failing() {
     Seed::new("stale@example.com", "4|1|d")
         .refreshed("now() - interval '3 days'")
         .insert(&db);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["status", "--check"])
         .output()
         .await;
     assert_eq!(done.code, 1);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["status", "--check", "--stale-after", "4d"])
         .output()
         .await;

@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
+use aimharder_testkit::proxy::{Fault, FaultProxy};
+use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::stack::TestDb;
+
 use crate::refresh_all::{stack, MIGRATION};
-use crate::support::aimharder::{FakeAimHarder, Reply};
-use crate::support::proxy::{Fault, FaultProxy};
-use crate::support::run::{row, Run, Seed};
-use crate::support::stack::TestDb;
+use crate::BIN;
 
 async fn behind_proxy() -> (TestDb, FakeAimHarder, FaultProxy) {
     let (db, aim) = stack().await;
@@ -23,7 +25,8 @@ async fn a_read_that_fails_once_is_retried() {
     let id = Seed::new("a@example.com", "1|1|a").insert(&db);
     proxy.fail("GET", 0, 1, Fault::Status(503));
     proxy.fail("GET", 1, 1, Fault::Drop);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
         .args(&["refresh-all", "--json", "--rate", "0"])
         .output()
@@ -44,7 +47,8 @@ async fn reads_failing_mid_run_exit_69_after_reporting_what_was_done() {
     // The never-refreshed pass (empty) and the first page of 500 go
     // through; every later read fails.
     proxy.fail("GET", 2, usize::MAX, Fault::Status(502));
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
         .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "8"])
         .output()
@@ -68,7 +72,8 @@ async fn a_write_failing_once_is_retried() {
     let (db, aim, proxy) = behind_proxy().await;
     let id = Seed::new("a@example.com", "1|1|a").insert(&db);
     proxy.fail("PATCH", 0, 1, Fault::Status(503));
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
         .args(&["refresh-all", "--json", "--rate", "0"])
         .output()
@@ -85,7 +90,8 @@ async fn a_refresh_whose_write_keeps_failing_is_unrecorded_and_fails_the_run() {
     let lost = Seed::new("a@example.com", "1|1|a").insert(&db);
     let before = row(&db, &lost);
     proxy.fail("PATCH", 0, usize::MAX, Fault::Status(500));
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
         .args(&["refresh-all", "--json", "--rate", "0"])
         .output()
@@ -104,7 +110,8 @@ async fn a_write_whose_answer_is_lost_is_not_counted_twice() {
     let (db, aim, proxy) = behind_proxy().await;
     let id = Seed::new("a@example.com", "1|1|a").insert(&db);
     proxy.fail("PATCH", 0, 1, Fault::Lost);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
         .args(&["refresh-one", "--id", &id, "--json"])
         .output()
@@ -122,7 +129,8 @@ async fn a_row_deleted_between_read_and_write_is_reported_not_recreated() {
     let other = Seed::new("b@example.com", "2|1|other").insert(&db);
     let delete = db.sql_hook(&format!("DELETE FROM auth_sessions WHERE id = '{gone}'"));
     aim.script("1|1|gone", vec![Reply::Then(delete, Box::new(Reply::ok()))]);
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--json", "--rate", "0"])
         .output()
         .await;
@@ -156,7 +164,8 @@ async fn a_rotated_fingerprint_too_long_for_the_column_fails_that_row_only() {
             set_cookies: vec![],
         }],
     );
-    let done = Run::new(&db, &aim)
+    let done = BIN
+        .run(&db, &aim)
         .args(&["refresh-all", "--json", "--rate", "0"])
         .output()
         .await;
@@ -184,7 +193,7 @@ async fn two_runners_and_a_third_writer_lose_no_increment() {
         })
         .collect();
     let runner = || {
-        Run::new(&db, &aim)
+        BIN.run(&db, &aim)
             .args(&[
                 "refresh-all",
                 "--json",

@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use aimharder_testkit::aimharder::Reply;
+use aimharder_testkit::gateway::wire::{send, Message};
+use aimharder_testkit::gateway::{Answer, GatewayRequest, REST_PREFIX};
+use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::stack::{ANON_KEY, SERVICE_KEY, WRONG_KEY};
+
 use crate::supabase_keys::{
     assert_all_forwarded_ok, assert_secret_key_only, gateway_stack, result_columns,
 };
-use crate::support::aimharder::Reply;
-use crate::support::gateway::wire::{send, Message};
-use crate::support::gateway::{Answer, GatewayRequest, REST_PREFIX};
-use crate::support::run::{row, Run, Seed};
-use crate::support::stack::{ANON_KEY, SERVICE_KEY, WRONG_KEY};
+use crate::BIN;
 
 #[tokio::test]
 async fn a_three_second_outage_mid_run_changes_nothing_in_the_result() {
@@ -24,7 +26,8 @@ async fn a_three_second_outage_mid_run_changes_nothing_in_the_result() {
     );
     let outage = Duration::from_secs(3);
     gw.outage_after(40, outage);
-    let done = Run::via_gateway(&gw, &aim)
+    let done = BIN
+        .via_gateway(&gw, &aim)
         .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "8"])
         .output()
         .await;
@@ -82,7 +85,7 @@ async fn a_write_outage_makes_the_refresh_unrecorded() {
     };
     aim.script(token, vec![Reply::Then(writes_down, Box::new(Reply::ok()))]);
 
-    let run = Run::via_gateway(&gw, &aim);
+    let run = BIN.via_gateway(&gw, &aim);
     let state = run.dir().join("state");
     let done = run
         .env("AIMHARDER_STATE_DIR", state.to_str().unwrap())

@@ -5,12 +5,14 @@
 
 use serde_json::Value;
 
+use aimharder_testkit::aimharder::FakeAimHarder;
+use aimharder_testkit::gateway::{Answer, Gateway, GatewayRequest, REST_PREFIX};
+use aimharder_testkit::recorder::Recorder;
+use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::stack::{TestDb, ANON_KEY, SERVICE_KEY};
+
 use crate::refresh_all::stack;
-use crate::support::aimharder::FakeAimHarder;
-use crate::support::gateway::{Answer, Gateway, GatewayRequest, REST_PREFIX};
-use crate::support::recorder::Recorder;
-use crate::support::run::{row, Run, Seed};
-use crate::support::stack::{TestDb, ANON_KEY, SERVICE_KEY};
+use crate::BIN;
 
 /// The columns a refresh writes: what "the row is unchanged" is about (a
 /// claim may stamp columns of its own).
@@ -111,7 +113,8 @@ async fn a_secret_key_via_supabase_url_refreshes_and_travels_in_apikey_only() {
         .insert(&db);
     let fresh_before = row(&db, &fresh);
 
-    let done = Run::via_gateway(&gw, &aim)
+    let done = BIN
+        .via_gateway(&gw, &aim)
         .args(&["refresh-all", "--json", "--rate", "0"])
         .output()
         .await;
@@ -159,7 +162,9 @@ async fn the_secret_key_can_come_from_a_flag_or_a_file() {
         "--secret-key-file",
     ] {
         let gw = Gateway::start(&db.rest_url()).await;
-        let run = Run::via_gateway(&gw, &aim).without_env("SUPABASE_SECRET_KEY");
+        let run = BIN
+            .via_gateway(&gw, &aim)
+            .without_env("SUPABASE_SECRET_KEY");
         let key_file = run.dir().join("supabase-secret-key");
         std::fs::write(&key_file, format!("{}\n", gw.secret_key())).unwrap();
         let key_file = key_file.to_str().unwrap().to_string();
@@ -190,7 +195,8 @@ async fn a_publishable_or_anon_key_is_refused_before_any_request() {
         ("SUPABASE_SERVICE_ROLE_KEY", ANON_KEY),
         ("SUPABASE_SECRET_KEY", ANON_KEY),
     ] {
-        let done = Run::via_gateway(&gw, &aim)
+        let done = BIN
+            .via_gateway(&gw, &aim)
             .without_env("SUPABASE_SECRET_KEY")
             .env(variable, key)
             .args(&["refresh-all", "--json", "--rate", "0"])
@@ -217,7 +223,8 @@ async fn a_secret_key_of_another_project_exits_77() {
     let id = Seed::new("a@example.com", "1|1|a").insert(&db);
     let before = row(&db, &id);
     let other = "sb_secret_0therPr0jectK3yZZZZZZZZZZZZZZ";
-    let done = Run::via_gateway(&gw, &aim)
+    let done = BIN
+        .via_gateway(&gw, &aim)
         .env("SUPABASE_SECRET_KEY", other)
         .args(&["refresh-all", "--json", "--rate", "0"])
         .output()
@@ -239,7 +246,8 @@ async fn a_legacy_service_role_jwt_still_works_in_both_headers() {
     let (db, aim, gw) = gateway_stack().await;
     let a = Seed::new("a@example.com", "1|1|a").insert(&db);
     let b = Seed::new("b@example.com", "2|1|b").insert(&db);
-    let done = Run::via_gateway(&gw, &aim)
+    let done = BIN
+        .via_gateway(&gw, &aim)
         .without_env("SUPABASE_SECRET_KEY")
         .env("SUPABASE_SERVICE_ROLE_KEY", SERVICE_KEY)
         .args(&["refresh-all", "--json", "--rate", "0"])
@@ -275,7 +283,7 @@ async fn a_redirect_from_supabase_is_an_error_naming_its_host_and_is_not_followe
         let gw = Gateway::start(&db.rest_url()).await;
         let elsewhere = Recorder::start().await;
         gw.redirect_to(&elsewhere.base_url());
-        let mut run = Run::via_gateway(&gw, &aim);
+        let mut run = BIN.via_gateway(&gw, &aim);
         let key = if legacy {
             run = run
                 .without_env("SUPABASE_SECRET_KEY")

@@ -1,0 +1,399 @@
+//! A simulated AimHarder on 127.0.0.1: answers `/setrefresh` per token from
+//! a script, records what it received, and counts requests in flight.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::listen::serve_each;
+
+pub type Hook = Arc<dyn Fn() + Send + Sync>;
+
+/// One scripted answer.
+#[derive(Clone)]
+pub enum Reply {
+    /// Run the hook (say, another writer touching the row), then answer.
+    Then(Hook, Box<Reply>),
+    /// Wait this long (beyond the server's latency), then answer.
+    Delay(Duration, Box<Reply>),
+    /// 200 with the localStorage script; `None` echoes what was sent.
+    Refresh {
+        token: Option<String>,
+        fingerprint: Option<String>,
+        set_cookies: Vec<String>,
+    },
+    Status(u16),
+    /// 429 or 503 with `Retry-After: secs`.
+    RetryAfter(u16, u64),
+    Redirect(u16, &'static str),
+    LoginPage,
+    NoScript,
+    /// Body larger than 1 MiB.
+    Huge,
+    /// Bytes that are not UTF-8 around a valid-looking call.
+    InvalidUtf8,
+    /// Headers promise more body than is sent, then the connection closes.
+    Truncated,
+    /// Accept, read, and never answer.
+    Hang,
+    /// Close the connection without answering.
+    Reset,
+    /// Headers at once, then the body never finishes.
+    SlowBody,
+}
+
+impl Reply {
+    pub fn ok() -> Self {
+        Reply::Refresh {
+            token: None,
+            fingerprint: None,
+            set_cookies: vec![],
+        }
+    }
+
+    pub fn rotate(token: &str) -> Self {
+        Reply::Refresh {
+            token: Some(token.into()),
+            fingerprint: None,
+            set_cookies: vec![],
+        }
+    }
+
+    pub fn with_cookies(cookies: &[&str]) -> Self {
+        Reply::Refresh {
+            token: None,
+            fingerprint: None,
+            set_cookies: cookies.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+}
+
+/// What one request carried.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub path: String,
+    pub raw_query: String,
+    pub token: String,
+    pub fingerprint: String,
+    pub cookie: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// What happened, in order: a request for a token arrived, or was answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Arrived(String),
+    Answered(String),
+}
+
+#[derive(Default)]
+struct State {
+    scripts: HashMap<String, Vec<Reply>>,
+    seen: Vec<Seen>,
+    arrivals: Vec<Instant>,
+    events: Vec<Event>,
+}
+
+#[derive(Clone)]
+pub struct FakeAimHarder {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
+    arrived: Arc<tokio::sync::Notify>,
+    latency: Duration,
+    /// One request in `tail_every` takes `tail` instead of `latency` (0: none).
+    tail_every: usize,
+    tail: Duration,
+    /// Requests received so far, to pick the ones in the tail.
+    received: Arc<AtomicUsize>,
+}
+
+impl FakeAimHarder {
+    pub async fn start() -> Self {
+        Self::with_latency(Duration::ZERO).await
+    }
+
+    pub async fn with_latency(latency: Duration) -> Self {
+        Self::with_latency_and_tail(latency, 0, Duration::ZERO).await
+    }
+
+    /// Like [`FakeAimHarder::with_latency`], with a heavy tail: one request in
+    /// `tail_every` (the `tail_every`-th, `2 × tail_every`-th, ... to arrive)
+    /// takes `tail` instead of `latency`. `tail_every == 0` means no tail.
+    pub async fn with_latency_and_tail(
+        latency: Duration,
+        tail_every: usize,
+        tail: Duration,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake AimHarder");
+        let fake = Self {
+            addr: listener.local_addr().unwrap(),
+            state: Arc::default(),
+            in_flight: Arc::default(),
+            max_in_flight: Arc::default(),
+            arrived: Arc::default(),
+            latency,
+            tail_every,
+            tail,
+            received: Arc::default(),
+        };
+        let server = fake.clone();
+        serve_each(listener, move |stream| {
+            let server = server.clone();
+            async move { server.serve(stream).await }
+        });
+        fake
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Answers for `token`, in order; the last one repeats.
+    pub fn script(&self, token: &str, replies: Vec<Reply>) {
+        self.state
+            .lock()
+            .unwrap()
+            .scripts
+            .insert(token.to_string(), replies);
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    pub fn calls_for(&self, token: &str) -> usize {
+        self.seen().iter().filter(|s| s.token == token).count()
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.state.lock().unwrap().events.clone()
+    }
+
+    /// Returns once at least `n` requests have arrived.
+    pub async fn wait_for_requests(&self, n: usize) {
+        loop {
+            let notified = self.arrived.notified();
+            if self.seen().len() >= n {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// When each request arrived, in order.
+    pub fn arrival_times(&self) -> Vec<Instant> {
+        self.state.lock().unwrap().arrivals.clone()
+    }
+
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    async fn serve(&self, mut stream: TcpStream) {
+        let mut buf = Vec::new();
+        loop {
+            let Some(head) = read_head(&mut stream, &mut buf).await else {
+                return;
+            };
+            let seen = parse_request(&head);
+            let reply = {
+                let mut state = self.state.lock().unwrap();
+                state.seen.push(seen.clone());
+                state.arrivals.push(Instant::now());
+                state.events.push(Event::Arrived(seen.token.clone()));
+                match state.scripts.get_mut(&seen.token) {
+                    Some(replies) if replies.len() > 1 => replies.remove(0),
+                    Some(replies) => replies.first().cloned().unwrap_or_else(Reply::ok),
+                    None => Reply::ok(),
+                }
+            };
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            let latency = self.next_latency();
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            self.arrived.notify_waiters();
+            let keep = self.answer(&mut stream, &seen, reply).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.state
+                .lock()
+                .unwrap()
+                .events
+                .push(Event::Answered(seen.token.clone()));
+            if !keep {
+                return;
+            }
+        }
+    }
+
+    /// How long the request that just arrived takes: `latency`, or `tail`
+    /// for every `tail_every`-th one.
+    fn next_latency(&self) -> Duration {
+        let n = self.received.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.tail_every > 0 && n % self.tail_every == 0 {
+            self.tail
+        } else {
+            self.latency
+        }
+    }
+
+    /// Writes the answer; false when the connection must close.
+    async fn answer(&self, stream: &mut TcpStream, seen: &Seen, mut reply: Reply) -> bool {
+        let reply = loop {
+            reply = match reply {
+                Reply::Then(hook, next) => {
+                    hook();
+                    *next
+                }
+                Reply::Delay(wait, next) => {
+                    tokio::time::sleep(wait).await;
+                    *next
+                }
+                other => break other,
+            };
+        };
+        let html = |body: &str| {
+            response(
+                200,
+                &[("Content-Type", "text/html; charset=utf-8")],
+                body.as_bytes(),
+            )
+        };
+        let bytes = match reply {
+            Reply::Then(..) | Reply::Delay(..) => unreachable!("unwrapped above"),
+            Reply::Refresh {
+                token,
+                fingerprint,
+                set_cookies,
+            } => {
+                let token = token.unwrap_or_else(|| seen.token.clone());
+                let fp = fingerprint.unwrap_or_else(|| seen.fingerprint.clone());
+                let body = refresh_page(&token, &fp);
+                let mut headers = vec![("Content-Type", "text/html; charset=utf-8")];
+                headers.extend(set_cookies.iter().map(|c| ("Set-Cookie", c.as_str())));
+                response(200, &headers, body.as_bytes())
+            }
+            Reply::Status(code) => response(code, &[], b"nope"),
+            Reply::RetryAfter(code, secs) => {
+                response(code, &[("Retry-After", &secs.to_string())], b"slow down")
+            }
+            Reply::Redirect(code, location) => response(code, &[("Location", location)], b""),
+            Reply::LoginPage => html(LOGIN_PAGE),
+            Reply::NoScript => html("<html><body><p>Hola</p></body></html>"),
+            Reply::Huge => {
+                let mut body = refresh_page(&seen.token, &seen.fingerprint).into_bytes();
+                body.resize(1024 * 1024 + 10, b' ');
+                response(200, &[], &body)
+            }
+            Reply::InvalidUtf8 => {
+                let mut body = b"\xff\xfe\xfd<html>".to_vec();
+                body.extend_from_slice(refresh_page(&seen.token, &seen.fingerprint).as_bytes());
+                body.extend_from_slice(b"\xc3\x28</html>");
+                response(200, &[], &body)
+            }
+            Reply::Truncated => {
+                let body = refresh_page(&seen.token, &seen.fingerprint);
+                let mut bytes = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    body.len() + 100
+                )
+                .into_bytes();
+                bytes.extend_from_slice(&body.as_bytes()[..body.len() / 2]);
+                let _ = stream.write_all(&bytes).await;
+                return false;
+            }
+            Reply::Hang => {
+                std::future::pending::<()>().await;
+                return false;
+            }
+            Reply::Reset => return false,
+            Reply::SlowBody => {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n<html>")
+                    .await;
+                std::future::pending::<()>().await;
+                return false;
+            }
+        };
+        stream.write_all(&bytes).await.is_ok()
+    }
+}
+
+pub fn refresh_page(token: &str, fingerprint: &str) -> String {
+    format!(
+        "<html><head><script>\n    localStorage.setItem(\"refreshToken\", \"{token}\");\n    \
+         localStorage.setItem(\"fingerprint\", \"{fingerprint}\");\n</script></head></html>"
+    )
+}
+
+const LOGIN_PAGE: &str = "<html><body><form action=\"/login\" method=\"post\">\
+    <input name=\"mail\"><input type=\"password\" name=\"pw\"></form></body></html>";
+
+fn response(code: u16, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {code} X\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Reads one request head (requests here carry no body).
+async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            buf.drain(..end + 4);
+            return Some(head);
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 || buf.len() > 64 * 1024 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn parse_request(head: &str) -> Seen {
+    let mut lines = head.lines();
+    let target = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("/");
+    let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
+    let params: HashMap<String, String> = url::form_urlencoded::parse(raw_query.as_bytes())
+        .into_owned()
+        .collect();
+    let mut cookie = None;
+    let mut user_agent = None;
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            match k.trim().to_ascii_lowercase().as_str() {
+                "cookie" => cookie = Some(v.trim().to_string()),
+                "user-agent" => user_agent = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    Seen {
+        path: path.to_string(),
+        raw_query: raw_query.to_string(),
+        token: params.get("token").cloned().unwrap_or_default(),
+        fingerprint: params.get("fingerprint").cloned().unwrap_or_default(),
+        cookie,
+        user_agent,
+    }
+}

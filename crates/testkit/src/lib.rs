@@ -1,0 +1,24 @@
+//! The local stack that `aimharder-refresh`'s integration tests, benchmark
+//! and demo run against, all on 127.0.0.1:
+//!
+//! - [`stack`]: a throwaway PostgreSQL cluster per process, and per test a
+//!   schema and a `postrust` (PostgREST-compatible) of its own ([`stack::TestDb`]);
+//! - [`gateway`]: a Supabase-like API gateway in front of that `postrust`
+//!   (`sb_secret_`/`sb_publishable_` keys, outages, redirects, records);
+//! - [`proxy`]: a fault-injecting proxy in front of `postrust`;
+//! - [`aimharder`]: a simulated AimHarder answering `/setrefresh` from a script;
+//! - [`recorder`]: a server that answers 200 and records (a healthcheck stand-in);
+//! - [`run`]: runs the binary with a clean environment ([`run::Bin`]), and
+//!   seeds session rows ([`run::Seed`]);
+//! - [`listen`]: the accept loop the servers above share.
+//!
+//! Needs PostgreSQL's server binaries and `postrust`; `scripts/test-deps.sh`
+//! installs both.
+
+pub mod aimharder;
+pub mod gateway;
+pub mod listen;
+pub mod proxy;
+pub mod recorder;
+pub mod run;
+pub mod stack;

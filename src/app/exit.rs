@@ -1,0 +1,74 @@
+//! Errors the application branches on, and the one place that maps them to
+//! exit codes.
+
+use crate::config::error::ConfigError;
+use crate::supabase::rest::StoreError;
+
+/// A failure that ends the run before or outside per-session work.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How a finished run ends when nothing went wrong outside the sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunVerdict {
+    /// Everything selected was refreshed (or nothing was due).
+    Clean,
+    /// At least one session failed, expired or went unrecorded; or `status --check` found a problem.
+    Problems,
+    /// The deadline or a signal stopped the run with due sessions left.
+    Interrupted,
+}
+
+pub const EX_USAGE: u8 = 64;
+pub const EX_NOINPUT: u8 = 66;
+pub const EX_UNAVAILABLE: u8 = 69;
+pub const EX_TEMPFAIL: u8 = 75;
+pub const EX_NOPERM: u8 = 77;
+pub const EX_CONFIG: u8 = 78;
+
+pub fn verdict_code(verdict: RunVerdict) -> u8 {
+    match verdict {
+        RunVerdict::Clean => 0,
+        RunVerdict::Problems => 1,
+        RunVerdict::Interrupted => EX_TEMPFAIL,
+    }
+}
+
+pub fn config_code(err: &ConfigError) -> u8 {
+    match err {
+        ConfigError::Usage(_) => EX_USAGE,
+        ConfigError::Config(_) => EX_CONFIG,
+    }
+}
+
+pub fn error_code(err: &anyhow::Error) -> u8 {
+    let store_code = |e: &StoreError| match e {
+        StoreError::Unreachable(_) => EX_UNAVAILABLE,
+        StoreError::KeyRefused { .. } => EX_NOPERM,
+        StoreError::MissingTable { .. }
+        | StoreError::MissingColumn { .. }
+        | StoreError::Redirected { .. } => EX_CONFIG,
+        StoreError::Rejected { .. } | StoreError::ServerError { .. } => EX_UNAVAILABLE,
+    };
+    if let Some(app) = err.downcast_ref::<AppError>() {
+        return match app {
+            AppError::Usage(_) => EX_USAGE,
+            AppError::NotFound(_) => EX_NOINPUT,
+            AppError::Store(e) => store_code(e),
+        };
+    }
+    if let Some(e) = err.downcast_ref::<StoreError>() {
+        return store_code(e);
+    }
+    if let Some(e) = err.downcast_ref::<ConfigError>() {
+        return config_code(e);
+    }
+    1
+}

@@ -1,0 +1,29 @@
+//! How a command ended: its exit code, a one-line summary (for the
+//! healthcheck), and session counts where it refreshed any.
+
+use crate::app::exit::{verdict_code, RunVerdict};
+use crate::domain::outcome::Totals;
+
+pub struct Finished {
+    pub code: u8,
+    pub summary: String,
+    pub totals: Option<Totals>,
+}
+
+impl Finished {
+    /// 75 when due sessions were left, 1 when any session failed, else 0.
+    pub fn refreshing(totals: Totals, summary: String, left: bool) -> Self {
+        let verdict = if left {
+            RunVerdict::Interrupted
+        } else if totals.has_problems() {
+            RunVerdict::Problems
+        } else {
+            RunVerdict::Clean
+        };
+        Self {
+            code: verdict_code(verdict),
+            summary,
+            totals: Some(totals),
+        }
+    }
+}

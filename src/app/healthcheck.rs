@@ -1,0 +1,66 @@
+//! healthchecks.io-style pings: `GET {url}/start?rid=…` when a run starts,
+//! `POST {url}/{exit code}?rid=…` with the summary when it ends. A ping that
+//! fails is a warning; it never fails the run.
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::http::join_path;
+
+pub struct Healthcheck {
+    http: reqwest::Client,
+    base: Url,
+    rid: String,
+}
+
+impl Healthcheck {
+    pub fn new(base: &Url) -> Result<Self, String> {
+        let base = base.clone();
+        let http = crate::http::client_builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("cannot build the healthcheck client: {e}"))?;
+        let rid = format!("{:032x}", fastrand::u128(..));
+        let rid = format!(
+            "{}-{}-4{}-a{}-{}",
+            &rid[..8],
+            &rid[8..12],
+            &rid[13..16],
+            &rid[17..20],
+            &rid[20..32]
+        );
+        Ok(Self { http, base, rid })
+    }
+
+    pub async fn start(&self) {
+        let url = self.url("start");
+        self.report("start", self.http.get(url)).await;
+    }
+
+    pub async fn finish(&self, code: u8, summary: String) {
+        let url = self.url(&code.to_string());
+        self.report("finish", self.http.post(url).body(summary))
+            .await;
+    }
+
+    fn url(&self, segment: &str) -> Url {
+        let mut url = join_path(&self.base, segment);
+        url.query_pairs_mut().append_pair("rid", &self.rid);
+        url
+    }
+
+    async fn report(&self, what: &str, req: reqwest::RequestBuilder) {
+        match req.send().await {
+            Ok(resp) if resp.status().is_success() => {}
+            Ok(resp) => tracing::warn!(
+                "healthcheck {what} ping answered HTTP {}",
+                resp.status().as_u16()
+            ),
+            Err(e) => tracing::warn!(
+                "healthcheck {what} ping failed: {}",
+                crate::http::describe_transport(&e)
+            ),
+        }
+    }
+}

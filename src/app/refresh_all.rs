@@ -1,0 +1,179 @@
+//! `refresh-all`: every due session, streamed from the server, under the
+//! pace and concurrency bound, until done, the deadline or a signal.
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::exit::AppError;
+use crate::app::finished::Finished;
+use crate::app::wiring::{engine, Limits};
+use crate::config::RefreshAll;
+use crate::domain::outcome::{Outcome, SessionReport};
+use crate::domain::timefmt;
+use crate::engine::due::DueStream;
+use crate::output::logging;
+use crate::output::report::{Output, RunSink};
+use crate::supabase::due::DueQuery;
+use crate::supabase::rest::StoreError;
+use crate::supabase::store::Store;
+
+pub async fn refresh_all(
+    store: Store,
+    output: Output,
+    args: &RefreshAll,
+) -> anyhow::Result<Finished> {
+    let started = timefmt::now();
+    let clock = Instant::now();
+    let query = DueQuery {
+        older_than: args.older_than,
+        retry_errors_after: args.retry_errors_after,
+        force: args.force,
+        shard: args.shard,
+        now: started,
+    };
+    let stop = CancellationToken::new();
+    let stopped_by = std::sync::Arc::new(std::sync::Mutex::new(None::<&'static str>));
+    let deadline = args.max_duration.map(|d| clock + d);
+    watch_for_stop(stop.clone(), deadline, stopped_by.clone());
+
+    let bar = progress_bar(&store, &query, args.limit).await;
+    let due = DueStream::start(store.on_own_connections().map_err(AppError::from)?, query);
+    let mut sink = RunSink::start(output, args.dry_run, &timefmt::rfc3339(started))?;
+    let mut write_error = None;
+    let mut record = |report: SessionReport| {
+        if let Err(e) = sink.session(&report) {
+            write_error.get_or_insert(e);
+        }
+        bar.inc(1);
+        let t = sink.totals();
+        let problems = t.failed + t.expired + t.unrecorded;
+        if problems > 0 {
+            bar.set_message(format!("{problems} failed"));
+        }
+    };
+    let (left, read_error) = if args.dry_run {
+        (false, dry_run(due, args.limit, output, &mut record).await)
+    } else {
+        let limits = Limits {
+            concurrency: args.concurrency,
+            rate: args.rate,
+        };
+        let engine = engine(
+            &args.aimharder,
+            store.clone(),
+            output,
+            limits,
+            stop.clone(),
+            deadline,
+        )?;
+        let run = engine.run_all(due, args.limit, &mut record).await;
+        (run.left, run.read_error)
+    };
+    bar.finish_and_clear();
+    logging::detach_bar();
+    if let Some(e) = write_error {
+        return Err(e).context("cannot write the results to stdout");
+    }
+    let stopped = if left {
+        *stopped_by.lock().unwrap_or_else(|e| e.into_inner())
+    } else {
+        None
+    };
+    let (totals, summary) = sink.finish(clock.elapsed().as_millis(), stopped)?;
+    if totals.selected == 0 {
+        if let Some(hint) = store.key_hint() {
+            tracing::warn!("nothing selected; {hint}");
+        }
+    }
+    if let Some(e) = read_error {
+        return Err(AppError::Store(e))
+            .context("reading due sessions stopped the run; the sessions above were handled");
+    }
+    Ok(Finished::refreshing(totals, summary, left))
+}
+
+/// Lists what would be refreshed; `Some` if reading stopped early.
+async fn dry_run(
+    mut due: DueStream,
+    limit: Option<u64>,
+    output: Output,
+    record: &mut impl FnMut(SessionReport),
+) -> Option<StoreError> {
+    let mut listed = 0u64;
+    while limit.is_none_or(|l| listed < l) {
+        match std::future::poll_fn(|cx| due.poll_next(cx)).await {
+            Some(Ok(row)) => {
+                listed += 1;
+                record(SessionReport::new(
+                    &row.id,
+                    output.email(row.user_email.as_deref()).as_deref(),
+                    Outcome::Due,
+                ));
+            }
+            Some(Err(e)) => return Some(e),
+            None => break,
+        }
+    }
+    None
+}
+
+/// Deadline and SIGINT/SIGTERM both mean: start nothing new, finish what runs.
+fn watch_for_stop(
+    stop: CancellationToken,
+    deadline: Option<Instant>,
+    why: std::sync::Arc<std::sync::Mutex<Option<&'static str>>>,
+) {
+    tokio::spawn(async move {
+        let deadline_hit = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let reason = tokio::select! {
+            _ = deadline_hit => "deadline reached",
+            _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)",
+            _ = sigterm() => "terminated (SIGTERM)",
+            _ = stop.cancelled() => return,
+        };
+        tracing::warn!("{reason}: starting nothing new, finishing requests in flight");
+        if let Ok(mut w) = why.lock() {
+            *w = Some(reason);
+        }
+        stop.cancel();
+    });
+}
+
+async fn sigterm() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            term.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await
+}
+
+/// A bar on a terminal only; under cron or CI nothing is drawn.
+/// The length is the server's count of due sessions, cut to `--limit` and
+/// divided by the shard count (shards are drawn by hash, so it is an estimate).
+async fn progress_bar(store: &Store, query: &DueQuery, limit: Option<u64>) -> ProgressBar {
+    let target = ProgressDrawTarget::stderr();
+    if target.is_hidden() {
+        return ProgressBar::hidden();
+    }
+    let due = store.count(&query.count_filters()).await.unwrap_or(0);
+    let shard_share = due / u64::from(query.shard.map_or(1, |s| s.count));
+    let total = limit.map_or(shard_share, |l| l.min(shard_share));
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    logging::attach_bar(&bar);
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} eta {eta}") {
+        bar.set_style(style);
+    }
+    bar
+}

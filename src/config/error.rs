@@ -1,0 +1,12 @@
+//! What can be wrong with the settings, told before anything runs.
+
+/// A setting that cannot be used; the message names it and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A flag or value the command line should not have taken (exit 64).
+    #[error("{0}")]
+    Usage(String),
+    /// A missing or unusable setting (exit 78).
+    #[error("{0}")]
+    Config(String),
+}

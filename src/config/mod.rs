@@ -1,0 +1,249 @@
+//! Every setting, read from the command line and environment and checked
+//! here, once, before the first request or the first byte of output: a bad
+//! setting never leaves a half-written JSON document behind.
+
+pub mod error;
+pub mod keys;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::aimharder::client::AimHarderConfig;
+use crate::cli::{
+    Cli, Command, GlobalArgs, HttpArgs, LogFormat, RefreshAllArgs, RefreshOneArgs, StatusArgs,
+};
+use crate::config::error::ConfigError;
+use crate::domain::shard::Shard;
+use crate::http::join_path;
+use crate::output::logging::LogSettings;
+use crate::output::report::Output;
+use crate::supabase::store::StoreConfig;
+
+/// What runs around a command: a healthcheck to ping, a metrics file.
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    pub healthcheck: Option<Url>,
+    pub metrics_file: Option<PathBuf>,
+}
+
+/// One command's checked settings.
+pub struct Settings {
+    pub output: Output,
+    pub log: LogSettings,
+    pub hooks: Hooks,
+    pub store: StoreConfig,
+    pub command: CommandSettings,
+}
+
+pub enum CommandSettings {
+    RefreshOne(RefreshOne),
+    RefreshAll(RefreshAll),
+    Status(Status),
+}
+
+impl CommandSettings {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CommandSettings::RefreshOne(_) => "refresh-one",
+            CommandSettings::RefreshAll(_) => "refresh-all",
+            CommandSettings::Status(_) => "status",
+        }
+    }
+}
+
+/// The one session `refresh-one` is about.
+pub enum Target {
+    Id(String),
+    Email {
+        email: String,
+        fingerprint: Option<String>,
+    },
+}
+
+pub struct RefreshOne {
+    pub target: Target,
+    pub if_older_than: Option<Duration>,
+    pub aimharder: AimHarderConfig,
+}
+
+pub struct RefreshAll {
+    pub older_than: Duration,
+    pub retry_errors_after: Duration,
+    pub force: bool,
+    pub concurrency: usize,
+    /// Requests per second; `None` is no limit.
+    pub rate: Option<f64>,
+    pub limit: Option<u64>,
+    pub shard: Option<Shard>,
+    pub max_duration: Option<Duration>,
+    pub dry_run: bool,
+    pub aimharder: AimHarderConfig,
+}
+
+pub struct Status {
+    pub stale_after: Duration,
+    pub sessions: bool,
+    pub check: bool,
+}
+
+impl Settings {
+    /// Checked settings for a command that reaches Supabase; `None` for
+    /// `completions` and `man`, which need none.
+    pub fn from_cli(cli: &Cli) -> Result<Option<Self>, ConfigError> {
+        let global = &cli.global;
+        if matches!(cli.command, Command::Completions { .. } | Command::Man) {
+            return Ok(None);
+        }
+        let hooks = hooks(global)?;
+        let store = store_config(global)?;
+        let command = match &cli.command {
+            Command::RefreshOne(args) => CommandSettings::RefreshOne(refresh_one(global, args)?),
+            Command::RefreshAll(args) => CommandSettings::RefreshAll(refresh_all(global, args)?),
+            Command::Status(args) => CommandSettings::Status(status(args)),
+            Command::Completions { .. } | Command::Man => return Ok(None),
+        };
+        Ok(Some(Self {
+            output: Output {
+                json: global.json,
+                show_emails: global.show_emails,
+            },
+            log: log_settings(global),
+            hooks,
+            store,
+            command,
+        }))
+    }
+}
+
+/// Logging, which may start before the rest is checked.
+pub fn log_settings(global: &GlobalArgs) -> LogSettings {
+    LogSettings {
+        quiet: global.quiet,
+        verbose: global.verbose,
+        json: global.log_format == LogFormat::Json,
+    }
+}
+
+fn refresh_one(global: &GlobalArgs, args: &RefreshOneArgs) -> Result<RefreshOne, ConfigError> {
+    let target = match (&args.id, &args.email) {
+        (Some(id), _) => Target::Id(id.clone()),
+        (None, Some(email)) => Target::Email {
+            email: email.clone(),
+            fingerprint: args.fingerprint.clone(),
+        },
+        (None, None) => return Err(ConfigError::Usage("give --id or --email".into())),
+    };
+    Ok(RefreshOne {
+        target,
+        if_older_than: args.if_older_than,
+        aimharder: aimharder_config(global, &args.http)?,
+    })
+}
+
+fn refresh_all(global: &GlobalArgs, args: &RefreshAllArgs) -> Result<RefreshAll, ConfigError> {
+    Ok(RefreshAll {
+        older_than: args.older_than,
+        retry_errors_after: args.retry_errors_after,
+        force: args.force,
+        concurrency: args.concurrency as usize,
+        rate: Some(args.rate).filter(|r| *r > 0.0),
+        limit: args.limit,
+        shard: args.shard,
+        max_duration: args.max_duration,
+        dry_run: args.dry_run,
+        aimharder: aimharder_config(global, &args.http)?,
+    })
+}
+
+fn status(args: &StatusArgs) -> Status {
+    Status {
+        stale_after: args.stale_after,
+        sessions: args.sessions,
+        check: args.check,
+    }
+}
+
+fn hooks(global: &GlobalArgs) -> Result<Hooks, ConfigError> {
+    // An unset secret arrives as an empty variable in CI: that means "none".
+    let healthcheck = match global
+        .healthcheck_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
+        Some(raw) => Some(Url::parse(raw.trim()).map_err(|e| {
+            ConfigError::Config(format!(
+                "AIMHARDER_HEALTHCHECK_URL (--healthcheck-url) is not a valid URL: {e}"
+            ))
+        })?),
+        None => None,
+    };
+    Ok(Hooks {
+        healthcheck,
+        metrics_file: global
+            .metrics_file
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty()),
+    })
+}
+
+fn store_config(args: &GlobalArgs) -> Result<StoreConfig, ConfigError> {
+    let rest_url = match (&args.rest_url, &args.supabase_url) {
+        (Some(rest), _) => parse_url("SUPABASE_REST_URL (--rest-url)", rest)?,
+        (None, Some(base)) => {
+            let base = parse_url("SUPABASE_URL (--supabase-url)", base)?;
+            join_path(&base, "rest/v1")
+        }
+        (None, None) => {
+            return Err(ConfigError::Config(
+                "SUPABASE_URL is not set: pass --supabase-url (or SUPABASE_REST_URL / --rest-url for a self-hosted PostgREST)"
+                    .into(),
+            ))
+        }
+    };
+    let key = keys::supabase_key(args)?;
+    let table = args.table.trim().to_string();
+    if table.is_empty() || !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(ConfigError::Config(format!(
+            "AIMHARDER_SESSIONS_TABLE (--table) {table:?} is not a plain table name (letters, digits, _)"
+        )));
+    }
+    Ok(StoreConfig {
+        rest_url,
+        key,
+        table,
+    })
+}
+
+fn aimharder_config(args: &GlobalArgs, http: &HttpArgs) -> Result<AimHarderConfig, ConfigError> {
+    let base_url = parse_url("AIMHARDER_BASE_URL (--aimharder-url)", &args.aimharder_url)?;
+    let default_fingerprint = args.default_fingerprint.trim().to_string();
+    if default_fingerprint.is_empty() {
+        return Err(ConfigError::Config(
+            "AIMHARDER_FINGERPRINT (--default-fingerprint) is empty".into(),
+        ));
+    }
+    if http.request_timeout.is_zero() {
+        return Err(ConfigError::Usage(
+            "--request-timeout must be longer than 0s".into(),
+        ));
+    }
+    Ok(AimHarderConfig {
+        base_url,
+        default_fingerprint,
+        user_agent: args.user_agent.clone(),
+        request_timeout: http.request_timeout,
+    })
+}
+
+fn parse_url(setting: &str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw.trim())
+        .map_err(|e| ConfigError::Config(format!("{setting} is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::Config(format!(
+            "{setting} must be an http(s) URL"
+        )));
+    }
+    Ok(url)
+}

@@ -1,0 +1,10 @@
+//! Plain types and rules, no I/O: a session, what became of it, the error
+//! stamp, shards, time.
+
+pub mod email;
+pub mod outcome;
+pub mod session;
+pub mod shard;
+pub mod stamp;
+pub mod status;
+pub mod timefmt;

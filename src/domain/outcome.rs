@@ -1,0 +1,116 @@
+//! What became of one session, and the counts of a run.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Refreshed,
+    Failed,
+    Expired,
+    /// Refreshed at AimHarder but the result could not be written back.
+    Unrecorded,
+    /// Not attempted: refreshed recently enough, stopped before it started,
+    /// or deleted while it was refreshed.
+    Skipped,
+    /// Would be refreshed (`--dry-run`).
+    Due,
+}
+
+impl Outcome {
+    /// The name used in JSON and annotations.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Refreshed => "refreshed",
+            Outcome::Failed => "failed",
+            Outcome::Expired => "expired",
+            Outcome::Unrecorded => "unrecorded",
+            Outcome::Skipped => "skipped",
+            Outcome::Due => "due",
+        }
+    }
+
+    pub fn is_problem(self) -> bool {
+        matches!(
+            self,
+            Outcome::Failed | Outcome::Expired | Outcome::Unrecorded
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionReport {
+    pub id: String,
+    pub email: Option<String>,
+    pub outcome: Outcome,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub token_changed: bool,
+    pub cookies_changed: bool,
+}
+
+impl SessionReport {
+    pub fn new(id: &str, email: Option<&str>, outcome: Outcome) -> Self {
+        Self {
+            id: id.to_string(),
+            email: email.map(str::to_string),
+            outcome,
+            attempts: 0,
+            error: None,
+            token_changed: false,
+            cookies_changed: false,
+        }
+    }
+
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+}
+
+/// Counts of one run, by outcome.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub selected: u64,
+    pub refreshed: u64,
+    pub failed: u64,
+    pub expired: u64,
+    pub unrecorded: u64,
+    pub skipped: u64,
+}
+
+impl Totals {
+    pub fn add(&mut self, outcome: Outcome) {
+        self.selected += 1;
+        match outcome {
+            Outcome::Refreshed => self.refreshed += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Expired => self.expired += 1,
+            Outcome::Unrecorded => self.unrecorded += 1,
+            Outcome::Skipped => self.skipped += 1,
+            Outcome::Due => {}
+        }
+    }
+
+    pub fn has_problems(&self) -> bool {
+        self.failed + self.expired + self.unrecorded > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_follow_the_outcomes() {
+        let mut t = Totals::default();
+        for o in [Outcome::Refreshed, Outcome::Expired, Outcome::Skipped] {
+            t.add(o);
+        }
+        assert_eq!(
+            (t.selected, t.refreshed, t.expired, t.skipped),
+            (3, 1, 1, 1)
+        );
+        assert!(t.has_problems());
+    }
+}

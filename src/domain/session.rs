@@ -1,0 +1,36 @@
+//! A stored session, as far as this tool reads it.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// One row of the sessions table, as far as this tool reads it.
+#[derive(Clone, Deserialize)]
+pub struct SessionRow {
+    pub id: String,
+    #[serde(default)]
+    pub user_email: Option<String>,
+    #[serde(default)]
+    pub aimharder_token: Option<SecretString>,
+    #[serde(default)]
+    pub aimharder_cookies: serde_json::Value,
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub last_refresh_date: Option<String>,
+    #[serde(default)]
+    pub refresh_count: Option<i64>,
+    #[serde(default)]
+    pub last_refresh_error: Option<String>,
+    #[serde(default)]
+    pub auto_refresh_enabled: Option<bool>,
+}
+
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}

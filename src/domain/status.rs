@@ -1,0 +1,27 @@
+//! The counts and per-session lines `status` reports.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub total: u64,
+    pub auto_refresh_enabled: u64,
+    pub fresh: u64,
+    pub stale: u64,
+    pub never_refreshed: u64,
+    pub with_errors: u64,
+    pub due: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Vec<StatusLine>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusLine {
+    pub id: String,
+    pub email: Option<String>,
+    pub auto_refresh_enabled: bool,
+    pub last_refresh_date: Option<String>,
+    pub refresh_count: i64,
+    pub error: Option<String>,
+    pub token_expires_at: Option<String>,
+}

@@ -1,0 +1,106 @@
+//! GitHub Actions: masks, one `::error::` per failed session, and a Markdown
+//! step summary. Workflow commands go to stderr (the runner reads both
+//! streams), so stdout stays a clean result or JSON document.
+
+use std::io::Write;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::outcome::{SessionReport, Totals};
+
+/// Failed sessions listed in the step summary; the rest are counted.
+pub const SUMMARY_ROWS: usize = 100;
+
+pub fn enabled() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// Tells the runner to hide `secret` from every later line of the log.
+pub fn mask(secret: &SecretString) {
+    let value = secret.expose_secret();
+    if enabled() && !value.is_empty() {
+        let _ = writeln!(std::io::stderr().lock(), "::add-mask::{value}");
+    }
+}
+
+pub fn annotate(report: &SessionReport) {
+    if !enabled() || !report.outcome.is_problem() {
+        return;
+    }
+    let who = report.email.as_deref().unwrap_or("-");
+    let message = format!(
+        "{who} ({}) {}: {}",
+        report.id,
+        report.outcome.as_str(),
+        report.error.as_deref().unwrap_or("no detail")
+    );
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "::error title=aimharder-refresh::{}",
+        escape(&message)
+    );
+}
+
+/// Appends the run's summary to `$GITHUB_STEP_SUMMARY`.
+pub fn step_summary(title: &str, totals: &Totals, problems: &[SessionReport]) {
+    if !enabled() {
+        return;
+    }
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+        return;
+    };
+    let mut text = format!(
+        "### aimharder-refresh {title}\n\n| selected | refreshed | failed | expired | unrecorded | skipped |\n\
+         |---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} |\n",
+        totals.selected, totals.refreshed, totals.failed, totals.expired, totals.unrecorded, totals.skipped
+    );
+    let listed_all = (problems.len() as u64) >= totals.failed + totals.expired + totals.unrecorded;
+    if !problems.is_empty() {
+        text.push_str("\n| session | email | outcome | reason |\n|---|---|---|---|\n");
+        for p in problems {
+            text.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                p.id,
+                cell(p.email.as_deref().unwrap_or("-")),
+                p.outcome.as_str(),
+                cell(p.error.as_deref().unwrap_or(""))
+            ));
+        }
+    }
+    if !listed_all {
+        text.push_str(&format!(
+            "\n… and more: only the first {} are listed.\n",
+            problems.len()
+        ));
+    }
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    if let Err(e) = written {
+        tracing::warn!("cannot write the GitHub step summary: {e}");
+    }
+}
+
+/// Workflow-command data escaping, as the runner expects it.
+fn escape(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_data_is_escaped() {
+        assert_eq!(escape("50% done\nnext"), "50%25 done%0Anext");
+        assert_eq!(cell("a|b\nc"), "a\\|b c");
+    }
+}

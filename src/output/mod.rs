@@ -1,0 +1,6 @@
+//! Where results and logs go: human or JSON on stdout, logs and the
+//! progress bar on stderr, GitHub Actions commands.
+
+pub mod github;
+pub mod logging;
+pub mod report;

@@ -1,0 +1,218 @@
+//! Results, and the one place that decides between human and JSON output.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::domain::email::mask_email;
+use crate::domain::outcome::{Outcome, SessionReport, Totals};
+use crate::domain::status::StatusReport;
+use crate::output::github;
+
+/// The tail of a `refresh-all` document, written once the run is over.
+#[derive(Serialize)]
+struct RunTail<'a> {
+    duration_ms: u128,
+    #[serde(flatten)]
+    totals: &'a Totals,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped: Option<&'a str>,
+}
+
+/// Writes a `refresh-all` result as sessions finish, so memory stays flat
+/// however many sessions run. In JSON the per-session array comes first and
+/// the counts after it: same keys as the documented shape, streamable.
+pub struct RunSink {
+    output: Output,
+    dry_run: bool,
+    totals: Totals,
+    first: bool,
+    /// The first failed, expired and unrecorded sessions, for the GitHub
+    /// step summary (kept only under GitHub Actions, and bounded).
+    problems: Vec<SessionReport>,
+}
+
+impl RunSink {
+    pub fn start(output: Output, dry_run: bool, started_at: &str) -> std::io::Result<Self> {
+        if output.json {
+            let mut out = std::io::stdout().lock();
+            write!(
+                out,
+                "{{\"dry_run\":{dry_run},\"started_at\":{},\"sessions\":[",
+                serde_json::to_string(started_at)?
+            )?;
+        }
+        Ok(Self {
+            output,
+            dry_run,
+            totals: Totals::default(),
+            first: true,
+            problems: Vec::new(),
+        })
+    }
+
+    pub fn session(&mut self, report: &SessionReport) -> std::io::Result<()> {
+        self.totals.add(report.outcome);
+        if report.outcome.is_problem() && github::enabled() {
+            github::annotate(report);
+            if self.problems.len() < github::SUMMARY_ROWS {
+                self.problems.push(report.clone());
+            }
+        }
+        let first = std::mem::replace(&mut self.first, false);
+        let json = self.output.json;
+        crate::output::logging::suspended(|| {
+            let mut out = std::io::stdout().lock();
+            if json {
+                if !first {
+                    out.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut out, report)?;
+            } else if report.outcome != Outcome::Refreshed {
+                writeln!(out, "{}", session_line(report))?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    /// Ends the document (or prints the summary line); returns the totals
+    /// and that summary line, for the healthcheck and the step summary.
+    pub fn finish(
+        self,
+        duration_ms: u128,
+        stopped: Option<&str>,
+    ) -> std::io::Result<(Totals, String)> {
+        let mut out = std::io::stdout().lock();
+        let t = &self.totals;
+        let (shown, verb) = if self.dry_run {
+            (t.selected, "would refresh")
+        } else {
+            (t.refreshed, "refreshed")
+        };
+        let mut summary = format!(
+            "{} sessions selected: {shown} {verb}, {} failed, {} expired, {} unrecorded, {} skipped in {:.1}s",
+            t.selected,
+            t.failed,
+            t.expired,
+            t.unrecorded,
+            t.skipped,
+            duration_ms as f64 / 1000.0
+        );
+        if let Some(why) = stopped {
+            summary.push_str(&format!(" (stopped: {why})"));
+        }
+        if self.output.json {
+            let tail = serde_json::to_string(&RunTail {
+                duration_ms,
+                totals: t,
+                stopped,
+            })?;
+            // `tail` is an object; splice its members after the array.
+            writeln!(out, "],{}", tail.trim_start_matches('{'))?;
+        } else {
+            writeln!(out, "{summary}")?;
+        }
+        let title = if self.dry_run {
+            "refresh-all (dry run)"
+        } else {
+            "refresh-all"
+        };
+        github::step_summary(title, t, &self.problems);
+        Ok((self.totals, summary))
+    }
+}
+
+fn session_line(s: &SessionReport) -> String {
+    let who = s.email.as_deref().unwrap_or("-");
+    match &s.error {
+        Some(err) => format!("{:<10} {} {} — {}", label(s.outcome), s.id, who, err),
+        None => format!("{:<10} {} {}", label(s.outcome), s.id, who),
+    }
+}
+
+/// Where results go: stdout, as text or as one JSON document.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+    pub show_emails: bool,
+}
+
+impl Output {
+    pub fn email(&self, email: Option<&str>) -> Option<String> {
+        email.map(|e| {
+            if self.show_emails {
+                e.to_string()
+            } else {
+                mask_email(e)
+            }
+        })
+    }
+
+    /// Prints one session's result; returns it as one line of text.
+    pub fn session(&self, report: &SessionReport) -> std::io::Result<String> {
+        let line = session_line(report);
+        if self.json {
+            self.print_json(report)?;
+        } else {
+            writeln!(std::io::stdout().lock(), "{line}")?;
+        }
+        Ok(line)
+    }
+
+    /// Prints the status; returns its counts as one line of text.
+    pub fn status(&self, report: &StatusReport) -> std::io::Result<String> {
+        let summary = format!(
+            "{} sessions: {} auto-refresh enabled, {} fresh, {} stale, {} never refreshed, {} with errors, {} due now",
+            report.total,
+            report.auto_refresh_enabled,
+            report.fresh,
+            report.stale,
+            report.never_refreshed,
+            report.with_errors,
+            report.due
+        );
+        if self.json {
+            self.print_json(report)?;
+            return Ok(summary);
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{summary}")?;
+        for line in report.sessions.iter().flatten() {
+            writeln!(
+                out,
+                "{}  {:<28} {:<8} last={:<32} count={:<5} expires={:<20} {}",
+                line.id,
+                line.email.as_deref().unwrap_or("-"),
+                if line.auto_refresh_enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                },
+                line.last_refresh_date.as_deref().unwrap_or("never"),
+                line.refresh_count,
+                line.token_expires_at.as_deref().unwrap_or("-"),
+                line.error.as_deref().unwrap_or("")
+            )?;
+        }
+        Ok(summary)
+    }
+
+    fn print_json<T: Serialize>(&self, value: &T) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, value)?;
+        writeln!(out)
+    }
+}
+
+/// Problems in capitals, so they stand out in a cron mail.
+fn label(outcome: Outcome) -> String {
+    if outcome.is_problem() {
+        outcome.as_str().to_ascii_uppercase()
+    } else {
+        outcome.as_str().to_string()
+    }
+}

@@ -1,0 +1,350 @@
+//! A small typed PostgREST client on reqwest: the queries the store needs,
+//! the key in the headers its kind calls for, no redirects, and transient
+//! failures retried within a time budget.
+//!
+//! The `postgrest` crate was the first choice; its last release (1.6) is
+//! built on reqwest 0.11, whose hyper 0.14 / rustls 0.21 stack carries
+//! advisories with no fix on that line. The store wrote most filters by
+//! hand already, so what it used of the crate fits in this file.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use reqwest::redirect::Policy;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use url::Url;
+
+use crate::backoff::RetryBudget;
+use crate::domain::stamp::truncate;
+use crate::http::{client_builder, describe_transport, join_path, retry_after};
+use crate::supabase::key::SupabaseKey;
+
+pub const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
+
+/// How long one request may keep failing transiently before it is given
+/// up: a short Supabase outage (a restart, a deploy) costs a run nothing.
+pub const RETRY_FOR: Duration = Duration::from_secs(30);
+
+const USER_AGENT: &str = concat!("aimharder-refresh/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "Supabase is unreachable: {0}; check SUPABASE_URL / SUPABASE_REST_URL and the network"
+    )]
+    Unreachable(String),
+    #[error("Supabase refused the key (HTTP {status}): use the project's secret key (SUPABASE_SECRET_KEY, sb_secret_…) or its legacy service-role key")]
+    KeyRefused { status: u16 },
+    #[error("Supabase answered with a redirect (HTTP {status}) to {host}; the tool follows none, so the key never goes there: set SUPABASE_URL (or SUPABASE_REST_URL) to the address that serves the API itself")]
+    Redirected { status: u16, host: String },
+    #[error("table {table:?} does not exist in Supabase: check AIMHARDER_SESSIONS_TABLE, then apply {MIGRATION}")]
+    MissingTable { table: String },
+    #[error("table {table:?} lacks column(s) {column}: apply the migration {MIGRATION} (Supabase SQL editor or psql)")]
+    MissingColumn { table: String, column: String },
+    /// The request itself was refused (a bad value, a constraint).
+    #[error("Supabase rejected the request (HTTP {status}): {message}")]
+    Rejected { status: u16, message: String },
+    /// Supabase failed on its side, in a way a retry does not mend.
+    #[error("Supabase failed (HTTP {status}): {message}")]
+    ServerError { status: u16, message: String },
+}
+
+/// One request to the table: query parameters in PostgREST's syntax.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    params: Vec<(&'static str, String)>,
+    filters: Vec<(String, String)>,
+    exact_count: bool,
+}
+
+impl Query {
+    pub fn select(columns: &str) -> Self {
+        Self {
+            params: vec![("select", columns.to_string())],
+            ..Self::default()
+        }
+    }
+
+    /// `column=op.value`, e.g. `eq("id", …)` is `id=eq.…`.
+    pub fn filter(mut self, column: &str, op: &str, value: &str) -> Self {
+        self.filters
+            .push((column.to_string(), format!("{op}.{value}")));
+        self
+    }
+
+    pub fn eq(self, column: &str, value: &str) -> Self {
+        self.filter(column, "eq", value)
+    }
+
+    /// Every condition of a logic tree (`a.eq.1,or(b.gt.2,…)`) must hold.
+    pub fn and(mut self, tree: &str) -> Self {
+        if !tree.is_empty() {
+            self.params.push(("and", format!("({tree})")));
+        }
+        self
+    }
+
+    /// `columns` like `created_at.asc,id.asc`.
+    pub fn order(mut self, columns: &str) -> Self {
+        self.params.push(("order", columns.to_string()));
+        self
+    }
+
+    pub fn limit(mut self, n: usize) -> Self {
+        self.params.push(("limit", n.to_string()));
+        self
+    }
+
+    /// Ask for the number of matching rows in `Content-Range`.
+    pub fn exact_count(mut self) -> Self {
+        self.exact_count = true;
+        self
+    }
+
+    fn apply(&self, req: RequestBuilder) -> RequestBuilder {
+        let req = req.query(&self.params).query(&self.filters);
+        if self.exact_count {
+            req.header("Prefer", "count=exact")
+        } else {
+            req
+        }
+    }
+}
+
+/// One table over PostgREST.
+#[derive(Clone)]
+pub struct Rest {
+    http: reqwest::Client,
+    key: SupabaseKey,
+    table_url: Url,
+    table: String,
+}
+
+impl Rest {
+    pub fn new(rest_url: &Url, table: &str, key: &SupabaseKey) -> Result<Self, StoreError> {
+        Ok(Self {
+            http: client(key)?,
+            key: key.clone(),
+            table_url: join_path(rest_url, table),
+            table: table.to_string(),
+        })
+    }
+
+    /// The same table on connections of their own.
+    pub fn on_own_connections(&self) -> Result<Self, StoreError> {
+        Ok(Self {
+            http: client(&self.key)?,
+            ..self.clone()
+        })
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub async fn get(&self, query: &Query) -> Result<Response, StoreError> {
+        self.send(|| query.apply(self.http.get(self.table_url.clone())))
+            .await
+    }
+
+    /// A PATCH that answers with the rows it changed (`Prefer:
+    /// return=representation`), so a miss shows as an empty array.
+    pub async fn patch(&self, query: &Query, body: String) -> Result<Response, StoreError> {
+        self.send(|| {
+            query
+                .apply(self.http.request(Method::PATCH, self.table_url.clone()))
+                .header(CONTENT_TYPE, "application/json")
+                .header("Prefer", "return=representation")
+                .body(body.clone())
+        })
+        .await
+    }
+
+    /// Sends, retrying connection failures, 429 and 502–504 (honouring
+    /// `Retry-After`) for up to [`RETRY_FOR`]; turns PostgREST's error
+    /// answers into typed errors.
+    async fn send(&self, request: impl Fn() -> RequestBuilder) -> Result<Response, StoreError> {
+        let mut budget = RetryBudget::new(RETRY_FOR);
+        loop {
+            let (failure, wait) = match request().send().await {
+                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) if resp.status().is_redirection() => return Err(redirected(&resp)),
+                Ok(resp) if transient(resp.status()) => (
+                    format!("HTTP {}", resp.status().as_u16()),
+                    retry_after(
+                        resp.headers().get(RETRY_AFTER),
+                        crate::domain::timefmt::now(),
+                    ),
+                ),
+                Ok(resp) => return Err(self.classify(resp).await),
+                Err(e) if e.is_builder() => {
+                    return Err(StoreError::Unreachable(describe_transport(&e)))
+                }
+                Err(e) => (describe_transport(&e), None),
+            };
+            match budget.next_delay(wait) {
+                Some(delay) => {
+                    tracing::debug!(%failure, ?delay, "Supabase request failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                None => {
+                    return Err(StoreError::Unreachable(format!(
+                        "{failure}, still after {} attempts in {}s",
+                        budget.attempts(),
+                        budget.elapsed().as_secs()
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn classify(&self, resp: Response) -> StoreError {
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        let err: PgError = serde_json::from_str(&body).unwrap_or_default();
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+            && err.code.as_deref() != Some("42501")
+        {
+            return StoreError::KeyRefused {
+                status: status.as_u16(),
+            };
+        }
+        let message = err.message.clone().unwrap_or_else(|| truncate(&body, 200));
+        match err.code.as_deref() {
+            Some("42703") | Some("PGRST204") => StoreError::MissingColumn {
+                table: self.table.clone(),
+                column: missing_column(&message),
+            },
+            Some("42P01") | Some("PGRST205") => StoreError::MissingTable {
+                table: self.table.clone(),
+            },
+            _ if status == StatusCode::NOT_FOUND => StoreError::MissingTable {
+                table: self.table.clone(),
+            },
+            _ if status.is_server_error() => StoreError::ServerError {
+                status: status.as_u16(),
+                message,
+            },
+            _ => StoreError::Rejected {
+                status: status.as_u16(),
+                message,
+            },
+        }
+    }
+}
+
+fn client(key: &SupabaseKey) -> Result<reqwest::Client, StoreError> {
+    let secret = key.secret().expose_secret();
+    let unusable = || StoreError::Unreachable("the key cannot be sent in a header".into());
+    let mut headers = HeaderMap::new();
+    let mut apikey = HeaderValue::from_str(secret).map_err(|_| unusable())?;
+    apikey.set_sensitive(true);
+    headers.insert("apikey", apikey);
+    if key.is_bearer() {
+        let mut bearer =
+            HeaderValue::from_str(&format!("Bearer {secret}")).map_err(|_| unusable())?;
+        bearer.set_sensitive(true);
+        headers.insert(AUTHORIZATION, bearer);
+    }
+    client_builder()
+        .default_headers(headers)
+        // Our own name: the browser string meant for AimHarder would make
+        // Supabase refuse a secret key.
+        .user_agent(USER_AGENT)
+        // A redirect would carry `apikey` to wherever it points.
+        .redirect(Policy::none())
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| StoreError::Unreachable(format!("cannot build the HTTP client: {e}")))
+}
+
+/// Worth another try: the gateway or the database is briefly away. A plain
+/// 500 is PostgREST reporting an error in the query, which a retry repeats.
+fn transient(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 502 | 503 | 504)
+}
+
+/// The redirect's target host (and port), never its path or query.
+fn redirected(resp: &Response) -> StoreError {
+    let target = resp
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|location| resp.url().join(location).ok());
+    let host = match target {
+        Some(url) => match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => "an address without a host".into(),
+        },
+        None => "an unreadable Location".into(),
+    };
+    StoreError::Redirected {
+        status: resp.status().as_u16(),
+        host,
+    }
+}
+
+#[derive(Default, Deserialize)]
+struct PgError {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+/// The column named in "column auth_sessions.foo does not exist" (or the
+/// PGRST204 "Could not find the 'foo' column ..." form).
+fn missing_column(message: &str) -> String {
+    let name = match message.find(" does not exist") {
+        Some(end) => message[..end].rsplit(' ').next().unwrap_or_default(),
+        None => message.split('\'').nth(1).unwrap_or_default(),
+    };
+    let name = name.trim_matches(|c| c == '"' || c == '\'');
+    name.rsplit('.')
+        .next()
+        .unwrap_or(name)
+        .trim_matches('"')
+        .to_string()
+}
+
+pub async fn read_json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T, StoreError> {
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| StoreError::Unreachable(describe_transport(&e)))?;
+    serde_json::from_slice(&bytes).map_err(|e| StoreError::Rejected {
+        status: 200,
+        message: format!("unexpected answer from Supabase: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_column_is_read_from_both_error_forms() {
+        assert_eq!(
+            missing_column("column auth_sessions.refresh_count does not exist"),
+            "refresh_count"
+        );
+        assert_eq!(
+            missing_column(
+                "Could not find the 'fingerprint' column of 'auth_sessions' in the schema cache"
+            ),
+            "fingerprint"
+        );
+    }
+
+    #[test]
+    fn only_gateway_and_rate_answers_are_transient() {
+        for code in [429, 502, 503, 504] {
+            assert!(transient(StatusCode::from_u16(code).unwrap()), "{code}");
+        }
+        for code in [400, 401, 404, 409, 500, 501] {
+            assert!(!transient(StatusCode::from_u16(code).unwrap()), "{code}");
+        }
+    }
+}
