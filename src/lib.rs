@@ -61,7 +61,7 @@ pub async fn run(cli: Cli) -> u8 {
         Ok(None) => return print_reference(&cli.command),
         Err(e) => {
             eprintln!("error: {e}");
-            return app::exit::config_code(&e);
+            return app::exit::error_code(&e.into());
         }
     };
     app::run(settings).await

@@ -41,7 +41,7 @@ pub fn verdict_code(verdict: RunVerdict) -> u8 {
     }
 }
 
-pub fn config_code(err: &ConfigError) -> u8 {
+fn config_code(err: &ConfigError) -> u8 {
     match err {
         ConfigError::Usage(_) => EX_USAGE,
         ConfigError::Config(_) => EX_CONFIG,

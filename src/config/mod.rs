@@ -117,11 +117,24 @@ impl Settings {
     }
 }
 
-/// Logging, which may start before the rest is checked.
+/// Logging, which starts before the rest is checked: from `-v`/`-q`, else
+/// from `RUST_LOG` when it names a level.
 pub fn log_settings(global: &GlobalArgs) -> LogSettings {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 1) => "debug",
+        (false, 2..) => "trace",
+        (false, 0) => std::env::var("RUST_LOG")
+            .ok()
+            .and_then(|v| {
+                let v = v.trim().to_ascii_lowercase();
+                LEVELS.into_iter().find(|l| *l == v)
+            })
+            .unwrap_or("info"),
+    };
     LogSettings {
-        quiet: global.quiet,
-        verbose: global.verbose,
+        level,
         json: global.log_format == LogFormat::Json,
     }
 }

@@ -14,30 +14,17 @@ static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 /// How much to log, and in which format.
 #[derive(Debug, Clone, Copy)]
 pub struct LogSettings {
-    /// Errors only.
-    pub quiet: bool,
-    /// 1: debug, 2 or more: trace.
-    pub verbose: u8,
+    /// The tool's own level: `error` … `trace`, or `off`.
+    pub level: &'static str,
     /// One JSON object a line instead of text.
     pub json: bool,
 }
 
-/// The tool's own level, from `-v`/`-q`, else from `RUST_LOG` when it names a
-/// level. Other crates stay at `warn` whatever is asked: the HTML parser
-/// traces page text and the HTTP stack traces request lines, and both can
-/// carry tokens.
+/// Logs at the tool's own level. Other crates stay at `warn` whatever is
+/// asked: the HTML parser traces page text and the HTTP stack traces request
+/// lines, and both can carry tokens.
 pub fn init(args: LogSettings) {
-    let level = match (args.quiet, args.verbose) {
-        (true, _) => "error".to_string(),
-        (false, 1) => "debug".to_string(),
-        (false, 2..) => "trace".to_string(),
-        (false, 0) => std::env::var("RUST_LOG")
-            .ok()
-            .map(|v| v.trim().to_ascii_lowercase())
-            .filter(|v| ["error", "warn", "info", "debug", "trace", "off"].contains(&v.as_str()))
-            .unwrap_or_else(|| "info".to_string()),
-    };
-    let filter = EnvFilter::new(format!("warn,aimharder_refresh={level}"));
+    let filter = EnvFilter::new(format!("warn,aimharder_refresh={}", args.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(Stderr)
