@@ -221,15 +221,23 @@ fn parse_uuid(raw: &str) -> Result<String, String> {
     }
 }
 
+/// The longest duration any setting takes: beyond it a date computed from
+/// it would leave the calendar (or overflow a clock).
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
+
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
-    humantime::parse_duration(raw.trim())
-        .map_err(|e| format!("{e} (write durations like 30m, 6h, 1d)"))
+    let d = humantime::parse_duration(raw.trim())
+        .map_err(|e| format!("{e} (write durations like 30m, 6h, 1d)"))?;
+    if d > MAX_DURATION {
+        return Err("at most 366 days (write durations like 30m, 6h, 1d)".into());
+    }
+    Ok(d)
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {
     match raw.trim().parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
-        _ => Err("expected requests per second, a number >= 0 (0 turns the limit off)".into()),
+        Ok(rate) if rate == 0.0 || (0.001..=10_000.0).contains(&rate) => Ok(rate),
+        _ => Err("expected requests per second: 0 (no limit) or between 0.001 and 10000".into()),
     }
 }
 
@@ -260,6 +268,10 @@ mod tests {
         assert_eq!(parse_duration("6h").unwrap(), Duration::from_secs(21_600));
         assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1_800));
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("366d").unwrap(), MAX_DURATION);
+        for too_long in ["367d", "20000y", "500000000000y"] {
+            assert!(parse_duration(too_long).is_err(), "{too_long}");
+        }
     }
 
     #[test]
@@ -282,5 +294,10 @@ mod tests {
         assert_eq!(parse_rate("0").unwrap(), 0.0);
         assert!(parse_rate("-1").is_err());
         assert!(parse_rate("NaN").is_err());
+        assert_eq!(parse_rate("0.001").unwrap(), 0.001);
+        assert_eq!(parse_rate("10000").unwrap(), 10_000.0);
+        for bad in ["1e-30", "0.0009", "10001", "inf"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 }

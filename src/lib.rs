@@ -19,8 +19,10 @@ pub use cli::Cli;
 
 /// The binary: reads `.env`, parses the command line, runs.
 pub fn main_entry() -> ExitCode {
-    // A missing .env is normal; a broken one is reported by the settings it leaves unset.
-    let _ = dotenvy::dotenv();
+    if let Err(e) = config::dotenv::load() {
+        eprintln!("error: {e}");
+        return ExitCode::from(app::exit::EX_CONFIG);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

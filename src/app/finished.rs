@@ -11,12 +11,14 @@ pub struct Finished {
 }
 
 impl Finished {
-    /// 75 when due sessions were left, 1 when any session failed, else 0.
+    /// 1 when any session failed, expired or went unrecorded (that wins:
+    /// a lost result matters more than work left for the next run), else 75
+    /// when due sessions were left, else 0.
     pub fn refreshing(totals: Totals, summary: String, left: bool) -> Self {
-        let verdict = if left {
-            RunVerdict::Interrupted
-        } else if totals.has_problems() {
+        let verdict = if totals.has_problems() {
             RunVerdict::Problems
+        } else if left {
+            RunVerdict::Interrupted
         } else {
             RunVerdict::Clean
         };

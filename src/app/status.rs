@@ -25,9 +25,18 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
         now,
     };
     let enabled = filter::enabled();
+    // The due key, coalesce(last_refresh_date, created_at): a session
+    // created a minute ago is not stale. One with neither date is of unknown
+    // age and counts as stale, so monitoring looks at it.
     let stale = filter::or(&[
-        filter::is_null("last_refresh_date"),
         filter::lt("last_refresh_date", &stale_cutoff),
+        filter::all(&[
+            filter::is_null("last_refresh_date"),
+            filter::or(&[
+                filter::lt("created_at", &stale_cutoff),
+                filter::is_null("created_at"),
+            ]),
+        ]),
     ]);
     let error = filter::not_null("last_refresh_error");
     let queries = [

@@ -2,6 +2,7 @@
 //! here, once, before the first request or the first byte of output: a bad
 //! setting never leaves a half-written JSON document behind.
 
+pub mod dotenv;
 pub mod error;
 pub mod keys;
 
@@ -21,7 +22,7 @@ use crate::output::logging::LogSettings;
 use crate::output::report::Output;
 use crate::supabase::store::StoreConfig;
 
-/// What runs around a command: a healthcheck to ping, a metrics file.
+/// What runs around a refresh run: a healthcheck to ping, a metrics file.
 #[derive(Debug, Clone, Default)]
 pub struct Hooks {
     pub healthcheck: Option<Url>,
@@ -96,7 +97,19 @@ impl Settings {
         if matches!(cli.command, Command::Completions { .. } | Command::Man) {
             return Ok(None);
         }
-        let hooks = hooks(global)?;
+        // The healthcheck and the metrics tell whether refreshing works: a
+        // `status` or a dry run (reading a shared env file) must not ping
+        // "success" nor overwrite the last run's metrics.
+        let refreshing = match &cli.command {
+            Command::RefreshOne(_) => true,
+            Command::RefreshAll(args) => !args.dry_run,
+            _ => false,
+        };
+        let hooks = if refreshing {
+            hooks(global)?
+        } else {
+            Hooks::default()
+        };
         let store = store_config(global)?;
         let command = match &cli.command {
             Command::RefreshOne(args) => CommandSettings::RefreshOne(refresh_one(global, args)?),

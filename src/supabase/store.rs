@@ -208,19 +208,34 @@ impl Store {
         email: &str,
         fingerprint: Option<&str>,
     ) -> Result<Vec<SessionRow>, StoreError> {
-        // PostgREST takes `*` for the `%` wildcard of ILIKE.
-        let pattern = email.replace('*', "").replace('%', "*");
-        self.rows(|q| {
-            let q = q
-                .filter("user_email", "ilike", &pattern)
-                .order("created_at.asc,id.asc")
-                .limit(100);
-            match fingerprint {
-                Some(fp) => q.eq("fingerprint", fp),
-                None => q,
-            }
-        })
-        .await
+        // ILIKE compares without regard to case; its wildcards are escaped so
+        // that `_` and `%` match only themselves. PostgREST turns every `*`
+        // into `%` with no escape, so the rows are also compared exactly here.
+        let pattern = email
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let rows = self
+            .rows(|q| {
+                let q = q
+                    .filter("user_email", "ilike", &pattern)
+                    .order("created_at.asc,id.asc")
+                    .limit(100);
+                match fingerprint {
+                    Some(fp) => q.eq("fingerprint", fp),
+                    None => q,
+                }
+            })
+            .await?;
+        let wanted = email.to_lowercase();
+        Ok(rows
+            .into_iter()
+            .filter(|r| {
+                r.user_email
+                    .as_deref()
+                    .is_some_and(|e| e.to_lowercase() == wanted)
+            })
+            .collect())
     }
 
     /// Applies `patch` only if the row's `refresh_count` is still `expected`.

@@ -208,7 +208,7 @@ async fn a_bad_setting_stops_the_run_before_any_request_or_output() {
         .run(&db, &aim)
         .env("SUPABASE_REST_URL", "http://127.0.0.1:9/never-asked")
         .env("AIMHARDER_HEALTHCHECK_URL", "not a url")
-        .args(&["status", "--json"])
+        .args(&["refresh-all", "--json"])
         .output()
         .await;
     assert_eq!(done.code, 78, "{}", done.stderr);

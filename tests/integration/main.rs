@@ -9,11 +9,13 @@ use aimharder_testkit::run::Bin;
 /// The binary under test, as Cargo built it for this test target.
 pub const BIN: Bin = Bin::new(env!("CARGO_BIN_EXE_aimharder-refresh"));
 
+mod coming_back;
 mod errors;
 mod faults;
 mod operations;
 mod refresh_all;
 mod refresh_one;
+mod review;
 mod scale;
 mod secrets;
 mod stack_contract;

@@ -39,6 +39,7 @@ impl Bin {
             args: vec![],
             envs: vec![],
             dir: tempfile::tempdir().unwrap(),
+            subdir: String::new(),
         }
     }
 
@@ -68,6 +69,8 @@ pub struct Run {
     args: Vec<String>,
     envs: Vec<(String, String)>,
     dir: tempfile::TempDir,
+    /// Where the binary runs, below `dir` (empty: `dir` itself).
+    subdir: String,
 }
 
 pub struct Done {
@@ -125,12 +128,20 @@ impl Run {
         self.dir.path()
     }
 
+    /// Run in `name`, a folder made below the run's own folder (which then
+    /// is its parent: where a stray `.env` could lie).
+    pub fn in_subdir(mut self, name: &str) -> Self {
+        std::fs::create_dir_all(self.dir.path().join(name)).unwrap();
+        self.subdir = name.to_string();
+        self
+    }
+
     pub async fn output(self) -> Done {
         let out = tokio::process::Command::new(self.bin.path)
             .args(&self.args)
             .env_clear()
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
-            .current_dir(self.dir.path())
+            .current_dir(self.dir.path().join(&self.subdir))
             .stdin(Stdio::null())
             .output()
             .await
