@@ -17,8 +17,6 @@ use aimharder_testkit::run::Seed;
 use aimharder_testkit::stack::TestDb;
 use clap::Parser;
 
-const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
-
 fn main() -> std::process::ExitCode {
     // The demo talks to its own stack only: settings from the caller's
     // environment (a real SUPABASE_URL, a healthcheck, RUST_LOG, ...) must
@@ -41,7 +39,7 @@ async fn demo() -> std::process::ExitCode {
     println!("aimharder-refresh demo: a local Supabase-like stack and a simulated AimHarder.\n");
     println!("Starting PostgreSQL and postrust on 127.0.0.1 (a few seconds)...");
     let db = TestDb::new().await;
-    db.apply_migration(MIGRATION);
+    db.apply_migrations();
     let aim = FakeAimHarder::start().await;
     println!("  REST API (PostgREST): {}", db.rest_url());
     println!("  simulated AimHarder:  {}\n", aim.url());

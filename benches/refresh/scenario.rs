@@ -16,11 +16,9 @@ use crate::rss::quarters;
 use crate::status::time_status;
 use crate::throughput::{TAIL, TAIL_EVERY};
 
-const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
-
 pub async fn run_scenario(s: Scenario) -> Measured {
     let db = TestDb::new().await;
-    db.apply_migration(MIGRATION);
+    db.apply_migrations();
     seed(&db, s.n);
 
     let aim = if s.tail {

@@ -54,6 +54,7 @@ pub fn error_code(err: &anyhow::Error) -> u8 {
         StoreError::KeyRefused { .. } => EX_NOPERM,
         StoreError::MissingTable { .. }
         | StoreError::MissingColumn { .. }
+        | StoreError::MissingFunction { .. }
         | StoreError::Redirected { .. } => EX_CONFIG,
         StoreError::Rejected { .. } | StoreError::ServerError { .. } => EX_UNAVAILABLE,
     };

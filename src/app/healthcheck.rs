@@ -21,15 +21,7 @@ impl Healthcheck {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| format!("cannot build the healthcheck client: {e}"))?;
-        let rid = format!("{:032x}", fastrand::u128(..));
-        let rid = format!(
-            "{}-{}-4{}-a{}-{}",
-            &rid[..8],
-            &rid[8..12],
-            &rid[13..16],
-            &rid[17..20],
-            &rid[20..32]
-        );
+        let rid = crate::domain::run_id::new_run_id();
         Ok(Self { http, base, rid })
     }
 

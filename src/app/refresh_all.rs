@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::exit::AppError;
 use crate::app::finished::Finished;
-use crate::app::wiring::{engine, Limits};
+use crate::app::wiring::{self, engine, Limits};
 use crate::config::RefreshAll;
 use crate::domain::outcome::{Outcome, SessionReport};
 use crate::domain::timefmt;
@@ -39,7 +39,12 @@ pub async fn refresh_all(
     watch_for_stop(stop.clone(), deadline, stopped_by.clone());
 
     let bar = progress_bar(&store, &query, args.limit).await;
-    let due = DueStream::start(store.on_own_connections().map_err(AppError::from)?, query);
+    let claim = wiring::claim(started);
+    let due = DueStream::start(
+        store.on_own_connections().map_err(AppError::from)?,
+        query,
+        (!args.dry_run).then(|| claim.clone()),
+    );
     let mut sink = RunSink::start(output, args.dry_run, &timefmt::rfc3339(started))?;
     let mut write_error = None;
     let mut record = |report: SessionReport| {
@@ -65,6 +70,7 @@ pub async fn refresh_all(
             store.clone(),
             output,
             limits,
+            claim,
             stop.clone(),
             deadline,
         )?;

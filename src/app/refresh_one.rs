@@ -2,7 +2,7 @@
 
 use crate::app::exit::AppError;
 use crate::app::finished::Finished;
-use crate::app::wiring::{engine, Limits};
+use crate::app::wiring::{self, engine, Limits};
 use crate::config::{RefreshOne, Target};
 use crate::domain::outcome::{Outcome, SessionReport, Totals};
 use crate::domain::session::SessionRow;
@@ -60,11 +60,32 @@ pub async fn refresh_one(
         concurrency: 1,
         rate: None,
     };
+    // Claimed like any other run's session: never called by two at once.
+    let claim = wiring::claim(timefmt::now());
+    let claimed = store
+        .claim(
+            &[row.id.as_str()],
+            &claim.run,
+            &claim.not_since,
+            claim.lease,
+        )
+        .await
+        .map_err(AppError::from)?;
+    let Some(row) = claimed.into_iter().next() else {
+        let report = SessionReport::new(
+            &row.id,
+            output.email(row.user_email.as_deref()).as_deref(),
+            Outcome::Skipped,
+        )
+        .with_error("another run is refreshing this session right now");
+        return finish_one(output, &report);
+    };
     let engine = engine(
         &args.aimharder,
         store,
         output,
         limits,
+        claim,
         CancellationToken::new(),
         None,
     )?;

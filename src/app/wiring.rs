@@ -8,6 +8,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aimharder::client::{AimHarder, AimHarderConfig};
 use crate::app::exit::AppError;
+use crate::domain::run_id::new_run_id;
+use crate::domain::timefmt;
+use crate::engine::due::{Claim, CLAIM_LEASE};
 use crate::engine::pipeline::{Engine, EngineSettings};
 use crate::output::report::Output;
 use crate::supabase::store::{Store, StoreConfig};
@@ -28,11 +31,21 @@ pub struct Limits {
     pub rate: Option<f64>,
 }
 
+/// A new run's claims: sessions refreshed since `started` are not claimed.
+pub fn claim(started: time::OffsetDateTime) -> Claim {
+    Claim {
+        run: new_run_id(),
+        not_since: timefmt::rfc3339(started),
+        lease: CLAIM_LEASE,
+    }
+}
+
 pub fn engine(
     config: &AimHarderConfig,
     store: Store,
     output: Output,
     limits: Limits,
+    claim: Claim,
     stop: CancellationToken,
     deadline: Option<Instant>,
 ) -> anyhow::Result<Engine> {
@@ -43,6 +56,7 @@ pub fn engine(
         default_fingerprint: config.default_fingerprint.clone(),
         output,
         first_retry_delay: FIRST_RETRY_DELAY,
+        claim,
     };
     Ok(Engine::new(store, aimharder, settings, stop, deadline))
 }

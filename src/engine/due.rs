@@ -1,10 +1,12 @@
-//! The due sessions, streamed page by page from the server, one page ahead
-//! of the pipeline.
+//! The due sessions, streamed page by page from the server and claimed in
+//! small batches right before the pipeline takes them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::domain::session::SessionRow;
 use crate::supabase::due::DueQuery;
@@ -13,19 +15,38 @@ use crate::supabase::store::{After, Store};
 
 /// Rows per page read.
 pub const PAGE_SIZE: usize = 500;
+/// Sessions claimed in one request: few enough that a claim is taken
+/// shortly before the call, many enough that claims cost ~3 % more requests.
+pub const CLAIM_BATCH: usize = 32;
 
-/// Due rows, fetched one page ahead of the consumer.
+/// How long a claim lasts if its run dies: longer than any one session
+/// takes from claim to write (retries and `Retry-After` included).
+pub const CLAIM_LEASE: Duration = Duration::from_secs(15 * 60);
+
+/// Who claims, and how: the run's id, its start (a session refreshed since
+/// is not claimed again), and how long a claim lasts if the run dies.
+#[derive(Clone)]
+pub struct Claim {
+    pub run: String,
+    pub not_since: String,
+    pub lease: Duration,
+}
+
+/// Due rows, read a page at a time and claimed a batch at a time ahead of
+/// the consumer.
 pub struct DueStream {
     rx: mpsc::Receiver<Result<SessionRow, StoreError>>,
     exhausted: Arc<AtomicBool>,
+    task: JoinHandle<()>,
 }
 
 impl DueStream {
-    pub fn start(store: Store, query: DueQuery) -> Self {
-        let (tx, rx) = mpsc::channel(PAGE_SIZE);
+    /// `claim`: `None` lists the rows without claiming them (`--dry-run`).
+    pub fn start(store: Store, query: DueQuery, claim: Option<Claim>) -> Self {
+        let (tx, rx) = mpsc::channel(CLAIM_BATCH);
         let exhausted = Arc::new(AtomicBool::new(false));
         let done = exhausted.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             for phase in query.phases() {
                 let mut after: Option<After> = None;
                 loop {
@@ -41,9 +62,29 @@ impl DueStream {
                     };
                     let full = page.len() == PAGE_SIZE;
                     after = After::last_of(&page, phase.order_key);
-                    for row in page.into_iter().filter(|r| query.in_shard(&r.id)) {
-                        if tx.send(Ok(row)).await.is_err() {
-                            return;
+                    let mine: Vec<SessionRow> =
+                        page.into_iter().filter(|r| query.in_shard(&r.id)).collect();
+                    for batch in mine.chunks(CLAIM_BATCH) {
+                        let rows = match &claim {
+                            None => batch.to_vec(),
+                            Some(claim) => match claim_in_order(&store, batch, claim).await {
+                                Ok(rows) => rows,
+                                Err(e) => {
+                                    let _ = tx.send(Err(e)).await;
+                                    return;
+                                }
+                            },
+                        };
+                        let mut rows = rows.into_iter();
+                        while let Some(row) = rows.next() {
+                            if let Err(unsent) = tx.send(Ok(row)).await {
+                                // The consumer is gone: what was claimed and
+                                // not taken goes back at once.
+                                if let (Some(claim), Ok(row)) = (&claim, unsent.0) {
+                                    release(&store, claim, std::iter::once(row).chain(rows)).await;
+                                }
+                                return;
+                            }
                         }
                     }
                     if !full {
@@ -53,7 +94,23 @@ impl DueStream {
             }
             done.store(true, Ordering::SeqCst);
         });
-        Self { rx, exhausted }
+        Self {
+            rx,
+            exhausted,
+            task,
+        }
+    }
+
+    /// Ends the stream and gives back the claims of rows claimed but never
+    /// taken (a `--limit` reached, a stop).
+    pub async fn release_untaken(mut self, store: &Store, claim: &Claim) {
+        self.rx.close();
+        let mut untaken = Vec::new();
+        while let Some(item) = self.rx.recv().await {
+            untaken.extend(item.ok());
+        }
+        release(store, claim, untaken).await;
+        let _ = self.task.await;
     }
 
     pub fn poll_next(
@@ -66,5 +123,31 @@ impl DueStream {
     /// True once every page was read and handed over.
     pub fn is_exhausted(&self) -> bool {
         self.exhausted.load(Ordering::SeqCst) && self.rx.is_empty()
+    }
+}
+
+/// Claims `batch` and hands the claimed rows back in the batch's order (the
+/// due order); rows another run holds, or refreshed since, are left out.
+async fn claim_in_order(
+    store: &Store,
+    batch: &[SessionRow],
+    claim: &Claim,
+) -> Result<Vec<SessionRow>, StoreError> {
+    let ids: Vec<&str> = batch.iter().map(|r| r.id.as_str()).collect();
+    let mut claimed = store
+        .claim(&ids, &claim.run, &claim.not_since, claim.lease)
+        .await?;
+    claimed.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
+    Ok(claimed)
+}
+
+async fn release(store: &Store, claim: &Claim, rows: impl IntoIterator<Item = SessionRow>) {
+    for row in rows {
+        if let Err(e) = store.release(&row.id, &claim.run).await {
+            tracing::warn!(
+                "could not give back the claim on {} (it lapses by itself): {e}",
+                row.id
+            );
+        }
     }
 }

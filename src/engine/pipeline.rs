@@ -22,7 +22,7 @@ use crate::domain::outcome::{Outcome, SessionReport};
 use crate::domain::session::SessionRow;
 use crate::domain::stamp::stamped_error;
 use crate::domain::timefmt;
-use crate::engine::due::DueStream;
+use crate::engine::due::{Claim, DueStream};
 use crate::output::report::Output;
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::{Patch, Store};
@@ -40,6 +40,8 @@ pub struct EngineSettings {
     pub default_fingerprint: String,
     pub output: Output,
     pub first_retry_delay: Duration,
+    /// The run's claims: every row handed to the engine is claimed by it.
+    pub claim: Claim,
 }
 
 pub struct Engine {
@@ -130,6 +132,7 @@ impl Engine {
         drop(results);
         let limited = limit.is_some_and(|l| taken >= l);
         let left = self.stop.is_cancelled() && !limited && (unstarted || !due.is_exhausted());
+        due.release_untaken(&self.store, &self.settings.claim).await;
         Pipeline { left, read_error }
     }
 
@@ -169,7 +172,16 @@ impl Engine {
         let mut report = report;
         report.attempts = attempts;
         match attempt {
-            None => report.with_error("stopped before it started"),
+            None => {
+                let run = &self.settings.claim.run;
+                if let Err(e) = self.store.release(&row.id, run).await {
+                    tracing::warn!(
+                        "could not give back the claim on {} (it lapses by itself): {e}",
+                        row.id
+                    );
+                }
+                report.with_error("stopped before it started")
+            }
             Some(Attempt::Refreshed {
                 session,
                 set_cookies,
@@ -291,6 +303,7 @@ impl Engine {
                     return report;
                 }
                 Ok(Written::Conflict(fresh)) => current = *fresh,
+                Ok(Written::Lost) => return report.with_error(CHANGED_MEANWHILE),
                 Ok(Written::Gone) => {
                     return report.with_error("refreshed, but the session was deleted meanwhile")
                 }
@@ -331,6 +344,10 @@ impl Engine {
         for _ in 0..WRITE_CONFLICT_ROUNDS {
             match self.write(&current, &patch, "").await {
                 Ok(Written::Yes) | Ok(Written::Gone) => return report.with_error(reason),
+                Ok(Written::Lost) => {
+                    report.outcome = Outcome::Skipped;
+                    return report.with_error(format!("{CHANGED_MEANWHILE} ({reason})"));
+                }
                 Ok(Written::Conflict(fresh)) => current = *fresh,
                 Err(e) => return report.with_error(format!("{reason} (could not record it: {e})")),
             }
@@ -348,9 +365,10 @@ impl Engine {
         patch: &Patch,
         our_stamp: &str,
     ) -> Result<Written, StoreError> {
+        let run = &self.settings.claim.run;
         if self
             .store
-            .update_if_unchanged(&current.id, current.refresh_count, patch)
+            .update_if_unchanged(&current.id, run, current.refresh_count, patch)
             .await?
         {
             return Ok(Written::Yes);
@@ -358,11 +376,18 @@ impl Engine {
         let Some(fresh) = self.store.by_id(&current.id).await? else {
             return Ok(Written::Gone);
         };
-        let landed = !our_stamp.is_empty()
-            && same_instant(fresh.last_refresh_date.as_deref(), our_stamp)
-            && fresh.refresh_count == patch.refresh_count;
+        let landed = if our_stamp.is_empty() {
+            matches!(&patch.last_refresh_error, Some(Some(ours)) if fresh.last_refresh_error.as_deref() == Some(ours))
+        } else {
+            same_instant(fresh.last_refresh_date.as_deref(), our_stamp)
+                && fresh.refresh_count == patch.refresh_count
+        };
         Ok(if landed {
             Written::Yes
+        } else if fresh.refresh_claim_run.as_deref() != Some(run.as_str()) {
+            // The web app stored new credentials (voiding the claim): the
+            // member's login wins over a result for the old ones.
+            Written::Lost
         } else {
             Written::Conflict(Box::new(fresh))
         })
@@ -372,8 +397,13 @@ impl Engine {
 enum Written {
     Yes,
     Conflict(Box<SessionRow>),
+    /// The claim was voided or taken over: the result is dropped.
+    Lost,
     Gone,
 }
+
+const CHANGED_MEANWHILE: &str =
+    "changed meanwhile: new credentials were stored while AimHarder was called; the result for the old ones was dropped";
 
 fn same_instant(stored: Option<&str>, ours: &str) -> bool {
     let parse = |s: &str| timefmt::parse(s).map(OffsetDateTime::unix_timestamp_nanos);

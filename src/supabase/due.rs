@@ -1,9 +1,9 @@
 //! Which sessions are due, as conditions the server evaluates.
 //!
-//! Oldest first: sessions never refreshed (by creation time), then the rest
-//! by last refresh. Each phase is a keyset walk on (sort key, id), so the
-//! cost per page stays flat and rows refreshed meanwhile (whose new date puts
-//! them past the cutoff) are not seen twice.
+//! Oldest first by one key, coalesce(last_refresh_date, created_at). Each
+//! phase is a keyset walk on (key, id), so the cost per page stays flat and
+//! rows refreshed meanwhile (whose new date puts them past the cutoff) are
+//! not seen twice.
 
 use std::time::Duration;
 
@@ -30,29 +30,33 @@ pub struct Phase {
 }
 
 impl DueQuery {
+    /// Two keyset walks, oldest first by one key, `refresh_due_at` =
+    /// coalesce(last_refresh_date, created_at): rows whose key is unknown
+    /// (neither date), by id; then the rest by key. With `--force` the
+    /// cutoff is the run's start: every enabled session not refreshed since,
+    /// each once (a refreshed row's key moves past the cutoff).
     pub fn phases(&self) -> [Phase; 2] {
-        let cutoff = timefmt::rfc3339(self.now - self.older_than);
+        let cutoff = if self.force {
+            timefmt::rfc3339(self.now)
+        } else {
+            timefmt::rfc3339(self.now - self.older_than)
+        };
         let mut common = vec![filter::enabled()];
         if !self.force {
             common.push(self.error_filter());
         }
-        let mut never = common.clone();
-        never.push(filter::is_null("last_refresh_date"));
-        let mut refreshed = common;
-        if self.force {
-            refreshed.push(filter::not_null("last_refresh_date"));
-        } else {
-            never.push(filter::lt("created_at", &cutoff));
-            refreshed.push(filter::lt("last_refresh_date", &cutoff));
-        }
+        let mut unknown = common.clone();
+        unknown.push(filter::is_null("refresh_due_at"));
+        let mut dated = common;
+        dated.push(filter::lt("refresh_due_at", &cutoff));
         [
             Phase {
-                filters: never,
-                order_key: "created_at",
+                filters: unknown,
+                order_key: "id",
             },
             Phase {
-                filters: refreshed,
-                order_key: "last_refresh_date",
+                filters: dated,
+                order_key: "refresh_due_at",
             },
         ]
     }

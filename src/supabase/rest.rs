@@ -22,6 +22,8 @@ use crate::http::{client_builder, describe_transport, join_path, retry_after};
 use crate::supabase::key::SupabaseKey;
 
 pub const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
+/// The migration with the claims, the due key and the claim-voiding trigger.
+pub const CLAIMS_MIGRATION: &str = "migrations/20261127000100_claims.sql";
 
 /// How long one request may keep failing transiently before it is given
 /// up: a short Supabase outage (a restart, a deploy) costs a run nothing.
@@ -41,7 +43,9 @@ pub enum StoreError {
     Redirected { status: u16, host: String },
     #[error("table {table:?} does not exist in Supabase: check AIMHARDER_SESSIONS_TABLE, then apply {MIGRATION}")]
     MissingTable { table: String },
-    #[error("table {table:?} lacks column(s) {column}: apply the migration {MIGRATION} (Supabase SQL editor or psql)")]
+    #[error("the database function {name} is missing: apply {CLAIMS_MIGRATION} (and every file in migrations/, in file-name order)")]
+    MissingFunction { name: String },
+    #[error("table {table:?} lacks column(s) {column}: apply the migration {MIGRATION} and the later files in migrations/, in file-name order (Supabase SQL editor or psql)")]
     MissingColumn { table: String, column: String },
     /// The request itself was refused (a bad value, a constraint).
     #[error("Supabase rejected the request (HTTP {status}): {message}")]
@@ -119,6 +123,7 @@ pub struct Rest {
     http: reqwest::Client,
     key: SupabaseKey,
     table_url: Url,
+    rest_url: Url,
     table: String,
 }
 
@@ -128,6 +133,7 @@ impl Rest {
             http: client(key)?,
             key: key.clone(),
             table_url: join_path(rest_url, table),
+            rest_url: rest_url.clone(),
             table: table.to_string(),
         })
     }
@@ -147,6 +153,27 @@ impl Rest {
     pub async fn get(&self, query: &Query) -> Result<Response, StoreError> {
         self.send(|| query.apply(self.http.get(self.table_url.clone())))
             .await
+    }
+
+    /// Calls the database function `name` with a JSON object of arguments.
+    pub async fn rpc(&self, name: &str, args: &serde_json::Value) -> Result<Response, StoreError> {
+        let url = join_path(&self.rest_url, &format!("rpc/{name}"));
+        let body = args.to_string();
+        let sent = self
+            .send(|| {
+                self.http
+                    .post(url.clone())
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+            })
+            .await;
+        match sent {
+            // PostgREST answers 404 for a function it does not know.
+            Err(StoreError::MissingTable { .. }) => Err(StoreError::MissingFunction {
+                name: name.to_string(),
+            }),
+            other => other,
+        }
     }
 
     /// A PATCH that answers with the rows it changed (`Prefer:
@@ -217,9 +244,11 @@ impl Rest {
                 table: self.table.clone(),
                 column: missing_column(&message),
             },
-            Some("42P01") | Some("PGRST205") => StoreError::MissingTable {
-                table: self.table.clone(),
-            },
+            Some("42P01") | Some("PGRST205") | Some("PGRST202") | Some("42883") => {
+                StoreError::MissingTable {
+                    table: self.table.clone(),
+                }
+            }
             _ if status == StatusCode::NOT_FOUND => StoreError::MissingTable {
                 table: self.table.clone(),
             },

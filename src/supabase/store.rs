@@ -15,8 +15,10 @@ use crate::supabase::rest::{read_json, Query, Rest};
 use crate::domain::session::SessionRow;
 use crate::supabase::rest::StoreError;
 
+/// The database function that claims sessions (the claims migration).
+const CLAIM_FUNCTION: &str = "claim_refresh_sessions";
 const REQUIRED_COLUMNS: &str = "id,user_email,aimharder_token,aimharder_cookies,created_at,\
-     last_refresh_date,refresh_count,last_refresh_error,auto_refresh_enabled";
+     last_refresh_date,refresh_count,last_refresh_error,auto_refresh_enabled,refresh_claim_run,refresh_due_at";
 
 /// Where the sessions live and how to reach them.
 #[derive(Debug, Clone)]
@@ -61,16 +63,18 @@ pub struct After {
 }
 
 impl After {
-    /// The cursor past the last row of a page ordered by `order_key`, id.
+    /// The cursor past the last row of a page ordered by `order_key`, id
+    /// (`order_key` "id": by id alone).
     pub fn last_of(page: &[SessionRow], order_key: &str) -> Option<Self> {
         let row = page.last()?;
-        let key = if order_key == "created_at" {
-            &row.created_at
-        } else {
-            &row.last_refresh_date
+        let key = match order_key {
+            "created_at" => row.created_at.clone(),
+            "refresh_due_at" => row.refresh_due_at.clone(),
+            "id" => Some(row.id.clone()),
+            _ => row.last_refresh_date.clone(),
         };
         Some(Self {
-            key: key.clone().unwrap_or_default(),
+            key: key.unwrap_or_default(),
             id: row.id.clone(),
         })
     }
@@ -182,20 +186,24 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<SessionRow>, StoreError> {
         let mut conds = filters.clone();
-        if let Some(after) = after {
-            conds.push(format!(
+        match after {
+            Some(after) if order_key == "id" => {
+                conds.push(format!("id.gt.{}", quote(&after.id)));
+            }
+            Some(after) => conds.push(format!(
                 "or({order_key}.gt.{key},and({order_key}.eq.{key},id.gt.{id}))",
                 key = quote(&after.key),
                 id = quote(&after.id)
-            ));
+            )),
+            None => {}
         }
         let tree = conds.join(",");
-        self.rows(|q| {
-            q.and(&tree)
-                .order(&format!("{order_key}.asc,id.asc"))
-                .limit(limit)
-        })
-        .await
+        let order = if order_key == "id" {
+            "id.asc".to_string()
+        } else {
+            format!("{order_key}.asc,id.asc")
+        };
+        self.rows(|q| q.and(&tree).order(&order).limit(limit)).await
     }
 
     pub async fn by_id(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {
@@ -238,19 +246,63 @@ impl Store {
             .collect())
     }
 
-    /// Applies `patch` only if the row's `refresh_count` is still `expected`.
+    /// Claims the sessions of `ids` for run `run` (see the claims
+    /// migration): those no other run holds and not refreshed since
+    /// `not_since`, as they are now. One request for the whole batch.
+    pub async fn claim(
+        &self,
+        ids: &[&str],
+        run: &str,
+        not_since: &str,
+        lease: std::time::Duration,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let args = serde_json::json!({
+            "p_ids": ids,
+            "p_run": run,
+            "p_not_since": not_since,
+            "p_lease_seconds": lease.as_secs(),
+        });
+        read_json(self.rest.rpc(CLAIM_FUNCTION, &args).await?).await
+    }
+
+    /// Gives up run `run`'s claim on `id` without writing a result (the run
+    /// stopped before calling AimHarder for it).
+    pub async fn release(&self, id: &str, run: &str) -> Result<(), StoreError> {
+        let query = Query::select("id")
+            .eq("id", id)
+            .eq("refresh_claim_run", run);
+        let body = r#"{"refresh_claim_run":null,"refresh_claim_until":null}"#.to_string();
+        self.rest.patch(&query, body).await.map(drop)
+    }
+
+    /// Applies `patch` only while run `run` holds the row's claim and its
+    /// `refresh_count` is still `expected`, and releases the claim with it.
     /// `Ok(false)` means the row changed (or vanished) since it was read.
     pub async fn update_if_unchanged(
         &self,
         id: &str,
+        run: &str,
         expected: Option<i64>,
         patch: &Patch,
     ) -> Result<bool, StoreError> {
-        let body = serde_json::to_string(patch).map_err(|e| StoreError::Rejected {
+        let mut body = serde_json::to_value(patch).map_err(|e| StoreError::Rejected {
             status: 0,
             message: format!("cannot encode the update: {e}"),
         })?;
-        let query = Query::select("id").eq("id", id);
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert("refresh_claim_run".into(), serde_json::Value::Null);
+            fields.insert("refresh_claim_until".into(), serde_json::Value::Null);
+        }
+        let body = body.to_string();
+        // The claim, a uuid, is what keeps the member's login safe: the web
+        // app's new credentials void it (a trigger), and no token goes in
+        // the URL.
+        let query = Query::select("id")
+            .eq("id", id)
+            .eq("refresh_claim_run", run);
         let query = match expected {
             Some(n) => query.eq("refresh_count", &n.to_string()),
             None => query.filter("refresh_count", "is", "null"),

@@ -90,7 +90,7 @@ async fn a_missing_table_or_column_exits_78_naming_the_migration() {
     assert!(line.contains(MIGRATION), "{line}");
     assert!(line.contains("last_refresh_date"), "{line}");
 
-    db.apply_migration(MIGRATION);
+    db.apply_migrations();
     let done = BIN
         .run(&db, &aim)
         .args(&["status", "--table", "no_such_table"])

@@ -9,6 +9,7 @@ use aimharder_testkit::run::Bin;
 /// The binary under test, as Cargo built it for this test target.
 pub const BIN: Bin = Bin::new(env!("CARGO_BIN_EXE_aimharder-refresh"));
 
+mod claims;
 mod coming_back;
 mod errors;
 mod faults;

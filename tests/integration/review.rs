@@ -10,7 +10,7 @@ use aimharder_testkit::proxy::{Fault, FaultProxy};
 use aimharder_testkit::recorder::Recorder;
 use aimharder_testkit::run::{row, Seed};
 
-use crate::refresh_all::{stack, MIGRATION};
+use crate::refresh_all::stack;
 use crate::BIN;
 
 #[tokio::test]
@@ -176,7 +176,7 @@ async fn out_of_range_values_are_usage_errors_not_panics() {
 #[tokio::test]
 async fn an_unrecorded_result_wins_over_the_deadline() {
     let db = aimharder_testkit::stack::TestDb::new().await;
-    db.apply_migration(MIGRATION);
+    db.apply_migrations();
     let aim = FakeAimHarder::with_latency(Duration::from_millis(300)).await;
     let proxy = FaultProxy::start(&db.rest_url()).await;
     // Plain 500s are not retried: each write fails at once.

@@ -11,7 +11,7 @@ use aimharder_testkit::aimharder::{Event, FakeAimHarder, Reply};
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
 
-use crate::refresh_all::{stack, MIGRATION};
+use crate::refresh_all::stack;
 use crate::BIN;
 
 fn seed_due(db: &TestDb, n: usize, tag: &str) -> Vec<String> {
@@ -38,7 +38,7 @@ fn ids_of(doc: &Value) -> BTreeSet<String> {
 #[tokio::test]
 async fn concurrency_never_exceeds_the_bound_and_reaches_it() {
     let db = TestDb::new().await;
-    db.apply_migration(MIGRATION);
+    db.apply_migrations();
     let aim = FakeAimHarder::with_latency(Duration::from_millis(100)).await;
     seed_due(&db, 24, "c");
     let done = BIN
@@ -181,7 +181,7 @@ fn assert_whole(db: &TestDb, ids: &[String]) -> usize {
 #[tokio::test]
 async fn the_deadline_stops_new_work_records_in_flight_and_exits_75() {
     let db = TestDb::new().await;
-    db.apply_migration(MIGRATION);
+    db.apply_migrations();
     let aim = FakeAimHarder::with_latency(Duration::from_millis(400)).await;
     let ids = seed_due(&db, 30, "d");
     let done = BIN
@@ -240,7 +240,7 @@ async fn no_retry_starts_after_the_deadline() {
 
 async fn signal_mid_run(signal: i32, name: &str) {
     let db = TestDb::new().await;
-    db.apply_migration(MIGRATION);
+    db.apply_migrations();
     let aim = FakeAimHarder::with_latency(Duration::from_millis(500)).await;
     let ids = seed_due(&db, 20, "sig");
     let child = tokio::process::Command::new(BIN.path())

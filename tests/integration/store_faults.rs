@@ -10,7 +10,7 @@ use aimharder_testkit::proxy::{Fault, FaultProxy};
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
 
-use crate::refresh_all::{stack, MIGRATION};
+use crate::refresh_all::stack;
 use crate::BIN;
 
 async fn behind_proxy() -> (TestDb, FakeAimHarder, FaultProxy) {
@@ -102,7 +102,15 @@ async fn a_refresh_whose_write_keeps_failing_is_unrecorded_and_fails_the_run() {
     assert!(s["error"].as_str().unwrap().contains("not recorded"));
     assert_eq!(done.json()["unrecorded"], 1);
     assert_eq!(done.json()["refreshed"], 0, "never reported as refreshed");
-    assert_eq!(row(&db, &lost), before, "nothing half-written");
+    // Only the claim is held (it lapses with its lease; taking it moved the
+    // table's own updated_at): nothing else moved.
+    let mut after = row(&db, &lost);
+    let mut before = before;
+    for claim in ["refresh_claim_run", "refresh_claim_until", "updated_at"] {
+        after[claim] = serde_json::Value::Null;
+        before[claim] = serde_json::Value::Null;
+    }
+    assert_eq!(after, before, "nothing half-written");
 }
 
 #[tokio::test]
@@ -183,7 +191,7 @@ async fn a_rotated_fingerprint_too_long_for_the_column_fails_that_row_only() {
 #[tokio::test]
 async fn two_runners_and_a_third_writer_lose_no_increment() {
     let db = TestDb::new().await;
-    db.apply_migration(MIGRATION);
+    db.apply_migrations();
     let aim = FakeAimHarder::with_latency(Duration::from_millis(20)).await;
     let ids: Vec<String> = (0..40)
         .map(|i| {

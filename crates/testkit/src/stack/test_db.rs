@@ -1,9 +1,9 @@
 //! One test's slice of the stack: a schema and a `postrust` of its own.
 
-use std::fs::OpenOptions;
+use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command};
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -149,6 +149,26 @@ impl TestDb {
         );
         self.cluster.psql(Some(&self.schema), Input::File(&path));
 
+        let running = self.rest.lock().unwrap().is_some();
+        if running {
+            self.restart_rest();
+        }
+    }
+
+    /// Every file of the workspace's `migrations/`, in file-name order, as
+    /// an operator applies them; the REST server is restarted once after.
+    pub fn apply_migrations(&self) {
+        let dir = workspace_root().join("migrations");
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("apply_migrations: {}: {e}", dir.display()))
+            .map(|entry| entry.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no migrations in {}", dir.display());
+        for file in &files {
+            self.cluster.psql(Some(&self.schema), Input::File(file));
+        }
         let running = self.rest.lock().unwrap().is_some();
         if running {
             self.restart_rest();

@@ -1,0 +1,245 @@
+//! Claims and the due order (issue 10): one caller per session, the
+//! member's login winning over a call made with old credentials, oldest
+//! first by one key, and `--force` calling each session once.
+
+use std::time::Duration;
+
+use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
+use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::stack::TestDb;
+
+use crate::refresh_all::stack;
+use crate::BIN;
+
+const NEW_COOKIES: &str =
+    r#"[{"name":"PHPSESSID","value":"php-fresh"},{"name":"amhrdrauth","value":"auth-fresh"}]"#;
+
+/// `n` due sessions in one statement; returns nothing (tests count rows).
+fn seed_bulk(db: &TestDb, n: usize) {
+    db.sql(&format!(
+        "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, created_at, last_refresh_date, refresh_count) \
+         SELECT 'u' || g || '@example.com', g || '|1|bulk', '[]', now() - interval '30 days', \
+                now() - interval '7 hours' - (g || ' seconds')::interval, 0 FROM generate_series(1, {n}) g"
+    ));
+}
+
+/// The web app storing a new login for `id` (what the member logging in
+/// again does), as SQL run from inside the simulated AimHarder's answer.
+fn login_hook(db: &TestDb, id: &str) -> aimharder_testkit::aimharder::Hook {
+    db.sql_hook(&format!(
+        "UPDATE auth_sessions SET aimharder_token = '9|2|fresh', \
+         aimharder_cookies = '{NEW_COOKIES}'::jsonb WHERE id = '{id}'"
+    ))
+}
+
+#[tokio::test]
+async fn force_calls_each_session_once_however_many_pages() {
+    let (db, aim) = stack().await;
+    seed_bulk(&db, 1_100);
+    let done = BIN
+        .run(&db, &aim)
+        .args(&[
+            "refresh-all",
+            "--force",
+            "--rate",
+            "0",
+            "--json",
+            "--concurrency",
+            "16",
+        ])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["refreshed"], 1_100);
+    assert_eq!(aim.seen().len(), 1_100, "one call per session");
+    assert_eq!(
+        db.sql("SELECT count(*) FROM auth_sessions WHERE refresh_count = 1"),
+        "1100"
+    );
+}
+
+#[tokio::test]
+async fn two_runners_at_once_call_each_session_once() {
+    let db = TestDb::new().await;
+    db.apply_migrations();
+    let aim = FakeAimHarder::with_latency(Duration::from_millis(5)).await;
+    seed_bulk(&db, 320);
+    let run = || {
+        BIN.run(&db, &aim)
+            .args(&[
+                "refresh-all",
+                "--force",
+                "--rate",
+                "0",
+                "--json",
+                "--concurrency",
+                "8",
+            ])
+            .output()
+    };
+    let (a, b) = tokio::join!(run(), run());
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    let refreshed =
+        a.json()["refreshed"].as_u64().unwrap() + b.json()["refreshed"].as_u64().unwrap();
+    assert_eq!(refreshed, 320, "the two runs shared the work");
+    assert_eq!(
+        aim.seen().len(),
+        320,
+        "exactly one AimHarder call per session"
+    );
+    assert_eq!(
+        db.sql("SELECT count(*) FROM auth_sessions WHERE refresh_count = 1"),
+        "320"
+    );
+}
+
+#[tokio::test]
+async fn a_new_login_during_the_call_wins_over_its_result() {
+    let (db, aim) = stack().await;
+    let id = Seed::new("a@example.com", "1|1|old").insert(&db);
+    // AimHarder answers (with a rotated token and a cookie) only after the
+    // member logged in again through the web app.
+    aim.script(
+        "1|1|old",
+        vec![Reply::Then(
+            login_hook(&db, &id),
+            Box::new(Reply::rotate("1|3|rotated-old")),
+        )],
+    );
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["refresh-all", "--rate", "0", "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let s = done.session(&id);
+    assert_eq!(s["outcome"], "skipped", "{s}");
+    assert!(
+        s["error"].as_str().unwrap().contains("changed meanwhile"),
+        "{s}"
+    );
+    let r = row(&db, &id);
+    assert_eq!(r["aimharder_token"], "9|2|fresh", "the new login stays");
+    assert_eq!(
+        r["aimharder_cookies"],
+        serde_json::from_str::<serde_json::Value>(NEW_COOKIES).unwrap()
+    );
+    assert_eq!(r["refresh_count"], 3, "the result was dropped");
+}
+
+#[tokio::test]
+async fn an_expired_answer_for_the_old_token_never_disables_a_new_login() {
+    let (db, aim) = stack().await;
+    let id = Seed::new("a@example.com", "1|1|old").insert(&db);
+    aim.script(
+        "1|1|old",
+        vec![Reply::Then(
+            login_hook(&db, &id),
+            Box::new(Reply::LoginPage),
+        )],
+    );
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["refresh-all", "--rate", "0", "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.session(&id)["outcome"], "skipped");
+    let r = row(&db, &id);
+    assert_eq!(r["auto_refresh_enabled"], true, "{r}");
+    assert_eq!(r["last_refresh_error"], serde_json::Value::Null);
+    assert_eq!(r["aimharder_token"], "9|2|fresh");
+}
+
+#[tokio::test]
+async fn oldest_first_by_one_key() {
+    let (db, aim) = stack().await;
+    let old = Seed::new("old@example.com", "1|1|old")
+        .refreshed("now() - interval '80 days'")
+        .insert(&db);
+    Seed::new("new@example.com", "2|1|new")
+        .never_refreshed("now() - interval '1 day'")
+        .insert(&db);
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["refresh-all", "--rate", "0", "--json", "--limit", "1"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["refreshed"], 1);
+    assert_eq!(
+        aim.calls_for("1|1|old"),
+        1,
+        "refreshed 80 days ago goes first"
+    );
+    assert_eq!(aim.calls_for("2|1|new"), 0);
+    assert_eq!(row(&db, &old)["refresh_count"], 4);
+}
+
+#[tokio::test]
+async fn rows_with_no_date_at_all_are_refreshed_once() {
+    let (db, aim) = stack().await;
+    db.sql("ALTER TABLE auth_sessions ALTER COLUMN created_at DROP NOT NULL");
+    let undated: Vec<String> = (0..3)
+        .map(|i| {
+            Seed::new(&format!("u{i}@example.com"), &format!("{i}|1|undated"))
+                .never_refreshed("NULL")
+                .insert(&db)
+        })
+        .collect();
+    let dated = Seed::new("d@example.com", "7|1|dated").insert(&db);
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["refresh-all", "--rate", "0", "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["refreshed"], 4);
+    for id in undated.iter().chain([&dated]) {
+        assert_eq!(row(&db, id)["refresh_count"], 4, "{id}");
+    }
+    assert_eq!(aim.seen().len(), 4);
+}
+
+#[tokio::test]
+async fn a_session_another_run_holds_is_not_called() {
+    let (db, aim) = stack().await;
+    let id = Seed::new("a@example.com", "1|1|held").insert(&db);
+    // Another runner's live claim.
+    db.sql(&format!(
+        "UPDATE auth_sessions SET refresh_claim_run = gen_random_uuid(), \
+         refresh_claim_until = now() + interval '10 minutes' WHERE id = '{id}'"
+    ));
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["refresh-one", "--id", &id, "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["outcome"], "skipped");
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["refresh-all", "--rate", "0", "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["refreshed"], 0);
+    assert!(aim.seen().is_empty(), "nobody called AimHarder for it");
+
+    // A lapsed claim (its runner died) is taken over.
+    db.sql(&format!(
+        "UPDATE auth_sessions SET refresh_claim_until = now() - interval '1 second' WHERE id = '{id}'"
+    ));
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["refresh-one", "--id", &id, "--json"])
+        .output()
+        .await;
+    assert_eq!(done.json()["outcome"], "refreshed", "{}", done.stderr);
+    assert_eq!(
+        row(&db, &id)["refresh_claim_run"],
+        serde_json::Value::Null,
+        "released"
+    );
+}
