@@ -36,7 +36,8 @@ pub async fn refresh_all(
     let stop = CancellationToken::new();
     let stopped_by = std::sync::Arc::new(std::sync::Mutex::new(None::<&'static str>));
     let deadline = args.max_duration.map(|d| clock + d);
-    watch_for_stop(stop.clone(), deadline, stopped_by.clone());
+    let abort = CancellationToken::new();
+    watch_for_stop(stop.clone(), abort.clone(), deadline, stopped_by.clone());
 
     let bar = progress_bar(&store, &query, args.limit).await;
     let claim = wiring::claim(started);
@@ -74,7 +75,7 @@ pub async fn refresh_all(
             stop.clone(),
             deadline,
         )?;
-        let run = engine.run_all(due, args.limit, &mut record).await;
+        let run = engine.run_all(due, args.limit, &abort, &mut record).await;
         (run.left, run.read_error)
     };
     bar.finish_and_clear();
@@ -125,13 +126,17 @@ async fn dry_run(
     None
 }
 
-/// Deadline and SIGINT/SIGTERM both mean: start nothing new, finish what runs.
+/// Deadline and SIGINT/SIGTERM both mean: start nothing new, finish what
+/// runs (`stop`). A second signal means: end now, without waiting for the
+/// requests in flight (`abort`).
 fn watch_for_stop(
     stop: CancellationToken,
+    abort: CancellationToken,
     deadline: Option<Instant>,
     why: std::sync::Arc<std::sync::Mutex<Option<&'static str>>>,
 ) {
     tokio::spawn(async move {
+        let mut signals = Signals::new();
         let deadline_hit = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d).await,
@@ -140,8 +145,7 @@ fn watch_for_stop(
         };
         let reason = tokio::select! {
             _ = deadline_hit => "deadline reached",
-            _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)",
-            _ = sigterm() => "terminated (SIGTERM)",
+            name = signals.next() => name,
             _ = stop.cancelled() => return,
         };
         tracing::warn!("{reason}: starting nothing new, finishing requests in flight");
@@ -149,20 +153,62 @@ fn watch_for_stop(
             *w = Some(reason);
         }
         stop.cancel();
+        let again = signals.next().await;
+        tracing::warn!("{again} again: ending now, without waiting for requests in flight");
+        abort.cancel();
     });
 }
 
-async fn sigterm() {
+/// SIGINT and SIGTERM, listened to for the whole run so that a second one
+/// is not missed.
+struct Signals {
     #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
         {
-            term.recv().await;
-            return;
+            use tokio::signal::unix::{signal, SignalKind};
+            Self {
+                int: signal(SignalKind::interrupt()).ok(),
+                term: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// The next signal's name (waits for ever if none can be listened to).
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            let int = async {
+                match self.int.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let term = async {
+                match self.term.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = int => "interrupted (SIGINT)",
+                _ = term => "terminated (SIGTERM)",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "interrupted (SIGINT)"
         }
     }
-    std::future::pending::<()>().await
 }
 
 /// A bar on a terminal only; under cron or CI nothing is drawn.

@@ -91,11 +91,14 @@ impl Engine {
 
     /// Runs every session of `due` with at most `concurrency` AimHarder calls in
     /// flight. Each session starts as soon as a slot frees; Supabase writes of
-    /// finished sessions overlap the calls of others.
+    /// finished sessions overlap the calls of others. `abort` ends the run at
+    /// once: sessions still in flight are dropped unreported (their claims
+    /// lapse).
     pub async fn run_all(
         &self,
         mut due: DueStream,
         limit: Option<u64>,
+        abort: &CancellationToken,
         mut on_done: impl FnMut(SessionReport),
     ) -> Pipeline {
         let mut read_error = None;
@@ -125,13 +128,20 @@ impl Engine {
             .map(|row| self.refresh(row))
             .buffer_unordered(in_flight);
         let mut unstarted = false;
-        while let Some(report) = results.next().await {
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = abort.cancelled() => break,
+                next = results.next() => next,
+            };
+            let Some(report) = next else { break };
             unstarted |= report.outcome == Outcome::Skipped && report.attempts == 0;
             on_done(report);
         }
         drop(results);
         let limited = limit.is_some_and(|l| taken >= l);
-        let left = self.stop.is_cancelled() && !limited && (unstarted || !due.is_exhausted());
+        let left = abort.is_cancelled()
+            || (self.stop.is_cancelled() && !limited && (unstarted || !due.is_exhausted()));
         due.release_untaken(&self.store, &self.settings.claim).await;
         Pipeline { left, read_error }
     }

@@ -281,3 +281,69 @@ async fn sigterm_finishes_in_flight_and_exits_75() {
 async fn sigint_finishes_in_flight_and_exits_75() {
     signal_mid_run(libc::SIGINT, "SIGINT").await;
 }
+
+/// A second signal ends the run without waiting for the requests in flight
+/// (here they would hang for the whole `--request-timeout`), and stdout is
+/// still one whole JSON document.
+#[tokio::test]
+async fn a_second_signal_ends_the_run_at_once() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let db = TestDb::new().await;
+    db.apply_migrations();
+    let aim = FakeAimHarder::with_latency(Duration::from_secs(3600)).await;
+    let ids = seed_due(&db, 6, "hang");
+    let mut child = tokio::process::Command::new(BIN.path())
+        .args([
+            "refresh-all",
+            "--json",
+            "--rate",
+            "0",
+            "--concurrency",
+            "2",
+            "--request-timeout",
+            "300s",
+        ])
+        .env_clear()
+        .env("SUPABASE_REST_URL", db.rest_url())
+        .env("SUPABASE_SERVICE_ROLE_KEY", db.service_key())
+        .env("AIMHARDER_BASE_URL", aim.url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    aim.wait_for_requests(2).await;
+    let pid = child.id().unwrap() as i32;
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    // The second signal only once the first was taken: the tool says so.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    while let Some(line) = stderr.next_line().await.unwrap() {
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("starting nothing new") {
+            break;
+        }
+    }
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    while let Some(line) = stderr.next_line().await.unwrap() {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let out = child.wait_with_output().await.unwrap();
+    assert_eq!(out.status.code(), Some(75), "{log}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["selected"], 0,
+        "the two requests in flight were not waited for: {doc}"
+    );
+    assert!(
+        doc["stopped"].as_str().unwrap().contains("SIGTERM"),
+        "{doc}"
+    );
+    assert!(log.contains("again"), "{log}");
+    for id in &ids {
+        assert_eq!(row(&db, id)["refresh_count"], 3, "{id} untouched");
+    }
+}

@@ -218,11 +218,13 @@ impl FakeAimHarder {
             };
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            // On arrival, not after the latency: a test may act on requests
+            // that are still in flight.
+            self.arrived.notify_waiters();
             let latency = self.next_latency();
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
             }
-            self.arrived.notify_waiters();
             let keep = self.answer(&mut stream, &seen, reply).await;
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             self.state
