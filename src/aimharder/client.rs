@@ -9,8 +9,13 @@ use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use url::Url;
 
+use crate::aimharder::api::is_logout;
 use crate::aimharder::parser::{parse_page, Page, RefreshedSession};
 use crate::http::{client_builder, describe_transport, join_path, retry_after};
+
+/// The words for a `{"logout": …}` answer.
+const LOGOUT: &str =
+    "AimHarder answered {\"logout\": …}: the session is dead; the member must log in again";
 
 /// The most of a body read: a real refresh page is a few hundred bytes.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -122,6 +127,10 @@ impl AimHarder {
             Ok(body) => body,
             Err(attempt) => return attempt,
         };
+        // A dead session may be announced as JSON on this endpoint too.
+        if is_logout(&body) {
+            return Attempt::Expired(LOGOUT.into());
+        }
         match parse_page(&String::from_utf8_lossy(&body)) {
             Page::Refreshed(session) => Attempt::Refreshed {
                 session,

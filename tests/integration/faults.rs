@@ -187,3 +187,31 @@ async fn retry_after_is_honoured() {
         t[1] - t[0]
     );
 }
+
+/// AimHarder's API announces a dead session as 200 `{"logout": 1}`: that is
+/// `expired` (disabled, not retried), not an "unexpected response" retried
+/// every hour for ever.
+#[tokio::test]
+async fn a_logout_answer_means_expired() {
+    let (db, aim) = stack().await;
+    let dead = Seed::new("dead@example.com", "1|1|dead").insert(&db);
+    let fine = Seed::new("fine@example.com", "2|1|fine").insert(&db);
+    aim.script("1|1|dead", vec![Reply::Logout]);
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["refresh-all", "--rate", "0", "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    let s = done.session(&dead);
+    assert_eq!(s["outcome"], "expired", "{s}");
+    assert_eq!(s["attempts"], 1);
+    let r = row(&db, &dead);
+    assert_eq!(r["auto_refresh_enabled"], false);
+    assert!(
+        r["last_refresh_error"].as_str().unwrap().contains("logout"),
+        "{r}"
+    );
+    assert_eq!(row(&db, &fine)["refresh_count"], 4);
+    assert_eq!(aim.calls_for("1|1|dead"), 1);
+}

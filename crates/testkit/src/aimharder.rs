@@ -32,6 +32,8 @@ pub enum Reply {
     RetryAfter(u16, u64),
     Redirect(u16, &'static str),
     LoginPage,
+    /// 200 `{"logout":1}`: how AimHarder's API announces a dead session.
+    Logout,
     NoScript,
     /// Body larger than 1 MiB.
     Huge,
@@ -291,6 +293,11 @@ impl FakeAimHarder {
             }
             Reply::Redirect(code, location) => response(code, &[("Location", location)], b""),
             Reply::LoginPage => html(LOGIN_PAGE),
+            Reply::Logout => response(
+                200,
+                &[("Content-Type", "application/json")],
+                br#"{"logout":1}"#,
+            ),
             Reply::NoScript => html("<html><body><p>Hola</p></body></html>"),
             Reply::Huge => {
                 let mut body = refresh_page(&seen.token, &seen.fingerprint).into_bytes();

@@ -1,0 +1,49 @@
+//! AimHarder's JSON answers: its API endpoints announce a dead session as
+//! HTTP 200 with `{"logout": 1}` (any non-null `logout`).
+
+/// Whether `body` is a JSON object with a non-null `logout`. Never panics,
+/// whatever the bytes.
+pub fn is_logout(body: &[u8]) -> bool {
+    matches!(
+        serde_json::from_slice(body),
+        Ok(serde_json::Value::Object(fields)) if fields.get("logout").is_some_and(|v| !v.is_null())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_non_null_logout_in_an_object_and_nothing_else() {
+        for logout in [
+            &br#"{"logout": 1}"#[..],
+            br#"{"logout":true}"#,
+            br#"{"data":[],"logout":"1"}"#,
+        ] {
+            assert!(is_logout(logout), "{}", String::from_utf8_lossy(logout));
+        }
+        for other in [
+            &br#"{"logout": null}"#[..],
+            b"<html></html>",
+            b"",
+            b"[1,2]",
+            br#"{"newToken": "1|2|3"}"#,
+        ] {
+            assert!(!is_logout(other), "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_any_bytes(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = is_logout(&body);
+        }
+
+        #[test]
+        fn never_panics_on_json_shaped_text(body in r#"\{("(logout|newToken)": ?[^,}]{0,12},? ?){0,3}\}"#) {
+            let _ = is_logout(body.as_bytes());
+        }
+    }
+}
