@@ -69,6 +69,11 @@ pub struct GlobalArgs {
     /// Fingerprint sent when a session has none stored.
     #[arg(long, env = "AIMHARDER_FINGERPRINT", default_value = DEFAULT_FINGERPRINT, global = true)]
     pub default_fingerprint: String,
+    /// AimHarder keep-alive: setrefresh (GET /setrefresh) or token-update
+    /// (POST /api/tokenUpdate, what AimHarder's own page calls; rotates the token).
+    #[arg(long, env = "AIMHARDER_REFRESH_ENDPOINT", value_enum,
+          default_value_t = EndpointArg::Setrefresh, global = true)]
+    pub endpoint: EndpointArg,
     /// User-Agent sent to AimHarder.
     #[arg(long, env = "AIMHARDER_USER_AGENT", default_value = DEFAULT_USER_AGENT, global = true)]
     pub user_agent: String,
@@ -93,6 +98,12 @@ pub struct GlobalArgs {
     /// Log line format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EndpointArg {
+    Setrefresh,
+    TokenUpdate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,9 +162,10 @@ pub struct RefreshOneArgs {
 
 #[derive(Debug, Args)]
 pub struct RefreshAllArgs {
-    /// Refresh sessions whose last refresh (or creation) is older than this.
-    #[arg(long, default_value = "6h", value_parser = parse_duration)]
-    pub older_than: Duration,
+    /// Refresh sessions whose last refresh (or creation) is older than this
+    /// [default: 6h; 20m with --endpoint token-update].
+    #[arg(long, value_parser = parse_duration)]
+    pub older_than: Option<Duration>,
     /// Retry a failed session only once its error is older than this.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub retry_errors_after: Duration,

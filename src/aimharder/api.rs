@@ -1,5 +1,8 @@
 //! AimHarder's JSON answers: its API endpoints announce a dead session as
-//! HTTP 200 with `{"logout": 1}` (any non-null `logout`).
+//! HTTP 200 with `{"logout": 1}` (any non-null `logout`), and
+//! `/api/tokenUpdate` hands out the rotated token as `{"newToken": "…"}`.
+
+use secrecy::SecretString;
 
 /// Whether `body` is a JSON object with a non-null `logout`. Never panics,
 /// whatever the bytes.
@@ -10,10 +13,42 @@ pub fn is_logout(body: &[u8]) -> bool {
     )
 }
 
+/// The rotated token of a `{"newToken": "…"}` answer. Never panics.
+pub fn new_token(body: &[u8]) -> Option<SecretString> {
+    match serde_json::from_slice(body) {
+        Ok(serde_json::Value::Object(fields)) => match fields.get("newToken") {
+            Some(serde_json::Value::String(t)) if !t.trim().is_empty() => {
+                Some(SecretString::from(t.as_str()))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn a_new_token_is_a_non_empty_string_in_an_object() {
+        let t = new_token(br#"{"newToken": "69232|1766907797|f306"}"#).unwrap();
+        assert_eq!(t.expose_secret(), "69232|1766907797|f306");
+        for other in [
+            &br#"{"newToken": 5}"#[..],
+            br#"{"newToken": " "}"#,
+            br#"["x"]"#,
+            b"<html>",
+        ] {
+            assert!(
+                new_token(other).is_none(),
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
+    }
 
     #[test]
     fn a_non_null_logout_in_an_object_and_nothing_else() {
@@ -39,11 +74,13 @@ mod tests {
         #[test]
         fn never_panics_on_any_bytes(body in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = is_logout(&body);
+            let _ = new_token(&body);
         }
 
         #[test]
         fn never_panics_on_json_shaped_text(body in r#"\{("(logout|newToken)": ?[^,}]{0,12},? ?){0,3}\}"#) {
             let _ = is_logout(body.as_bytes());
+            let _ = new_token(body.as_bytes());
         }
     }
 }

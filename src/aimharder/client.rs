@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
+use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::aimharder::api::is_logout;
+use crate::aimharder::api::{is_logout, new_token};
 use crate::aimharder::parser::{parse_page, Page, RefreshedSession};
 use crate::http::{client_builder, describe_transport, join_path, retry_after};
 
@@ -38,10 +38,31 @@ pub enum Attempt {
     },
 }
 
+/// Which keep-alive to call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `GET /setrefresh`: a page whose script stores the token.
+    Setrefresh,
+    /// `POST /api/tokenUpdate`: what AimHarder's own page calls every 29
+    /// minutes; the token rotates on every call.
+    TokenUpdate,
+}
+
+impl Endpoint {
+    /// How old a refresh may get before a session is due again.
+    pub fn default_older_than(self) -> Duration {
+        match self {
+            Endpoint::Setrefresh => Duration::from_secs(6 * 3600),
+            Endpoint::TokenUpdate => Duration::from_secs(20 * 60),
+        }
+    }
+}
+
 /// How to talk to AimHarder.
 #[derive(Debug, Clone)]
 pub struct AimHarderConfig {
     pub base_url: Url,
+    pub endpoint: Endpoint,
     pub default_fingerprint: String,
     pub user_agent: String,
     pub request_timeout: Duration,
@@ -49,7 +70,8 @@ pub struct AimHarderConfig {
 
 pub struct AimHarder {
     http: reqwest::Client,
-    endpoint: Url,
+    endpoint: Endpoint,
+    url: Url,
 }
 
 impl AimHarder {
@@ -60,22 +82,43 @@ impl AimHarder {
             .connect_timeout(config.request_timeout)
             .user_agent(config.user_agent.clone())
             .build()?;
+        let path = match config.endpoint {
+            Endpoint::Setrefresh => "setrefresh",
+            Endpoint::TokenUpdate => "api/tokenUpdate",
+        };
         Ok(Self {
             http,
-            endpoint: join_path(&config.base_url, "setrefresh"),
+            endpoint: config.endpoint,
+            url: join_path(&config.base_url, path),
         })
     }
 
-    pub async fn setrefresh(
+    /// One keep-alive call with the session's token, fingerprint and cookies.
+    pub async fn refresh(
         &self,
         token: &SecretString,
         fingerprint: &str,
         cookie_header: Option<&SecretString>,
     ) -> Attempt {
-        let mut req = self.http.get(self.endpoint.clone()).query(&[
+        let fields = [
             ("token", token.expose_secret()),
             ("fingerprint", fingerprint),
-        ]);
+        ];
+        let mut req = match self.endpoint {
+            Endpoint::Setrefresh => self.http.get(self.url.clone()).query(&fields),
+            Endpoint::TokenUpdate => {
+                let form = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("token", token.expose_secret())
+                    .append_pair("ciclo", "1")
+                    .append_pair("fingerprint", fingerprint)
+                    .finish();
+                self.http
+                    .post(self.url.clone())
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header("X-Requested-With", "XMLHttpRequest")
+                    .body(form)
+            }
+        };
         if let Some(cookies) = cookie_header {
             match HeaderValue::from_str(cookies.expose_secret()) {
                 Ok(mut value) => {
@@ -127,9 +170,21 @@ impl AimHarder {
             Ok(body) => body,
             Err(attempt) => return attempt,
         };
-        // A dead session may be announced as JSON on this endpoint too.
+        // A dead session may be announced as JSON on either endpoint.
         if is_logout(&body) {
             return Attempt::Expired(LOGOUT.into());
+        }
+        if self.endpoint == Endpoint::TokenUpdate {
+            return match new_token(&body) {
+                Some(token) => Attempt::Refreshed {
+                    session: RefreshedSession {
+                        token,
+                        fingerprint: None,
+                    },
+                    set_cookies,
+                },
+                None => Attempt::Failed("unexpected response: no newToken in the answer".into()),
+            };
         }
         match parse_page(&String::from_utf8_lossy(&body)) {
             Page::Refreshed(session) => Attempt::Refreshed {

@@ -18,7 +18,7 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
     let now = timefmt::now();
     let stale_cutoff = timefmt::rfc3339(now - args.stale_after);
     let due = DueQuery {
-        older_than: Duration::from_secs(6 * 3600),
+        older_than: args.due_older_than,
         retry_errors_after: Duration::from_secs(3600),
         force: false,
         shard: None,

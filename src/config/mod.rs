@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::aimharder::client::AimHarderConfig;
+use crate::aimharder::client::{AimHarderConfig, Endpoint};
 use crate::cli::{
-    Cli, Command, GlobalArgs, HttpArgs, LogFormat, RefreshAllArgs, RefreshOneArgs, StatusArgs,
+    Cli, Command, EndpointArg, GlobalArgs, HttpArgs, LogFormat, RefreshAllArgs, RefreshOneArgs,
+    StatusArgs,
 };
 use crate::config::error::ConfigError;
 use crate::domain::shard::Shard;
@@ -84,6 +85,8 @@ pub struct RefreshAll {
 }
 
 pub struct Status {
+    /// The due window `status` counts with: the configured endpoint's.
+    pub due_older_than: Duration,
     pub stale_after: Duration,
     pub sessions: bool,
     pub check: bool,
@@ -114,7 +117,7 @@ impl Settings {
         let command = match &cli.command {
             Command::RefreshOne(args) => CommandSettings::RefreshOne(refresh_one(global, args)?),
             Command::RefreshAll(args) => CommandSettings::RefreshAll(refresh_all(global, args)?),
-            Command::Status(args) => CommandSettings::Status(status(args)),
+            Command::Status(args) => CommandSettings::Status(status(global, args)),
             Command::Completions { .. } | Command::Man => return Ok(None),
         };
         Ok(Some(Self {
@@ -170,7 +173,9 @@ fn refresh_one(global: &GlobalArgs, args: &RefreshOneArgs) -> Result<RefreshOne,
 
 fn refresh_all(global: &GlobalArgs, args: &RefreshAllArgs) -> Result<RefreshAll, ConfigError> {
     Ok(RefreshAll {
-        older_than: args.older_than,
+        older_than: args
+            .older_than
+            .unwrap_or_else(|| endpoint(global).default_older_than()),
         retry_errors_after: args.retry_errors_after,
         force: args.force,
         concurrency: args.concurrency as usize,
@@ -183,11 +188,19 @@ fn refresh_all(global: &GlobalArgs, args: &RefreshAllArgs) -> Result<RefreshAll,
     })
 }
 
-fn status(args: &StatusArgs) -> Status {
+fn status(global: &GlobalArgs, args: &StatusArgs) -> Status {
     Status {
+        due_older_than: endpoint(global).default_older_than(),
         stale_after: args.stale_after,
         sessions: args.sessions,
         check: args.check,
+    }
+}
+
+fn endpoint(global: &GlobalArgs) -> Endpoint {
+    match global.endpoint {
+        EndpointArg::Setrefresh => Endpoint::Setrefresh,
+        EndpointArg::TokenUpdate => Endpoint::TokenUpdate,
     }
 }
 
@@ -257,6 +270,7 @@ fn aimharder_config(args: &GlobalArgs, http: &HttpArgs) -> Result<AimHarderConfi
     }
     Ok(AimHarderConfig {
         base_url,
+        endpoint: endpoint(args),
         default_fingerprint,
         user_agent: args.user_agent.clone(),
         request_timeout: http.request_timeout,

@@ -239,7 +239,7 @@ impl Engine {
             attempts += 1;
             let attempt = self
                 .aimharder
-                .setrefresh(token, fingerprint, cookie_header.as_ref())
+                .refresh(token, fingerprint, cookie_header.as_ref())
                 .await;
             drop(permit);
             let Attempt::Retry {

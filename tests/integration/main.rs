@@ -24,4 +24,5 @@ mod status;
 mod store_faults;
 mod supabase_faults;
 mod supabase_keys;
+mod token_update;
 mod workflows;

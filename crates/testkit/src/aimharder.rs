@@ -75,15 +75,37 @@ impl Reply {
     }
 }
 
+/// The path of AimHarder's page keep-alive (`POST`, a form).
+pub const TOKEN_UPDATE: &str = "/api/tokenUpdate";
+
+/// `USERID|EXPIRY|HASH` with the expiry moved on a day and a new hash, as
+/// every `newToken` does; anything else gets a suffix.
+pub fn rotated(token: &str) -> String {
+    let parts: Vec<&str> = token.split('|').collect();
+    match parts.as_slice() {
+        [user, expiry, hash] => match expiry.parse::<u64>() {
+            Ok(t) => format!("{user}|{}|{hash}r", t + 86_400),
+            Err(_) => format!("{token}r"),
+        },
+        _ => format!("{token}r"),
+    }
+}
+
 /// What one request carried.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    pub method: String,
     pub path: String,
     pub raw_query: String,
+    /// From the query (`/setrefresh`) or the form body (`/api/tokenUpdate`).
     pub token: String,
     pub fingerprint: String,
+    /// The form's `ciclo` (`/api/tokenUpdate`).
+    pub ciclo: Option<String>,
     pub cookie: Option<String>,
     pub user_agent: Option<String>,
+    pub content_type: Option<String>,
+    pub x_requested_with: Option<String>,
 }
 
 /// What happened, in order: a request for a token arrived, or was answered.
@@ -206,7 +228,10 @@ impl FakeAimHarder {
             let Some(head) = read_head(&mut stream, &mut buf).await else {
                 return;
             };
-            let seen = parse_request(&head);
+            let Some(body) = read_body(&mut stream, &mut buf, &head).await else {
+                return;
+            };
+            let seen = parse_request(&head, &body);
             let reply = {
                 let mut state = self.state.lock().unwrap();
                 state.seen.push(seen.clone());
@@ -275,6 +300,18 @@ impl FakeAimHarder {
         };
         let bytes = match reply {
             Reply::Then(..) | Reply::Delay(..) => unreachable!("unwrapped above"),
+            Reply::Refresh {
+                token,
+                fingerprint: _,
+                set_cookies,
+            } if seen.path == TOKEN_UPDATE => {
+                // AimHarder's page keep-alive: the token rotates on every call.
+                let token = token.unwrap_or_else(|| rotated(&seen.token));
+                let body = serde_json::json!({ "newToken": token }).to_string();
+                let mut headers = vec![("Content-Type", "application/json")];
+                headers.extend(set_cookies.iter().map(|c| ("Set-Cookie", c.as_str())));
+                response(200, &headers, body.as_bytes())
+            }
             Reply::Refresh {
                 token,
                 fingerprint,
@@ -376,33 +413,53 @@ async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> 
     }
 }
 
-fn parse_request(head: &str) -> Seen {
+/// The body the head's `Content-Length` announces (empty without one).
+async fn read_body(stream: &mut TcpStream, buf: &mut Vec<u8>, head: &str) -> Option<Vec<u8>> {
+    let len = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    while buf.len() < len {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(buf.drain(..len).collect())
+}
+
+fn parse_request(head: &str, body: &[u8]) -> Seen {
     let mut lines = head.lines();
-    let target = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("/");
+    let first = lines.next().unwrap_or_default();
+    let mut words = first.split_whitespace();
+    let method = words.next().unwrap_or("GET").to_string();
+    let target = words.next().unwrap_or("/");
     let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-    let params: HashMap<String, String> = url::form_urlencoded::parse(raw_query.as_bytes())
+    let mut params: HashMap<String, String> = url::form_urlencoded::parse(raw_query.as_bytes())
         .into_owned()
         .collect();
-    let mut cookie = None;
-    let mut user_agent = None;
+    // The keep-alive of AimHarder's own page sends its fields as a form.
+    params.extend(url::form_urlencoded::parse(body).into_owned());
+    let mut header = HashMap::new();
     for line in lines {
         if let Some((k, v)) = line.split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "cookie" => cookie = Some(v.trim().to_string()),
-                "user-agent" => user_agent = Some(v.trim().to_string()),
-                _ => {}
-            }
+            header.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
     Seen {
+        method,
         path: path.to_string(),
         raw_query: raw_query.to_string(),
         token: params.get("token").cloned().unwrap_or_default(),
         fingerprint: params.get("fingerprint").cloned().unwrap_or_default(),
-        cookie,
-        user_agent,
+        ciclo: params.get("ciclo").cloned(),
+        cookie: header.remove("cookie"),
+        user_agent: header.remove("user-agent"),
+        content_type: header.remove("content-type"),
+        x_requested_with: header.remove("x-requested-with"),
     }
 }
