@@ -1,9 +1,14 @@
-//! The JSON `{"logout": …}` reader on arbitrary bytes: must never panic.
+//! The JSON answer readers (`{"logout": …}`, `{"newToken": …}`) on arbitrary
+//! bytes: must never panic, and a token they report is never blank.
 #![no_main]
 
-use aimharder_refresh::aimharder::api::is_logout;
+use aimharder_refresh::aimharder::api::{is_logout, new_token};
 use libfuzzer_sys::fuzz_target;
+use secrecy::ExposeSecret;
 
 fuzz_target!(|data: &[u8]| {
     let _ = is_logout(data);
+    if let Some(token) = new_token(data) {
+        assert!(!token.expose_secret().trim().is_empty());
+    }
 });
