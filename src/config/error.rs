@@ -10,3 +10,10 @@ pub enum ConfigError {
     #[error("{0}")]
     Config(String),
 }
+
+/// A key that cannot see the sessions is a configuration error (exit 78).
+impl From<crate::supabase::key::KeyRefusal> for ConfigError {
+    fn from(refusal: crate::supabase::key::KeyRefusal) -> Self {
+        ConfigError::Config(refusal.to_string())
+    }
+}

@@ -27,14 +27,12 @@ pub fn supabase_key(args: &GlobalArgs) -> Result<SupabaseKey, ConfigError> {
     ];
     for (name, value, file_name, file) in given {
         if let Some(key) = value.as_ref().filter(|k| !k.expose_secret().is_empty()) {
-            return SupabaseKey::parse(key.clone(), name)
-                .map_err(|e| ConfigError::Config(e.to_string()));
+            return Ok(SupabaseKey::parse(key.clone(), name)?);
         }
         // An unset CI secret arrives as an empty variable: that means "none".
         if let Some(path) = file.as_ref().filter(|p| !p.as_os_str().is_empty()) {
             let key = read_key_file(file_name, path)?;
-            return SupabaseKey::parse(key, file_name)
-                .map_err(|e| ConfigError::Config(e.to_string()));
+            return Ok(SupabaseKey::parse(key, file_name)?);
         }
     }
     Err(ConfigError::Config(

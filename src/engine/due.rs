@@ -81,7 +81,8 @@ impl DueStream {
                                 // The consumer is gone: what was claimed and
                                 // not taken goes back at once.
                                 if let (Some(claim), Ok(row)) = (&claim, unsent.0) {
-                                    release(&store, claim, std::iter::once(row).chain(rows)).await;
+                                    give_back(&store, claim, std::iter::once(row).chain(rows))
+                                        .await;
                                 }
                                 return;
                             }
@@ -109,7 +110,7 @@ impl DueStream {
         while let Some(item) = self.rx.recv().await {
             untaken.extend(item.ok());
         }
-        release(store, claim, untaken).await;
+        give_back(store, claim, untaken).await;
         let _ = self.task.await;
     }
 
@@ -141,7 +142,9 @@ async fn claim_in_order(
     Ok(claimed)
 }
 
-async fn release(store: &Store, claim: &Claim, rows: impl IntoIterator<Item = SessionRow>) {
+/// Gives back `claim`'s hold on `rows` (claimed, never called); a failure
+/// only warns, since a claim lapses by itself.
+pub async fn give_back(store: &Store, claim: &Claim, rows: impl IntoIterator<Item = SessionRow>) {
     for row in rows {
         if let Err(e) = store.release(&row.id, &claim.run).await {
             tracing::warn!(

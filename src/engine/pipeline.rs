@@ -22,7 +22,7 @@ use crate::domain::outcome::{Outcome, SessionReport};
 use crate::domain::session::SessionRow;
 use crate::domain::stamp::stamped_error;
 use crate::domain::timefmt;
-use crate::engine::due::{Claim, DueStream};
+use crate::engine::due::{give_back, Claim, DueStream};
 use crate::output::report::Output;
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::{Patch, Store};
@@ -183,13 +183,7 @@ impl Engine {
         report.attempts = attempts;
         match attempt {
             None => {
-                let run = &self.settings.claim.run;
-                if let Err(e) = self.store.release(&row.id, run).await {
-                    tracing::warn!(
-                        "could not give back the claim on {} (it lapses by itself): {e}",
-                        row.id
-                    );
-                }
+                give_back(&self.store, &self.settings.claim, [row]).await;
                 report.with_error("stopped before it started")
             }
             Some(Attempt::Refreshed {
