@@ -83,6 +83,10 @@ pub struct GlobalArgs {
     /// Write run metrics here (Prometheus text format, node_exporter textfile collector).
     #[arg(long, env = "AIMHARDER_METRICS_FILE", global = true)]
     pub metrics_file: Option<PathBuf>,
+    /// Folder for the journal of results Supabase would not record
+    /// [default: $XDG_STATE_HOME/aimharder-refresh, else ~/.local/state/aimharder-refresh].
+    #[arg(long, env = "AIMHARDER_STATE_DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
     /// Machine-readable output (one JSON document on stdout).
     #[arg(long, global = true)]
     pub json: bool,
@@ -118,6 +122,8 @@ pub enum Command {
     RefreshOne(RefreshOneArgs),
     /// Refresh every due session.
     RefreshAll(RefreshAllArgs),
+    /// Ask AimHarder whether sessions are alive (GET /api/whoami); writes nothing.
+    Probe(ProbeArgs),
     /// Counts of sessions by state, computed on the server.
     Status(StatusArgs),
     /// Print a shell completion script.
@@ -134,6 +140,7 @@ impl Command {
         match self {
             Command::RefreshOne(_) => "refresh-one",
             Command::RefreshAll(_) => "refresh-all",
+            Command::Probe(_) => "probe",
             Command::Status(_) => "status",
             Command::Completions { .. } => "completions",
             Command::Man => "man",
@@ -172,12 +179,8 @@ pub struct RefreshAllArgs {
     /// Take every enabled session, due or not.
     #[arg(long)]
     pub force: bool,
-    /// Requests in flight to AimHarder at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub concurrency: u32,
-    /// Requests per second to AimHarder, retries included (0 = no limit).
-    #[arg(long, default_value_t = 2.0, value_parser = parse_rate)]
-    pub rate: f64,
+    #[command(flatten)]
+    pub pace: PaceArgs,
     /// Refresh at most this many sessions.
     #[arg(long)]
     pub limit: Option<u64>,
@@ -192,6 +195,44 @@ pub struct RefreshAllArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub http: HttpArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["id", "email", "all"])))]
+pub struct ProbeArgs {
+    /// Session id (uuid).
+    #[arg(long, value_parser = parse_uuid)]
+    pub id: Option<String>,
+    /// Member email; with several sessions, also give --fingerprint.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Picks one of several sessions of --email.
+    #[arg(long, requires = "email")]
+    pub fingerprint: Option<String>,
+    /// Every session with auto refresh enabled.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+    /// Probe at most this many sessions (with --all).
+    #[arg(long, requires = "all")]
+    pub limit: Option<u64>,
+    /// Only sessions in shard I of N (1-based), e.g. 2/4 (with --all).
+    #[arg(long, value_parser = parse_shard, requires = "all")]
+    pub shard: Option<Shard>,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// How hard a run presses on AimHarder.
+#[derive(Debug, Args)]
+pub struct PaceArgs {
+    /// Requests in flight to AimHarder at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Requests per second to AimHarder, retries included (0 = no limit).
+    #[arg(long, default_value_t = 2.0, value_parser = parse_rate)]
+    pub rate: f64,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,8 @@
 //! AimHarder's JSON answers: its API endpoints announce a dead session as
-//! HTTP 200 with `{"logout": 1}` (any non-null `logout`), and
-//! `/api/tokenUpdate` hands out the rotated token as `{"newToken": "…"}`.
+//! HTTP 200 with `{"logout": 1}` (any non-null `logout`),
+//! `/api/tokenUpdate` hands out the rotated token as `{"newToken": "…"}`,
+//! and `/api/whoami` lists the logged-in member as `{"data": [ … ]}`
+//! (empty for a dead session).
 
 use secrecy::SecretString;
 
@@ -20,6 +22,18 @@ pub fn new_token(body: &[u8]) -> Option<SecretString> {
             Some(serde_json::Value::String(t)) if !t.trim().is_empty() => {
                 Some(SecretString::from(t.as_str()))
             }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// How many members a `{"data": [ … ]}` answer lists; `None` when the
+/// answer has no `data` array. Never panics.
+pub fn whoami_members(body: &[u8]) -> Option<usize> {
+    match serde_json::from_slice(body) {
+        Ok(serde_json::Value::Object(fields)) => match fields.get("data") {
+            Some(serde_json::Value::Array(members)) => Some(members.len()),
             _ => None,
         },
         _ => None,
@@ -70,17 +84,36 @@ mod tests {
         }
     }
 
+    #[test]
+    fn whoami_counts_the_members_of_data() {
+        assert_eq!(
+            whoami_members(br#"{"data":[{"id":1,"name":"Ana"}]}"#),
+            Some(1)
+        );
+        assert_eq!(whoami_members(br#"{"data": []}"#), Some(0));
+        for other in [&br#"{"data": {}}"#[..], br#"[]"#, b"<html>", b""] {
+            assert_eq!(
+                whoami_members(other),
+                None,
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
+    }
+
     proptest! {
         #[test]
         fn never_panics_on_any_bytes(body in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = is_logout(&body);
             let _ = new_token(&body);
+            let _ = whoami_members(&body);
         }
 
         #[test]
-        fn never_panics_on_json_shaped_text(body in r#"\{("(logout|newToken)": ?[^,}]{0,12},? ?){0,3}\}"#) {
+        fn never_panics_on_json_shaped_text(body in r#"\{("(logout|newToken|data)": ?[^,}]{0,12},? ?){0,3}\}"#) {
             let _ = is_logout(body.as_bytes());
             let _ = new_token(body.as_bytes());
+            let _ = whoami_members(body.as_bytes());
         }
     }
 }

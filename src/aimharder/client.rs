@@ -1,4 +1,6 @@
-//! The AimHarder side: one `/setrefresh` call and what its answer means.
+//! The AimHarder side: one keep-alive call (`/setrefresh` or
+//! `/api/tokenUpdate`), one liveness question (`/api/whoami`), and what
+//! their answers mean.
 
 use std::time::Duration;
 
@@ -9,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::aimharder::api::{is_logout, new_token};
+use crate::aimharder::api::{is_logout, new_token, whoami_members};
 use crate::aimharder::parser::{parse_page, Page, RefreshedSession};
 use crate::http::{client_builder, describe_transport, join_path, retry_after};
 
@@ -31,11 +33,34 @@ pub enum Attempt {
     Expired(String),
     /// Not worth retrying.
     Failed(String),
-    /// Worth retrying (429, 5xx, timeout, connection error).
-    Retry {
-        reason: String,
-        retry_after: Option<Duration>,
+}
+
+/// A failure worth retrying: 429, 5xx, a timeout, a connection error.
+#[derive(Debug)]
+pub struct Transient {
+    pub reason: String,
+    pub retry_after: Option<Duration>,
+}
+
+/// What `/api/whoami` says of a session.
+#[derive(Debug)]
+pub enum Whoami {
+    Alive,
+    /// Logged out at AimHarder: the member must log in again.
+    Dead(String),
+    /// No answer about the session (blocked, unexpected page, ...).
+    Failed(String),
+}
+
+/// What an exchange came to before the endpoint reads the body.
+enum Exchange {
+    Body {
+        body: Vec<u8>,
+        set_cookies: Vec<String>,
     },
+    /// Sent to a login or logout page: the session is dead.
+    ToLogin(String),
+    Failed(String),
 }
 
 /// Which keep-alive to call.
@@ -72,6 +97,7 @@ pub struct AimHarder {
     http: reqwest::Client,
     endpoint: Endpoint,
     url: Url,
+    whoami: Url,
 }
 
 impl AimHarder {
@@ -90,6 +116,7 @@ impl AimHarder {
             http,
             endpoint: config.endpoint,
             url: join_path(&config.base_url, path),
+            whoami: join_path(&config.base_url, "api/whoami"),
         })
     }
 
@@ -99,12 +126,12 @@ impl AimHarder {
         token: &SecretString,
         fingerprint: &str,
         cookie_header: Option<&SecretString>,
-    ) -> Attempt {
+    ) -> Result<Attempt, Transient> {
         let fields = [
             ("token", token.expose_secret()),
             ("fingerprint", fingerprint),
         ];
-        let mut req = match self.endpoint {
+        let req = match self.endpoint {
             Endpoint::Setrefresh => self.http.get(self.url.clone()).query(&fields),
             Endpoint::TokenUpdate => {
                 let form = url::form_urlencoded::Serializer::new(String::new())
@@ -119,63 +146,17 @@ impl AimHarder {
                     .body(form)
             }
         };
-        if let Some(cookies) = cookie_header {
-            match HeaderValue::from_str(cookies.expose_secret()) {
-                Ok(mut value) => {
-                    value.set_sensitive(true);
-                    req = req.header(COOKIE, value);
-                }
-                Err(_) => {
-                    return Attempt::Failed("stored cookies cannot be sent as a header".into())
-                }
-            }
-        }
-        let resp = match req.send().await {
-            Ok(resp) => resp,
-            Err(e) => return transport_failure(&e),
-        };
-        let status = resp.status();
-        let set_cookies: Vec<String> = resp
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_string))
-            .collect();
-        if status.is_redirection() {
-            let location = resp
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            return classify_redirect(status, location);
-        }
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            return Attempt::Retry {
-                reason: format!("HTTP {}", status.as_u16()),
-                retry_after: retry_after(
-                    resp.headers().get(RETRY_AFTER),
-                    OffsetDateTime::now_utc(),
-                ),
-            };
-        }
-        if status == StatusCode::FORBIDDEN {
-            return Attempt::Failed(
-                "blocked, HTTP 403 (AimHarder blocks some cloud IP ranges; run from another network)".into(),
-            );
-        }
-        if status != StatusCode::OK {
-            return Attempt::Failed(format!("unexpected HTTP {}", status.as_u16()));
-        }
-        let body = match read_capped(resp).await {
-            Ok(body) => body,
-            Err(attempt) => return attempt,
+        let (body, set_cookies) = match exchange(req, cookie_header).await? {
+            Exchange::Body { body, set_cookies } => (body, set_cookies),
+            Exchange::ToLogin(reason) => return Ok(Attempt::Expired(reason)),
+            Exchange::Failed(reason) => return Ok(Attempt::Failed(reason)),
         };
         // A dead session may be announced as JSON on either endpoint.
         if is_logout(&body) {
-            return Attempt::Expired(LOGOUT.into());
+            return Ok(Attempt::Expired(LOGOUT.into()));
         }
         if self.endpoint == Endpoint::TokenUpdate {
-            return match new_token(&body) {
+            return Ok(match new_token(&body) {
                 Some(token) => Attempt::Refreshed {
                     session: RefreshedSession {
                         token,
@@ -184,59 +165,149 @@ impl AimHarder {
                     set_cookies,
                 },
                 None => Attempt::Failed("unexpected response: no newToken in the answer".into()),
-            };
+            });
         }
-        match parse_page(&String::from_utf8_lossy(&body)) {
+        Ok(match parse_page(&String::from_utf8_lossy(&body)) {
             Page::Refreshed(session) => Attempt::Refreshed {
                 session,
                 set_cookies,
             },
-            Page::Login => Attempt::Expired(
-                "AimHarder answered with its login page: the member must log in again".into(),
-            ),
+            Page::Login => Attempt::Expired(LOGIN_PAGE.into()),
             Page::Unexpected => {
                 Attempt::Failed("unexpected response: no refreshToken in the page".into())
             }
+        })
+    }
+
+    /// Asks `/api/whoami` whether the session of these cookies is logged
+    /// in. Changes nothing at AimHarder; a `Set-Cookie` in the answer is
+    /// not kept (a probe writes nothing).
+    pub async fn whoami(&self, cookie_header: Option<&SecretString>) -> Result<Whoami, Transient> {
+        let req = self
+            .http
+            .get(self.whoami.clone())
+            .header("X-Requested-With", "XMLHttpRequest")
+            .header(reqwest::header::ACCEPT, "application/json");
+        let body = match exchange(req, cookie_header).await? {
+            Exchange::Body { body, .. } => body,
+            Exchange::ToLogin(reason) => return Ok(Whoami::Dead(reason)),
+            Exchange::Failed(reason) => return Ok(Whoami::Failed(reason)),
+        };
+        if is_logout(&body) {
+            return Ok(Whoami::Dead(LOGOUT.into()));
         }
+        Ok(match whoami_members(&body) {
+            Some(0) => Whoami::Dead(
+                "AimHarder's whoami knows no member for these cookies: the session is dead".into(),
+            ),
+            Some(_) => Whoami::Alive,
+            None if matches!(parse_page(&String::from_utf8_lossy(&body)), Page::Login) => {
+                Whoami::Dead(LOGIN_PAGE.into())
+            }
+            None => Whoami::Failed("unexpected response: no data in the whoami answer".into()),
+        })
     }
 }
 
-async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, Attempt> {
+const LOGIN_PAGE: &str = "AimHarder answered with its login page: the member must log in again";
+
+/// Sends `req` with the stored cookies and sorts the answer by status:
+/// redirects, blocks and other statuses here, 200 bodies (capped) to the
+/// endpoint, and the retryable ones as `Transient`.
+async fn exchange(
+    mut req: reqwest::RequestBuilder,
+    cookie_header: Option<&SecretString>,
+) -> Result<Exchange, Transient> {
+    if let Some(cookies) = cookie_header {
+        match HeaderValue::from_str(cookies.expose_secret()) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                req = req.header(COOKIE, value);
+            }
+            Err(_) => {
+                return Ok(Exchange::Failed(
+                    "stored cookies cannot be sent as a header".into(),
+                ))
+            }
+        }
+    }
+    let resp = req.send().await.map_err(|e| transport_failure(&e))?;
+    let status = resp.status();
+    let set_cookies: Vec<String> = resp
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    if status.is_redirection() {
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        return Ok(classify_redirect(status, location));
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        return Err(Transient {
+            reason: format!("HTTP {}", status.as_u16()),
+            retry_after: retry_after(resp.headers().get(RETRY_AFTER), OffsetDateTime::now_utc()),
+        });
+    }
+    if status == StatusCode::FORBIDDEN {
+        return Ok(Exchange::Failed(
+            "blocked, HTTP 403 (AimHarder blocks some cloud IP ranges; run from another network)"
+                .into(),
+        ));
+    }
+    if status != StatusCode::OK {
+        return Ok(Exchange::Failed(format!(
+            "unexpected HTTP {}",
+            status.as_u16()
+        )));
+    }
+    let body = read_capped(resp).await?;
+    Ok(match body {
+        Ok(body) => Exchange::Body { body, set_cookies },
+        Err(reason) => Exchange::Failed(reason),
+    })
+}
+
+/// The body, or why it was not read in full (`Err` outside: a transport
+/// failure worth retrying).
+async fn read_capped(mut resp: reqwest::Response) -> Result<Result<Vec<u8>, String>, Transient> {
     let mut body = Vec::new();
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > MAX_BODY {
-                    return Err(Attempt::Failed(
-                        "unexpected response: body larger than 1 MiB".into(),
-                    ));
+                    return Ok(Err("unexpected response: body larger than 1 MiB".into()));
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(None) => return Ok(body),
+            Ok(None) => return Ok(Ok(body)),
             Err(e) => return Err(transport_failure(&e)),
         }
     }
 }
 
-fn transport_failure(e: &reqwest::Error) -> Attempt {
-    Attempt::Retry {
+fn transport_failure(e: &reqwest::Error) -> Transient {
+    Transient {
         reason: describe_transport(e),
         retry_after: None,
     }
 }
 
-fn classify_redirect(status: StatusCode, location: &str) -> Attempt {
+fn classify_redirect(status: StatusCode, location: &str) -> Exchange {
     // Only the path is quoted back: a query may echo the token.
     let path = location.split(['?', '#']).next().unwrap_or("");
     let lower = path.to_ascii_lowercase();
     if lower.contains("login") || lower.contains("logout") {
-        Attempt::Expired(format!(
+        Exchange::ToLogin(format!(
             "AimHarder redirected to {path} (HTTP {}): the member must log in again",
             status.as_u16()
         ))
     } else {
-        Attempt::Failed(format!(
+        Exchange::Failed(format!(
             "unexpected redirect (HTTP {}) to {path}",
             status.as_u16()
         ))
@@ -254,15 +325,15 @@ mod tests {
                 StatusCode::FOUND,
                 "https://login.aimharder.com/?token=secret"
             ),
-            Attempt::Expired(_)
+            Exchange::ToLogin(_)
         ));
         assert!(matches!(
             classify_redirect(StatusCode::SEE_OTHER, "/logout"),
-            Attempt::Expired(_)
+            Exchange::ToLogin(_)
         ));
         match classify_redirect(StatusCode::FOUND, "/elsewhere?token=secret") {
-            Attempt::Failed(msg) => assert!(!msg.contains("secret"), "{msg}"),
-            other => panic!("{other:?}"),
+            Exchange::Failed(msg) => assert!(!msg.contains("secret"), "{msg}"),
+            _ => panic!("a redirect elsewhere is a failure"),
         }
     }
 }

@@ -5,13 +5,17 @@ pub mod exit;
 pub mod finished;
 pub mod healthcheck;
 pub mod metrics;
+pub mod probe;
 pub mod refresh_all;
 pub mod refresh_one;
 pub mod status;
+pub mod target;
 pub mod wiring;
 
-use crate::config::{CommandSettings, Settings};
+use crate::config::{CommandSettings, JournalSetting, Settings};
 use crate::domain::timefmt;
+use crate::engine::journal::Journal;
+use crate::engine::replay::replay;
 use finished::Finished;
 
 /// Runs one command from checked settings and returns its exit code; an
@@ -66,9 +70,28 @@ pub async fn run(settings: Settings) -> u8 {
 async fn dispatch(settings: Settings) -> anyhow::Result<Finished> {
     let store = wiring::connect(&settings.store)?;
     let output = settings.output;
+    let journal = match settings.journal {
+        JournalSetting::File(path) => Some(Journal::new(path)),
+        JournalSetting::Nowhere => {
+            tracing::warn!(
+                "no folder for the journal of unrecorded results: set AIMHARDER_STATE_DIR (--state-dir) or HOME; \
+                 a refresh Supabase will not record is lost"
+            );
+            None
+        }
+        JournalSetting::Unused => None,
+    };
+    if let Some(journal) = &journal {
+        replay(journal, &store).await;
+    }
     match &settings.command {
-        CommandSettings::RefreshOne(args) => refresh_one::refresh_one(store, output, args).await,
-        CommandSettings::RefreshAll(args) => refresh_all::refresh_all(store, output, args).await,
+        CommandSettings::RefreshOne(args) => {
+            refresh_one::refresh_one(store, output, args, journal).await
+        }
+        CommandSettings::RefreshAll(args) => {
+            refresh_all::refresh_all(store, output, args, journal).await
+        }
+        CommandSettings::Probe(args) => probe::probe(store, output, args).await,
         CommandSettings::Status(args) => status::status(store, output, args).await,
     }
 }

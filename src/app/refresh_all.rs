@@ -8,11 +8,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::exit::AppError;
 use crate::app::finished::Finished;
-use crate::app::wiring::{self, engine, Limits};
+use crate::app::wiring::{self, engine};
 use crate::config::RefreshAll;
 use crate::domain::outcome::{Outcome, SessionReport};
 use crate::domain::timefmt;
 use crate::engine::due::DueStream;
+use crate::engine::journal::Journal;
 use crate::output::logging;
 use crate::output::report::{Output, RunSink};
 use crate::supabase::due::DueQuery;
@@ -23,6 +24,7 @@ pub async fn refresh_all(
     store: Store,
     output: Output,
     args: &RefreshAll,
+    journal: Option<Journal>,
 ) -> anyhow::Result<Finished> {
     let started = timefmt::now();
     let clock = Instant::now();
@@ -43,7 +45,7 @@ pub async fn refresh_all(
     let claim = wiring::claim(started);
     let due = DueStream::start(
         store.on_own_connections().map_err(AppError::from)?,
-        query,
+        query.selection(),
         (!args.dry_run).then(|| claim.clone()),
     );
     let mut sink = RunSink::start(output, args.dry_run, &timefmt::rfc3339(started))?;
@@ -62,18 +64,13 @@ pub async fn refresh_all(
     let (left, read_error) = if args.dry_run {
         (false, dry_run(due, args.limit, output, &mut record).await)
     } else {
-        let limits = Limits {
-            concurrency: args.concurrency,
-            rate: args.rate,
-        };
         let engine = engine(
             &args.aimharder,
             store.clone(),
             output,
-            limits,
+            wiring::caller(&args.pace, stop.clone(), deadline),
             claim,
-            stop.clone(),
-            deadline,
+            journal,
         )?;
         let run = engine.run_all(due, args.limit, &abort, &mut record).await;
         (run.left, run.read_error)

@@ -2,11 +2,12 @@
 
 use crate::app::exit::AppError;
 use crate::app::finished::Finished;
-use crate::app::wiring::{self, engine, Limits};
-use crate::config::{RefreshOne, Target};
+use crate::app::target;
+use crate::app::wiring::{self, engine};
+use crate::config::{Pace, RefreshOne};
 use crate::domain::outcome::{Outcome, SessionReport, Totals};
-use crate::domain::session::SessionRow;
 use crate::domain::timefmt;
+use crate::engine::journal::Journal;
 use crate::output::github;
 use crate::output::report::Output;
 use crate::supabase::store::Store;
@@ -16,31 +17,9 @@ pub async fn refresh_one(
     store: Store,
     output: Output,
     args: &RefreshOne,
+    journal: Option<Journal>,
 ) -> anyhow::Result<Finished> {
-    let row = match &args.target {
-        Target::Id(id) => store
-            .by_id(id)
-            .await
-            .map_err(AppError::from)?
-            .ok_or_else(|| {
-                AppError::NotFound(not_found(&store, &format!("no session with id {id}")))
-            })?,
-        Target::Email { email, fingerprint } => {
-            let mut rows = store
-                .by_email(email, fingerprint.as_deref())
-                .await
-                .map_err(AppError::from)?;
-            match rows.len() {
-                0 => {
-                    return Err(
-                        AppError::NotFound(not_found(&store, "no session for that email")).into(),
-                    )
-                }
-                1 => rows.remove(0),
-                _ => return Err(AppError::Usage(ambiguous(&rows, output)).into()),
-            }
-        }
-    };
+    let row = target::find(&store, &args.target, output).await?;
     if let Some(min_age) = args.if_older_than {
         let last = row.last_refresh_date.as_deref().and_then(timefmt::parse);
         if last.is_some_and(|t| timefmt::now() - t < min_age) {
@@ -56,7 +35,7 @@ pub async fn refresh_one(
             return finish_one(output, &report);
         }
     }
-    let limits = Limits {
+    let pace = Pace {
         concurrency: 1,
         rate: None,
     };
@@ -84,10 +63,9 @@ pub async fn refresh_one(
         &args.aimharder,
         store,
         output,
-        limits,
+        wiring::caller(&pace, CancellationToken::new(), None),
         claim,
-        CancellationToken::new(),
-        None,
+        journal,
     )?;
     let report = engine.refresh(row).await;
     finish_one(output, &report)
@@ -105,33 +83,4 @@ fn finish_one(output: Output, report: &SessionReport) -> anyhow::Result<Finished
     };
     github::step_summary("refresh-one", &totals, problems);
     Ok(Finished::refreshing(totals, summary, false))
-}
-
-fn not_found(store: &Store, what: &str) -> String {
-    match store.key_hint() {
-        Some(hint) => format!("{what}; {hint}"),
-        None => format!("{what}; check the id or email (status --sessions lists them)"),
-    }
-}
-
-fn ambiguous(rows: &[SessionRow], output: Output) -> String {
-    let candidates: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            format!(
-                "{} (fingerprint {}, last refresh {})",
-                r.id,
-                r.fingerprint.as_deref().unwrap_or("-"),
-                r.last_refresh_date.as_deref().unwrap_or("never")
-            )
-        })
-        .collect();
-    let who = output
-        .email(rows.first().and_then(|r| r.user_email.as_deref()))
-        .unwrap_or_default();
-    format!(
-        "{who} has {} sessions; pick one with --fingerprint or --id: {}",
-        rows.len(),
-        candidates.join("; ")
-    )
 }

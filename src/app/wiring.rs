@@ -8,9 +8,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aimharder::client::{AimHarder, AimHarderConfig};
 use crate::app::exit::AppError;
+use crate::config::Pace;
 use crate::domain::run_id::new_run_id;
 use crate::domain::timefmt;
+use crate::engine::caller::{Caller, CallerSettings};
 use crate::engine::due::{Claim, CLAIM_LEASE};
+use crate::engine::journal::Journal;
 use crate::engine::pipeline::{Engine, EngineSettings};
 use crate::output::report::Output;
 use crate::supabase::store::{Store, StoreConfig};
@@ -25,12 +28,6 @@ pub fn connect(config: &StoreConfig) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// How hard one command may press on AimHarder.
-pub struct Limits {
-    pub concurrency: usize,
-    pub rate: Option<f64>,
-}
-
 /// A new run's claims: sessions refreshed since `started` are not claimed.
 pub fn claim(started: time::OffsetDateTime) -> Claim {
     Claim {
@@ -40,23 +37,30 @@ pub fn claim(started: time::OffsetDateTime) -> Claim {
     }
 }
 
+/// The bounds a run's AimHarder calls go under.
+pub fn caller(pace: &Pace, stop: CancellationToken, deadline: Option<Instant>) -> Caller {
+    let settings = CallerSettings {
+        concurrency: pace.concurrency,
+        rate: pace.rate,
+        first_retry_delay: FIRST_RETRY_DELAY,
+    };
+    Caller::new(&settings, stop, deadline)
+}
+
 pub fn engine(
     config: &AimHarderConfig,
     store: Store,
     output: Output,
-    limits: Limits,
+    caller: Caller,
     claim: Claim,
-    stop: CancellationToken,
-    deadline: Option<Instant>,
+    journal: Option<Journal>,
 ) -> anyhow::Result<Engine> {
     let aimharder = AimHarder::new(config).context("cannot build the AimHarder client")?;
     let settings = EngineSettings {
-        concurrency: limits.concurrency,
-        rate: limits.rate,
         default_fingerprint: config.default_fingerprint.clone(),
         output,
-        first_retry_delay: FIRST_RETRY_DELAY,
         claim,
+        journal,
     };
-    Ok(Engine::new(store, aimharder, settings, stop, deadline))
+    Ok(Engine::new(store, aimharder, caller, settings))
 }

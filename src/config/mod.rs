@@ -13,8 +13,8 @@ use url::Url;
 
 use crate::aimharder::client::{AimHarderConfig, Endpoint};
 use crate::cli::{
-    Cli, Command, EndpointArg, GlobalArgs, HttpArgs, LogFormat, RefreshAllArgs, RefreshOneArgs,
-    StatusArgs,
+    Cli, Command, EndpointArg, GlobalArgs, HttpArgs, LogFormat, PaceArgs, ProbeArgs,
+    RefreshAllArgs, RefreshOneArgs, StatusArgs,
 };
 use crate::config::error::ConfigError;
 use crate::domain::shard::Shard;
@@ -30,18 +30,32 @@ pub struct Hooks {
     pub metrics_file: Option<PathBuf>,
 }
 
+/// Where a command keeps results Supabase would not record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalSetting {
+    /// The command calls nothing and writes nothing (`status`, a dry run).
+    Unused,
+    /// No `--state-dir`, `XDG_STATE_HOME` or `HOME` to put it in: the run
+    /// goes on (keeping sessions alive matters more) and says so.
+    Nowhere,
+    File(PathBuf),
+}
+
 /// One command's checked settings.
 pub struct Settings {
     pub output: Output,
     pub log: LogSettings,
     pub hooks: Hooks,
     pub store: StoreConfig,
+    /// The journal of unrecorded results, for commands that call AimHarder.
+    pub journal: JournalSetting,
     pub command: CommandSettings,
 }
 
 pub enum CommandSettings {
     RefreshOne(RefreshOne),
     RefreshAll(RefreshAll),
+    Probe(Probe),
     Status(Status),
 }
 
@@ -50,6 +64,7 @@ impl CommandSettings {
         match self {
             CommandSettings::RefreshOne(_) => "refresh-one",
             CommandSettings::RefreshAll(_) => "refresh-all",
+            CommandSettings::Probe(_) => "probe",
             CommandSettings::Status(_) => "status",
         }
     }
@@ -70,17 +85,39 @@ pub struct RefreshOne {
     pub aimharder: AimHarderConfig,
 }
 
+/// How hard a run may press on AimHarder.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub concurrency: usize,
+    /// Requests per second; `None` is no limit.
+    pub rate: Option<f64>,
+}
+
 pub struct RefreshAll {
     pub older_than: Duration,
     pub retry_errors_after: Duration,
     pub force: bool,
-    pub concurrency: usize,
-    /// Requests per second; `None` is no limit.
-    pub rate: Option<f64>,
+    pub pace: Pace,
     pub limit: Option<u64>,
     pub shard: Option<Shard>,
     pub max_duration: Option<Duration>,
     pub dry_run: bool,
+    pub aimharder: AimHarderConfig,
+}
+
+/// Which sessions `probe` asks about.
+pub enum ProbeTarget {
+    One(Target),
+    /// Every session with auto refresh enabled.
+    All {
+        limit: Option<u64>,
+        shard: Option<Shard>,
+    },
+}
+
+pub struct Probe {
+    pub target: ProbeTarget,
+    pub pace: Pace,
     pub aimharder: AimHarderConfig,
 }
 
@@ -114,9 +151,18 @@ impl Settings {
             Hooks::default()
         };
         let store = store_config(global)?;
+        // Whoever calls AimHarder writes earlier runs' journaled results
+        // first; a dry run and `status` write nothing.
+        let calls = refreshing || matches!(cli.command, Command::Probe(_));
+        let journal = if calls {
+            journal_file(global, &store)
+        } else {
+            JournalSetting::Unused
+        };
         let command = match &cli.command {
             Command::RefreshOne(args) => CommandSettings::RefreshOne(refresh_one(global, args)?),
             Command::RefreshAll(args) => CommandSettings::RefreshAll(refresh_all(global, args)?),
+            Command::Probe(args) => CommandSettings::Probe(probe(global, args)?),
             Command::Status(args) => CommandSettings::Status(status(global, args)),
             Command::Completions { .. } | Command::Man => return Ok(None),
         };
@@ -128,6 +174,7 @@ impl Settings {
             log: log_settings(global),
             hooks,
             store,
+            journal,
             command,
         }))
     }
@@ -155,17 +202,31 @@ pub fn log_settings(global: &GlobalArgs) -> LogSettings {
     }
 }
 
-fn refresh_one(global: &GlobalArgs, args: &RefreshOneArgs) -> Result<RefreshOne, ConfigError> {
-    let target = match (&args.id, &args.email) {
-        (Some(id), _) => Target::Id(id.clone()),
-        (None, Some(email)) => Target::Email {
+fn target(
+    id: &Option<String>,
+    email: &Option<String>,
+    fingerprint: &Option<String>,
+) -> Result<Target, ConfigError> {
+    match (id, email) {
+        (Some(id), _) => Ok(Target::Id(id.clone())),
+        (None, Some(email)) => Ok(Target::Email {
             email: email.clone(),
-            fingerprint: args.fingerprint.clone(),
-        },
-        (None, None) => return Err(ConfigError::Usage("give --id or --email".into())),
-    };
+            fingerprint: fingerprint.clone(),
+        }),
+        (None, None) => Err(ConfigError::Usage("give --id or --email".into())),
+    }
+}
+
+fn pace(args: &PaceArgs) -> Pace {
+    Pace {
+        concurrency: args.concurrency as usize,
+        rate: Some(args.rate).filter(|r| *r > 0.0),
+    }
+}
+
+fn refresh_one(global: &GlobalArgs, args: &RefreshOneArgs) -> Result<RefreshOne, ConfigError> {
     Ok(RefreshOne {
-        target,
+        target: target(&args.id, &args.email, &args.fingerprint)?,
         if_older_than: args.if_older_than,
         aimharder: aimharder_config(global, &args.http)?,
     })
@@ -178,12 +239,27 @@ fn refresh_all(global: &GlobalArgs, args: &RefreshAllArgs) -> Result<RefreshAll,
             .unwrap_or_else(|| endpoint(global).default_older_than()),
         retry_errors_after: args.retry_errors_after,
         force: args.force,
-        concurrency: args.concurrency as usize,
-        rate: Some(args.rate).filter(|r| *r > 0.0),
+        pace: pace(&args.pace),
         limit: args.limit,
         shard: args.shard,
         max_duration: args.max_duration,
         dry_run: args.dry_run,
+        aimharder: aimharder_config(global, &args.http)?,
+    })
+}
+
+fn probe(global: &GlobalArgs, args: &ProbeArgs) -> Result<Probe, ConfigError> {
+    let target = if args.all {
+        ProbeTarget::All {
+            limit: args.limit,
+            shard: args.shard,
+        }
+    } else {
+        ProbeTarget::One(target(&args.id, &args.email, &args.fingerprint)?)
+    };
+    Ok(Probe {
+        target,
+        pace: pace(&args.pace),
         aimharder: aimharder_config(global, &args.http)?,
     })
 }
@@ -225,6 +301,34 @@ fn hooks(global: &GlobalArgs) -> Result<Hooks, ConfigError> {
             .clone()
             .filter(|p| !p.as_os_str().is_empty()),
     })
+}
+
+/// The journal of one sessions table, in the state folder: named after the
+/// REST URL and the table, so that two projects never write each other's.
+fn journal_file(global: &GlobalArgs, store: &StoreConfig) -> JournalSetting {
+    let set = |v: Option<std::ffi::OsString>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
+    let dir = match global
+        .state_dir
+        .clone()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        Some(dir) => dir,
+        None => match (
+            set(std::env::var_os("XDG_STATE_HOME")).filter(|d| d.is_absolute()),
+            set(std::env::var_os("HOME")),
+        ) {
+            (Some(state), _) => state.join("aimharder-refresh"),
+            (None, Some(home)) => home.join(".local/state/aimharder-refresh"),
+            (None, None) => return JournalSetting::Nowhere,
+        },
+    };
+    let of = format!("{}\n{}", store.rest_url, store.table);
+    let digest = ring::digest::digest(&ring::digest::SHA256, of.as_bytes());
+    let name: String = digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    JournalSetting::File(dir.join(format!("unrecorded-{name}.jsonl")))
 }
 
 fn store_config(args: &GlobalArgs) -> Result<StoreConfig, ConfigError> {

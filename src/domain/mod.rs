@@ -3,6 +3,7 @@
 
 pub mod email;
 pub mod outcome;
+pub mod probe;
 pub mod run_id;
 pub mod session;
 pub mod shard;

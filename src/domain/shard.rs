@@ -7,6 +7,13 @@ pub struct Shard {
     pub count: u32,
 }
 
+impl Shard {
+    /// Whether `id` falls in this shard.
+    pub fn holds(&self, id: &str) -> bool {
+        shard_of(id, self.count) == self.index
+    }
+}
+
 /// Shard (1-based) of an id: FNV-1a of the lower-cased id, so every runner
 /// agrees whatever the database's order or the id's case.
 pub fn shard_of(id: &str, count: u32) -> u32 {

@@ -1,5 +1,5 @@
-//! The due sessions, streamed page by page from the server and claimed in
-//! small batches right before the pipeline takes them.
+//! The due sessions (or any selection), streamed page by page from the
+//! server and claimed in small batches right before the pipeline takes them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::domain::session::SessionRow;
-use crate::supabase::due::DueQuery;
+use crate::supabase::due::Selection;
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::{After, Store};
 
@@ -42,12 +42,12 @@ pub struct DueStream {
 
 impl DueStream {
     /// `claim`: `None` lists the rows without claiming them (`--dry-run`).
-    pub fn start(store: Store, query: DueQuery, claim: Option<Claim>) -> Self {
+    pub fn start(store: Store, query: Selection, claim: Option<Claim>) -> Self {
         let (tx, rx) = mpsc::channel(CLAIM_BATCH);
         let exhausted = Arc::new(AtomicBool::new(false));
         let done = exhausted.clone();
         let task = tokio::spawn(async move {
-            for phase in query.phases() {
+            for phase in &query.phases {
                 let mut after: Option<After> = None;
                 loop {
                     let page = match store

@@ -2,55 +2,44 @@
 //! and the pipeline that runs many under a concurrency bound and a pace.
 
 use std::future::Future;
-use std::num::NonZeroU32;
 use std::task::Poll;
-use std::time::Duration;
 
 use futures::StreamExt;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::aimharder::client::{AimHarder, Attempt};
 use crate::aimharder::cookies::CookieJar;
 use crate::aimharder::parser::RefreshedSession;
-use crate::backoff::Backoff;
 use crate::domain::outcome::{Outcome, SessionReport};
 use crate::domain::session::SessionRow;
 use crate::domain::stamp::stamped_error;
 use crate::domain::timefmt;
+use crate::engine::caller::{Called, Caller};
 use crate::engine::due::{give_back, Claim, DueStream};
+use crate::engine::journal::{credentials_digest, Entry, Journal};
 use crate::output::report::Output;
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::{Patch, Store};
 
-pub const MAX_ATTEMPTS: usize = 3;
-/// A `Retry-After` longer than this is not waited for in full.
-const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 /// Re-reads after a conditional write missed because someone else wrote.
 const WRITE_CONFLICT_ROUNDS: usize = 5;
 
 pub struct EngineSettings {
-    pub concurrency: usize,
-    /// Requests per second to AimHarder; `None` for no limit.
-    pub rate: Option<f64>,
     pub default_fingerprint: String,
     pub output: Output,
-    pub first_retry_delay: Duration,
     /// The run's claims: every row handed to the engine is claimed by it.
     pub claim: Claim,
+    /// Where a result Supabase would not record is kept for the next run
+    /// (settings give every refresh run one).
+    pub journal: Option<Journal>,
 }
 
 pub struct Engine {
     store: Store,
     aimharder: AimHarder,
-    slots: Semaphore,
-    pace: Option<DefaultDirectRateLimiter>,
-    stop: CancellationToken,
-    deadline: Option<Instant>,
+    caller: Caller,
     settings: EngineSettings,
 }
 
@@ -66,25 +55,13 @@ impl Engine {
     pub fn new(
         store: Store,
         aimharder: AimHarder,
+        caller: Caller,
         settings: EngineSettings,
-        stop: CancellationToken,
-        deadline: Option<Instant>,
     ) -> Self {
-        let pace = settings.rate.filter(|r| *r > 0.0).map(|rate| {
-            // One token at a time: a steady pace, no initial burst.
-            let period = Duration::from_secs_f64(1.0 / rate);
-            let quota = Quota::with_period(period)
-                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-                .allow_burst(NonZeroU32::MIN);
-            RateLimiter::direct(quota)
-        });
         Self {
             store,
             aimharder,
-            slots: Semaphore::new(settings.concurrency.max(1)),
-            pace,
-            stop,
-            deadline,
+            caller,
             settings,
         }
     }
@@ -105,7 +82,8 @@ impl Engine {
         let mut taken = 0u64;
         // Polled with the rows, so a stop ends the stream even while a
         // page read is still under way.
-        let mut stopped = std::pin::pin!(self.stop.cancelled());
+        let stop = self.caller.stop();
+        let mut stopped = std::pin::pin!(stop.cancelled());
         let rows = futures::stream::poll_fn(|cx| {
             if stopped.as_mut().poll(cx).is_ready() || limit.is_some_and(|l| taken >= l) {
                 return Poll::Ready(None);
@@ -123,7 +101,7 @@ impl Engine {
                 Poll::Pending => Poll::Pending,
             }
         });
-        let in_flight = self.settings.concurrency.max(1) * 2;
+        let in_flight = self.caller.concurrency() * 2;
         let mut results = rows
             .map(|row| self.refresh(row))
             .buffer_unordered(in_flight);
@@ -141,7 +119,7 @@ impl Engine {
         drop(results);
         let limited = limit.is_some_and(|l| taken >= l);
         let left = abort.is_cancelled()
-            || (self.stop.is_cancelled() && !limited && (unstarted || !due.is_exhausted()));
+            || (stop.is_cancelled() && !limited && (unstarted || !due.is_exhausted()));
         due.release_untaken(&self.store, &self.settings.claim).await;
         Pipeline { left, read_error }
     }
@@ -178,96 +156,46 @@ impl Engine {
             .unwrap_or(&self.settings.default_fingerprint)
             .to_string();
 
-        let (attempt, attempts) = self.call_with_retries(&token, &fingerprint, &jar).await;
+        let cookie_header = jar.header_value();
+        let called = self
+            .caller
+            .call(|| {
+                self.aimharder
+                    .refresh(&token, &fingerprint, cookie_header.as_ref())
+            })
+            .await;
         let mut report = report;
-        report.attempts = attempts;
-        match attempt {
-            None => {
+        let attempt = match called {
+            Called::NotStarted => {
                 give_back(&self.store, &self.settings.claim, [row]).await;
-                report.with_error("stopped before it started")
+                return report.with_error("stopped before it started");
             }
-            Some(Attempt::Refreshed {
+            Called::Answered { answer, attempts } => {
+                report.attempts = attempts;
+                answer
+            }
+            Called::GaveUp { reason, attempts } => {
+                report.attempts = attempts;
+                Attempt::Failed(reason)
+            }
+        };
+        match attempt {
+            Attempt::Refreshed {
                 session,
                 set_cookies,
-            }) => {
+            } => {
                 self.record_success(row, report, &token, &fingerprint, session, &set_cookies)
                     .await
             }
-            Some(Attempt::Expired(reason)) => {
+            Attempt::Expired(reason) => {
                 self.record_failure(&row, report, Outcome::Expired, &reason)
                     .await
             }
-            Some(Attempt::Failed(reason)) | Some(Attempt::Retry { reason, .. }) => {
+            Attempt::Failed(reason) => {
                 self.record_failure(&row, report, Outcome::Failed, &reason)
                     .await
             }
         }
-    }
-
-    /// `None` when stopped before the first request went out.
-    async fn call_with_retries(
-        &self,
-        token: &SecretString,
-        fingerprint: &str,
-        jar: &CookieJar,
-    ) -> (Option<Attempt>, u32) {
-        let cookie_header = jar.header_value();
-        let mut backoff = Backoff::new(
-            self.settings.first_retry_delay,
-            Duration::from_secs(30),
-            MAX_ATTEMPTS,
-        );
-        let stopping =
-            |reason: &str| Attempt::Failed(format!("{reason} (no retry: the run is stopping)"));
-        let mut attempts = 0u32;
-        let mut last_reason = String::new();
-        loop {
-            let permit = tokio::select! {
-                biased;
-                _ = self.stop.cancelled() => None,
-                permit = self.start_request() => permit,
-            };
-            let Some(permit) = permit else {
-                return ((attempts > 0).then(|| stopping(&last_reason)), attempts);
-            };
-            attempts += 1;
-            let attempt = self
-                .aimharder
-                .refresh(token, fingerprint, cookie_header.as_ref())
-                .await;
-            drop(permit);
-            let Attempt::Retry {
-                reason,
-                retry_after,
-            } = attempt
-            else {
-                return (Some(attempt), attempts);
-            };
-            let Some(jittered) = backoff.next_delay() else {
-                let failed = Attempt::Failed(format!("{reason} (after {attempts} attempts)"));
-                return (Some(failed), attempts);
-            };
-            let delay = retry_after.map_or(jittered, |ra| ra.min(RETRY_AFTER_CAP).max(jittered));
-            let wake = Instant::now() + delay;
-            if self.stop.is_cancelled() || self.deadline.is_some_and(|d| wake >= d) {
-                return (Some(stopping(&reason)), attempts);
-            }
-            tracing::debug!(%reason, ?delay, attempt = attempts, "AimHarder call failed; retrying");
-            tokio::select! {
-                _ = self.stop.cancelled() => return (Some(stopping(&reason)), attempts),
-                _ = tokio::time::sleep_until(wake) => {}
-            }
-            last_reason = reason;
-        }
-    }
-
-    /// Waits for a free slot, then for the pace; `None` if stopped meanwhile.
-    async fn start_request(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        let permit = self.slots.acquire().await.ok()?;
-        if let Some(pace) = &self.pace {
-            pace.until_ready().await;
-        }
-        (!self.stop.is_cancelled()).then_some(permit)
     }
 
     async fn record_success(
@@ -285,8 +213,8 @@ impl Engine {
         let new_fingerprint = session.fingerprint.filter(|fp| {
             fp != sent_fingerprint && !fp.trim().is_empty() && self.store.has_fingerprint()
         });
-        let mut current = row;
-        for _ in 0..WRITE_CONFLICT_ROUNDS {
+        // The success columns on top of `current`, the row as last read.
+        let success = |current: &SessionRow| {
             let mut jar = CookieJar::from_json(&current.aimharder_cookies).unwrap_or_default();
             let cookies_changed =
                 jar.merge_set_cookies(set_cookies.iter().map(String::as_str), now);
@@ -299,6 +227,11 @@ impl Engine {
                 aimharder_cookies: cookies_changed.then(|| jar.to_json()),
                 ..Patch::default()
             };
+            (patch, cookies_changed)
+        };
+        let mut current = row;
+        for _ in 0..WRITE_CONFLICT_ROUNDS {
+            let (patch, cookies_changed) = success(&current);
             match self.write(&current, &patch, &stamp).await {
                 Ok(Written::Yes) => {
                     report.outcome = Outcome::Refreshed;
@@ -320,14 +253,54 @@ impl Engine {
                         .await;
                 }
                 Err(e) => {
-                    report.outcome = Outcome::Unrecorded;
-                    return report
-                        .with_error(format!("refreshed at AimHarder but not recorded: {e}"));
+                    let why = format!("refreshed at AimHarder but not recorded: {e}");
+                    return self.unrecorded(report, &current, &stamp, patch, why);
                 }
             }
         }
+        let why =
+            "refreshed at AimHarder but not recorded: the row kept changing under concurrent writers";
+        let (patch, _) = success(&current);
+        self.unrecorded(report, &current, &stamp, patch, why.into())
+    }
+
+    /// A result Supabase would not record goes to the journal, for the next
+    /// run to write: with a rotated token it is the only copy left.
+    fn unrecorded(
+        &self,
+        mut report: SessionReport,
+        called: &SessionRow,
+        refreshed_at: &str,
+        patch: Patch,
+        why: String,
+    ) -> SessionReport {
         report.outcome = Outcome::Unrecorded;
-        report.with_error("refreshed at AimHarder but not recorded: the row kept changing under concurrent writers")
+        let entry = Entry {
+            id: called.id.clone(),
+            run: self.settings.claim.run.clone(),
+            refreshed_at: refreshed_at.to_string(),
+            refresh_count: called.refresh_count,
+            credentials: credentials_digest(
+                called.aimharder_token.as_ref(),
+                &called.aimharder_cookies,
+            ),
+            aimharder_token: patch.aimharder_token,
+            fingerprint: patch.fingerprint,
+            aimharder_cookies: patch.aimharder_cookies,
+        };
+        let Some(journal) = &self.settings.journal else {
+            return report.with_error(format!("{why}; no journal to keep it in"));
+        };
+        match journal.append(&entry) {
+            Ok(()) => report.with_error(format!(
+                "{why}; kept in the journal {}, which the next run writes first",
+                journal.path().display()
+            )),
+            Err(e) => report.with_error(format!(
+                "{why}; and it could not be journaled ({}: {e})",
+                journal.path().display()
+            )),
+        }
     }
 
     async fn record_failure(

@@ -3,4 +3,5 @@
 
 pub mod github;
 pub mod logging;
+pub mod probe;
 pub mod report;

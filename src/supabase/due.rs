@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::domain::shard::{shard_of, Shard};
+use crate::domain::shard::Shard;
 use crate::domain::stamp::error_stamp_bound;
 use crate::domain::timefmt;
 use crate::supabase::store::{filter, Filters};
@@ -80,7 +80,35 @@ impl DueQuery {
         ])]
     }
 
+    /// The rows to walk: these phases, then only the shard's ids.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            phases: self.phases().into(),
+            shard: self.shard,
+        }
+    }
+}
+
+/// Rows to stream: keyset walks one after the other, cut to a shard.
+pub struct Selection {
+    pub phases: Vec<Phase>,
+    pub shard: Option<Shard>,
+}
+
+impl Selection {
+    /// Every session with auto refresh enabled, by id (what `probe --all`
+    /// asks about).
+    pub fn enabled(shard: Option<Shard>) -> Self {
+        Self {
+            phases: vec![Phase {
+                filters: vec![filter::enabled()],
+                order_key: "id",
+            }],
+            shard,
+        }
+    }
+
     pub fn in_shard(&self, id: &str) -> bool {
-        self.shard.is_none_or(|s| shard_of(id, s.count) == s.index)
+        self.shard.is_none_or(|s| s.holds(id))
     }
 }

@@ -34,11 +34,15 @@ impl Bin {
 
     /// A run with nothing set: no arguments, an empty environment.
     pub fn bare(self) -> Run {
+        let dir = tempfile::tempdir().unwrap();
+        // A home of its own, as every login has: the journal's default
+        // folder is under it.
+        let home = dir.path().to_string_lossy().into_owned();
         Run {
             bin: self,
             args: vec![],
-            envs: vec![],
-            dir: tempfile::tempdir().unwrap(),
+            envs: vec![("HOME".into(), home)],
+            dir,
             subdir: String::new(),
         }
     }
@@ -62,7 +66,8 @@ impl Bin {
 }
 
 /// One invocation of the binary with a clean environment: only what the
-/// test sets, run from an empty folder so no `.env` is picked up. Made by
+/// test sets (and `HOME`, the run's own folder), run from an empty folder so
+/// no `.env` is picked up. Made by
 /// [`Bin::bare`], [`Bin::run`] or [`Bin::via_gateway`].
 pub struct Run {
     bin: Bin,
@@ -187,6 +192,14 @@ impl Seed {
     pub fn cookies(mut self, json: &str) -> Self {
         self.cookies = json.into();
         self
+    }
+
+    /// Cookies naming their own session (the simulated AimHarder's
+    /// `PHPSESSID`), which whoami scripts and the liveness model key on.
+    pub fn session(self, name: &str) -> Self {
+        self.cookies(&format!(
+            r#"[{{"name":"PHPSESSID","value":"{name}"}},{{"name":"amhrdrauth","value":"auth-{name}"}}]"#
+        ))
     }
 
     pub fn fingerprint(mut self, fp: &str) -> Self {

@@ -229,6 +229,11 @@ impl Gateway {
         *left = left.saturating_add(times);
     }
 
+    /// Ends the faults of `method`: its requests are forwarded again.
+    pub fn heal_method(&self, method: &str) {
+        self.state.lock().unwrap().method_faults.remove(method);
+    }
+
     /// Answer every request `307 Temporary Redirect` with
     /// `Location: <url><the request's path and query>` (`url` without a
     /// trailing slash, e.g. `http://127.0.0.1:PORT`).

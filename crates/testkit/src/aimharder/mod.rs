@@ -1,5 +1,11 @@
-//! A simulated AimHarder on 127.0.0.1: answers `/setrefresh` per token from
-//! a script, records what it received, and counts requests in flight.
+//! A simulated AimHarder on 127.0.0.1: answers `/setrefresh` and
+//! `/api/tokenUpdate` per token from a script, `/api/whoami` per session
+//! cookie, optionally under a liveness model (sessions die a while after
+//! their last keep-alive); records what it received and counts requests in
+//! flight.
+
+mod liveness;
+mod wire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,10 +13,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::listen::serve_each;
+use liveness::Liveness;
+pub use wire::refresh_page;
+use wire::{parse_request, read_body, read_head, response, LOGIN_PAGE};
 
 pub type Hook = Arc<dyn Fn() + Send + Sync>;
 
@@ -34,6 +43,9 @@ pub enum Reply {
     LoginPage,
     /// 200 `{"logout":1}`: how AimHarder's API announces a dead session.
     Logout,
+    /// 200 `{"data":[]}`: whoami's answer for a dead session (`Reply::ok()`
+    /// is a live one there).
+    Dead,
     NoScript,
     /// Body larger than 1 MiB.
     Huge,
@@ -77,6 +89,11 @@ impl Reply {
 
 /// The path of AimHarder's page keep-alive (`POST`, a form).
 pub const TOKEN_UPDATE: &str = "/api/tokenUpdate";
+/// The path that tells whether a session is logged in (`GET`, cookies only).
+pub const WHOAMI: &str = "/api/whoami";
+/// The cookie whose value names a session here (scripts of `/api/whoami`
+/// and the liveness model are keyed by it).
+pub const SESSION_COOKIE: &str = "PHPSESSID";
 
 /// `USERID|EXPIRY|HASH` with the expiry moved on a day and a new hash, as
 /// every `newToken` does; anything else gets a suffix.
@@ -103,6 +120,8 @@ pub struct Seen {
     /// The form's `ciclo` (`/api/tokenUpdate`).
     pub ciclo: Option<String>,
     pub cookie: Option<String>,
+    /// The value of the [`SESSION_COOKIE`] sent, if any.
+    pub session: Option<String>,
     pub user_agent: Option<String>,
     pub content_type: Option<String>,
     pub x_requested_with: Option<String>,
@@ -121,6 +140,7 @@ struct State {
     seen: Vec<Seen>,
     arrivals: Vec<Instant>,
     events: Vec<Event>,
+    liveness: Option<Liveness>,
 }
 
 #[derive(Clone)]
@@ -181,13 +201,35 @@ impl FakeAimHarder {
         format!("http://{}", self.addr)
     }
 
-    /// Answers for `token`, in order; the last one repeats.
+    /// Answers for `token` (for `/api/whoami`: for the session cookie's
+    /// value), in order; the last one repeats.
     pub fn script(&self, token: &str, replies: Vec<Reply>) {
         self.state
             .lock()
             .unwrap()
             .scripts
             .insert(token.to_string(), replies);
+    }
+
+    /// From now on a session dies `lifetime` after its last successful
+    /// keep-alive (every session counts as logged in now): a dead session's
+    /// keep-alive answers `{"logout":1}` and its whoami `{"data":[]}`. Time
+    /// here is the model's own, moved on by [`FakeAimHarder::advance`].
+    pub fn sessions_die_after(&self, lifetime: Duration) {
+        self.state.lock().unwrap().liveness = Some(Liveness::new(lifetime));
+    }
+
+    /// Moves the liveness model's clock on.
+    pub fn advance(&self, by: Duration) {
+        if let Some(model) = self.state.lock().unwrap().liveness.as_mut() {
+            model.advance(by);
+        }
+    }
+
+    /// Whether the model holds `session` (a session cookie value) alive.
+    pub fn is_alive(&self, session: &str) -> bool {
+        let state = self.state.lock().unwrap();
+        state.liveness.as_ref().is_none_or(|m| m.is_alive(session))
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -237,10 +279,19 @@ impl FakeAimHarder {
                 state.seen.push(seen.clone());
                 state.arrivals.push(Instant::now());
                 state.events.push(Event::Arrived(seen.token.clone()));
-                match state.scripts.get_mut(&seen.token) {
+                let key = if seen.path == WHOAMI {
+                    seen.session.clone().unwrap_or_default()
+                } else {
+                    seen.token.clone()
+                };
+                let scripted = match state.scripts.get_mut(&key) {
                     Some(replies) if replies.len() > 1 => replies.remove(0),
                     Some(replies) => replies.first().cloned().unwrap_or_else(Reply::ok),
                     None => Reply::ok(),
+                };
+                match state.liveness.as_mut() {
+                    Some(model) => model.reply(&seen, scripted),
+                    None => scripted,
                 }
             };
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -298,8 +349,19 @@ impl FakeAimHarder {
                 body.as_bytes(),
             )
         };
+        let json = |body: &str| {
+            response(
+                200,
+                &[("Content-Type", "application/json")],
+                body.as_bytes(),
+            )
+        };
         let bytes = match reply {
             Reply::Then(..) | Reply::Delay(..) => unreachable!("unwrapped above"),
+            Reply::Refresh { .. } if seen.path == WHOAMI => {
+                json(r#"{"data":[{"id":69232,"name":"Socio","box":"Simulated Box"}]}"#)
+            }
+            Reply::Dead => json(r#"{"data":[]}"#),
             Reply::Refresh {
                 token,
                 fingerprint: _,
@@ -330,11 +392,7 @@ impl FakeAimHarder {
             }
             Reply::Redirect(code, location) => response(code, &[("Location", location)], b""),
             Reply::LoginPage => html(LOGIN_PAGE),
-            Reply::Logout => response(
-                200,
-                &[("Content-Type", "application/json")],
-                br#"{"logout":1}"#,
-            ),
+            Reply::Logout => json(r#"{"logout":1}"#),
             Reply::NoScript => html("<html><body><p>Hola</p></body></html>"),
             Reply::Huge => {
                 let mut body = refresh_page(&seen.token, &seen.fingerprint).into_bytes();
@@ -372,94 +430,5 @@ impl FakeAimHarder {
             }
         };
         stream.write_all(&bytes).await.is_ok()
-    }
-}
-
-pub fn refresh_page(token: &str, fingerprint: &str) -> String {
-    format!(
-        "<html><head><script>\n    localStorage.setItem(\"refreshToken\", \"{token}\");\n    \
-         localStorage.setItem(\"fingerprint\", \"{fingerprint}\");\n</script></head></html>"
-    )
-}
-
-const LOGIN_PAGE: &str = "<html><body><form action=\"/login\" method=\"post\">\
-    <input name=\"mail\"><input type=\"password\" name=\"pw\"></form></body></html>";
-
-fn response(code: u16, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut out = format!("HTTP/1.1 {code} X\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
-}
-
-/// Reads one request head (requests here carry no body).
-async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            buf.drain(..end + 4);
-            return Some(head);
-        }
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 || buf.len() > 64 * 1024 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-/// The body the head's `Content-Length` announces (empty without one).
-async fn read_body(stream: &mut TcpStream, buf: &mut Vec<u8>, head: &str) -> Option<Vec<u8>> {
-    let len = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    while buf.len() < len {
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Some(buf.drain(..len).collect())
-}
-
-fn parse_request(head: &str, body: &[u8]) -> Seen {
-    let mut lines = head.lines();
-    let first = lines.next().unwrap_or_default();
-    let mut words = first.split_whitespace();
-    let method = words.next().unwrap_or("GET").to_string();
-    let target = words.next().unwrap_or("/");
-    let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-    let mut params: HashMap<String, String> = url::form_urlencoded::parse(raw_query.as_bytes())
-        .into_owned()
-        .collect();
-    // The keep-alive of AimHarder's own page sends its fields as a form.
-    params.extend(url::form_urlencoded::parse(body).into_owned());
-    let mut header = HashMap::new();
-    for line in lines {
-        if let Some((k, v)) = line.split_once(':') {
-            header.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    Seen {
-        method,
-        path: path.to_string(),
-        raw_query: raw_query.to_string(),
-        token: params.get("token").cloned().unwrap_or_default(),
-        fingerprint: params.get("fingerprint").cloned().unwrap_or_default(),
-        ciclo: params.get("ciclo").cloned(),
-        cookie: header.remove("cookie"),
-        user_agent: header.remove("user-agent"),
-        content_type: header.remove("content-type"),
-        x_requested_with: header.remove("x-requested-with"),
     }
 }

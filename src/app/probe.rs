@@ -1,0 +1,75 @@
+//! `probe`: asks AimHarder whether sessions are alive, with the same
+//! politeness as a refresh run. Writes nothing to Supabase but journaled
+//! results of earlier runs.
+
+use anyhow::Context as _;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::aimharder::client::AimHarder;
+use crate::app::exit::{verdict_code, AppError, RunVerdict};
+use crate::app::finished::Finished;
+use crate::app::target;
+use crate::app::wiring;
+use crate::config::{Probe, ProbeTarget};
+use crate::engine::due::DueStream;
+use crate::engine::probe::Prober;
+use crate::output::probe::ProbeSink;
+use crate::output::report::Output;
+use crate::supabase::due::Selection;
+use crate::supabase::store::Store;
+
+pub async fn probe(store: Store, output: Output, args: &Probe) -> anyhow::Result<Finished> {
+    let clock = Instant::now();
+    let aimharder = AimHarder::new(&args.aimharder).context("cannot build the AimHarder client")?;
+    let caller = wiring::caller(&args.pace, CancellationToken::new(), None);
+    let prober = Prober::new(aimharder, caller, output);
+    let (totals, summary) = match &args.target {
+        ProbeTarget::One(one) => {
+            let row = target::find(&store, one, output).await?;
+            let mut sink = ProbeSink::start(output, true)?;
+            sink.session(&prober.probe(&row).await)?;
+            sink.finish(clock.elapsed().as_millis())?
+        }
+        ProbeTarget::All { limit, shard } => {
+            let rows = DueStream::start(
+                store.on_own_connections().map_err(AppError::from)?,
+                Selection::enabled(*shard),
+                None,
+            );
+            let mut sink = ProbeSink::start(output, false)?;
+            let mut write_error = None;
+            let read = prober
+                .probe_all(rows, *limit, |report| {
+                    if let Err(e) = sink.session(&report) {
+                        write_error.get_or_insert(e);
+                    }
+                })
+                .await;
+            if let Some(e) = write_error {
+                return Err(e).context("cannot write the results to stdout");
+            }
+            let done = sink.finish(clock.elapsed().as_millis())?;
+            if let Err(e) = read {
+                return Err(AppError::Store(e))
+                    .context("reading sessions stopped the probe; the sessions above were asked");
+            }
+            if done.0.probed == 0 {
+                if let Some(hint) = store.key_hint() {
+                    tracing::warn!("nothing to probe; {hint}");
+                }
+            }
+            done
+        }
+    };
+    let verdict = if totals.all_alive() {
+        RunVerdict::Clean
+    } else {
+        RunVerdict::Problems
+    };
+    Ok(Finished {
+        code: verdict_code(verdict),
+        summary,
+        totals: None,
+    })
+}

@@ -1,0 +1,73 @@
+//! What `probe` found out about sessions: alive, dead or no answer.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liveness {
+    Alive,
+    /// Logged out at AimHarder: the member must log in again.
+    Dead,
+    /// AimHarder gave no answer about the session (blocked, retries used up,
+    /// an unexpected page), or the run stopped before asking.
+    Failed,
+}
+
+impl Liveness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Liveness::Alive => "alive",
+            Liveness::Dead => "dead",
+            Liveness::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeReport {
+    pub id: String,
+    pub email: Option<String>,
+    pub outcome: Liveness,
+    pub error: Option<String>,
+}
+
+/// Counts of one probe run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProbeTotals {
+    pub probed: u64,
+    pub alive: u64,
+    pub dead: u64,
+    pub failed: u64,
+}
+
+impl ProbeTotals {
+    pub fn add(&mut self, outcome: Liveness) {
+        self.probed += 1;
+        match outcome {
+            Liveness::Alive => self.alive += 1,
+            Liveness::Dead => self.dead += 1,
+            Liveness::Failed => self.failed += 1,
+        }
+    }
+
+    /// Every probed session alive (none probed counts as all).
+    pub fn all_alive(&self) -> bool {
+        self.alive == self.probed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_alive_only_without_dead_or_failed() {
+        let mut t = ProbeTotals::default();
+        assert!(t.all_alive());
+        t.add(Liveness::Alive);
+        assert!(t.all_alive());
+        t.add(Liveness::Failed);
+        assert!(!t.all_alive());
+        assert_eq!((t.probed, t.alive, t.dead, t.failed), (2, 1, 0, 1));
+    }
+}

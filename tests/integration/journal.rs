@@ -1,0 +1,166 @@
+//! The journal of unrecorded results: a refresh AimHarder accepted while
+//! Supabase took no writes is kept on the machine (0700 folder, 0600 file)
+//! and written first by the next run, conditionally: a member's new login
+//! made meanwhile wins over it.
+
+use std::path::{Path, PathBuf};
+
+use aimharder_testkit::aimharder::{rotated, Reply};
+use aimharder_testkit::run::{row, Seed};
+
+use crate::supabase_keys::gateway_stack;
+use crate::BIN;
+
+fn journal_files(state: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(state) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_token_reaches_the_row_after_a_write_outage() {
+    let (db, aim, gw) = gateway_stack().await;
+    let kept_token = "69232|1766731601|kept";
+    let relogged_token = "69233|1766731601|relogged";
+    let kept = Seed::new("kept@example.com", kept_token)
+        .session("kept")
+        .insert(&db);
+    let relogged = Seed::new("relogged@example.com", relogged_token)
+        .session("relogged")
+        .insert(&db);
+    // Supabase stops taking writes once AimHarder accepted the first refresh.
+    let writes_down = {
+        let gw = gw.clone();
+        std::sync::Arc::new(move || gw.fail_method("PATCH", usize::MAX))
+    };
+    aim.script(
+        kept_token,
+        vec![Reply::Then(writes_down, Box::new(Reply::ok()))],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state/aimharder");
+    let run = |args: &[&str]| {
+        BIN.via_gateway(&gw, &aim)
+            .env("AIMHARDER_STATE_DIR", state.to_str().unwrap())
+            .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
+            .args(args)
+    };
+
+    let lost = run(&["refresh-all", "--json", "--rate", "0", "--concurrency", "1"])
+        .output()
+        .await;
+    assert_eq!(lost.code, 1, "{}", lost.stderr);
+    for id in [&kept, &relogged] {
+        let s = lost.session(id);
+        assert_eq!(s["outcome"], "unrecorded", "{s}");
+        assert!(
+            s["error"].as_str().unwrap().contains("kept in the journal"),
+            "{s}"
+        );
+    }
+    assert_eq!(
+        row(&db, &kept)["aimharder_token"],
+        kept_token,
+        "not written"
+    );
+    let files = journal_files(&state);
+    assert_eq!(files.len(), 1, "{files:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&files[0]), 0o600);
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(state.parent().unwrap()), 0o700);
+    }
+    let journal = std::fs::read_to_string(&files[0]).unwrap();
+    assert_eq!(journal.lines().count(), 2);
+    assert!(
+        journal.contains(&rotated(kept_token)),
+        "the rotated token is kept"
+    );
+    assert!(
+        !journal.contains(kept_token),
+        "the old token is not: {journal}"
+    );
+
+    // Writes come back; meanwhile the second member logged in again.
+    gw.heal_method("PATCH");
+    db.sql(&format!(
+        "UPDATE auth_sessions SET aimharder_token = 'new-login', \
+         aimharder_cookies = '[{{\"name\":\"PHPSESSID\",\"value\":\"relogged\"}}]' WHERE id = '{relogged}'"
+    ));
+
+    // Any run that calls AimHarder writes the journal first; a probe too.
+    let probe = run(&["probe", "--all", "--rate", "0", "--json"])
+        .output()
+        .await;
+    assert_eq!(probe.code, 0, "{}", probe.stderr);
+    assert!(probe.stderr.contains("written=1"), "{}", probe.stderr);
+    let r = row(&db, &kept);
+    assert_eq!(r["aimharder_token"], rotated(kept_token).as_str());
+    assert_eq!(r["refresh_count"], 4);
+    assert!(r["last_refresh_error"].is_null());
+    assert!(
+        r["refresh_claim_run"].is_null(),
+        "the replay's claim is released"
+    );
+    let r = row(&db, &relogged);
+    assert_eq!(r["aimharder_token"], "new-login", "the new login wins");
+    assert_eq!(r["refresh_count"], 3);
+    assert_eq!(r["auto_refresh_enabled"], true);
+    assert!(
+        journal_files(&state).is_empty(),
+        "{:?}",
+        journal_files(&state)
+    );
+
+    // The next refresh finds the kept session refreshed; the other one due.
+    let next = run(&["refresh-all", "--json", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert_eq!(next.json()["selected"], 1, "{}", next.stdout);
+    assert_eq!(next.session(&relogged)["outcome"], "refreshed");
+    assert_eq!(
+        aim.calls_for(kept_token),
+        1,
+        "the kept session was not called again"
+    );
+    assert_eq!(aim.calls_for("new-login"), 1);
+}
+
+/// Keeping sessions alive matters more than the journal: with no folder for
+/// it the run goes on, and says so.
+#[tokio::test]
+async fn no_folder_for_the_journal_is_said_and_the_run_goes_on() {
+    let (db, aim, _gw) = gateway_stack().await;
+    let id = Seed::new("a@example.com", "1|1|a").insert(&db);
+    let done = BIN
+        .run(&db, &aim)
+        .without_env("HOME")
+        .args(&["refresh-all", "--rate", "0", "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.session(&id)["outcome"], "refreshed");
+    assert!(
+        done.stderr.contains("no folder for the journal")
+            && done.stderr.contains("AIMHARDER_STATE_DIR"),
+        "{}",
+        done.stderr
+    );
+    let status = BIN
+        .run(&db, &aim)
+        .without_env("HOME")
+        .args(&["status"])
+        .output()
+        .await;
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(
+        !status.stderr.contains("journal"),
+        "status keeps no journal: {}",
+        status.stderr
+    );
+}
