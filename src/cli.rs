@@ -74,6 +74,20 @@ pub struct GlobalArgs {
     #[arg(long, env = "AIMHARDER_REFRESH_ENDPOINT", value_enum,
           default_value_t = EndpointArg::Setrefresh, global = true)]
     pub endpoint: EndpointArg,
+    /// Send AimHarder traffic (refresh and probe, never Supabase's) through
+    /// this proxy: http://, https:// or socks5://[user:password@]host:port.
+    #[arg(long, env = "AIMHARDER_PROXY", hide_env_values = true, global = true,
+          value_parser = parse_secret)]
+    pub proxy: Option<SecretString>,
+    /// Stop the run when this many sessions in a row fail for the runner's
+    /// reasons (403, timeouts, 5xx after retries); 0 never stops.
+    #[arg(
+        long,
+        env = "AIMHARDER_MAX_CONSECUTIVE_FAILURES",
+        default_value_t = 10,
+        global = true
+    )]
+    pub max_consecutive_failures: u32,
     /// User-Agent sent to AimHarder.
     #[arg(long, env = "AIMHARDER_USER_AGENT", default_value = DEFAULT_USER_AGENT, global = true)]
     pub user_agent: String,

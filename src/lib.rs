@@ -57,6 +57,16 @@ pub async fn run(cli: Cli) -> u8 {
     {
         output::github::mask(key);
     }
+    if let Some(proxy) = &cli.global.proxy {
+        output::github::mask(proxy);
+        // Its password alone too, should a message quote it without the URL.
+        let password = url::Url::parse(secrecy::ExposeSecret::expose_secret(proxy))
+            .ok()
+            .and_then(|u| u.password().map(str::to_string));
+        if let Some(password) = password {
+            output::github::mask(&secrecy::SecretString::from(password));
+        }
+    }
     output::logging::init(config::log_settings(&cli.global));
     let settings = match config::Settings::from_cli(&cli) {
         Ok(Some(settings)) => settings,

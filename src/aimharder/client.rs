@@ -33,6 +33,8 @@ pub enum Attempt {
     Expired(String),
     /// Not worth retrying.
     Failed(String),
+    /// AimHarder refuses this runner (403): nothing to do with the session.
+    Blocked(String),
 }
 
 /// A failure worth retrying: 429, 5xx, a timeout, a connection error.
@@ -40,6 +42,8 @@ pub enum Attempt {
 pub struct Transient {
     pub reason: String,
     pub retry_after: Option<Duration>,
+    /// The HTTP status, when there was an answer.
+    pub status: Option<u16>,
 }
 
 /// What `/api/whoami` says of a session.
@@ -48,8 +52,10 @@ pub enum Whoami {
     Alive,
     /// Logged out at AimHarder: the member must log in again.
     Dead(String),
-    /// No answer about the session (blocked, unexpected page, ...).
+    /// No answer about the session (an unexpected page, ...).
     Failed(String),
+    /// AimHarder refuses this runner (403).
+    Blocked(String),
 }
 
 /// What an exchange came to before the endpoint reads the body.
@@ -61,6 +67,7 @@ enum Exchange {
     /// Sent to a login or logout page: the session is dead.
     ToLogin(String),
     Failed(String),
+    Blocked(String),
 }
 
 /// Which keep-alive to call.
@@ -87,6 +94,9 @@ impl Endpoint {
 #[derive(Debug, Clone)]
 pub struct AimHarderConfig {
     pub base_url: Url,
+    /// Every AimHarder request goes through it (its URL may hold
+    /// credentials: a secret).
+    pub proxy: Option<SecretString>,
     pub endpoint: Endpoint,
     pub default_fingerprint: String,
     pub user_agent: String,
@@ -102,7 +112,15 @@ pub struct AimHarder {
 
 impl AimHarder {
     pub fn new(config: &AimHarderConfig) -> anyhow::Result<Self> {
-        let http = client_builder()
+        let mut builder = client_builder();
+        if let Some(proxy) = &config.proxy {
+            // Not the error's text: it could repeat the URL's credentials.
+            let proxy = reqwest::Proxy::all(proxy.expose_secret()).map_err(|_| {
+                anyhow::anyhow!("AIMHARDER_PROXY is not a proxy URL the tool can use")
+            })?;
+            builder = builder.proxy(proxy);
+        }
+        let http = builder
             .redirect(Policy::none())
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout)
@@ -150,6 +168,7 @@ impl AimHarder {
             Exchange::Body { body, set_cookies } => (body, set_cookies),
             Exchange::ToLogin(reason) => return Ok(Attempt::Expired(reason)),
             Exchange::Failed(reason) => return Ok(Attempt::Failed(reason)),
+            Exchange::Blocked(reason) => return Ok(Attempt::Blocked(reason)),
         };
         // A dead session may be announced as JSON on either endpoint.
         if is_logout(&body) {
@@ -192,6 +211,7 @@ impl AimHarder {
             Exchange::Body { body, .. } => body,
             Exchange::ToLogin(reason) => return Ok(Whoami::Dead(reason)),
             Exchange::Failed(reason) => return Ok(Whoami::Failed(reason)),
+            Exchange::Blocked(reason) => return Ok(Whoami::Blocked(reason)),
         };
         if is_logout(&body) {
             return Ok(Whoami::Dead(LOGOUT.into()));
@@ -251,10 +271,11 @@ async fn exchange(
         return Err(Transient {
             reason: format!("HTTP {}", status.as_u16()),
             retry_after: retry_after(resp.headers().get(RETRY_AFTER), OffsetDateTime::now_utc()),
+            status: Some(status.as_u16()),
         });
     }
     if status == StatusCode::FORBIDDEN {
-        return Ok(Exchange::Failed(
+        return Ok(Exchange::Blocked(
             "blocked, HTTP 403 (AimHarder blocks some cloud IP ranges; run from another network)"
                 .into(),
         ));
@@ -294,6 +315,7 @@ fn transport_failure(e: &reqwest::Error) -> Transient {
     Transient {
         reason: describe_transport(e),
         retry_after: None,
+        status: None,
     }
 }
 

@@ -24,6 +24,8 @@ pub enum RunVerdict {
     Problems,
     /// The deadline or a signal stopped the run with due sessions left.
     Interrupted,
+    /// The circuit breaker stopped the run: AimHarder refuses or fails us.
+    Unavailable,
 }
 
 pub const EX_USAGE: u8 = 64;
@@ -38,6 +40,7 @@ pub fn verdict_code(verdict: RunVerdict) -> u8 {
         RunVerdict::Clean => 0,
         RunVerdict::Problems => 1,
         RunVerdict::Interrupted => EX_TEMPFAIL,
+        RunVerdict::Unavailable => EX_UNAVAILABLE,
     }
 }
 

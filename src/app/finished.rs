@@ -28,4 +28,14 @@ impl Finished {
             totals: Some(totals),
         }
     }
+
+    /// The circuit breaker stopped the run: AimHarder is unavailable from
+    /// here, whatever the sessions' outcomes.
+    pub fn unavailable(totals: Totals, summary: String) -> Self {
+        Self {
+            code: verdict_code(RunVerdict::Unavailable),
+            summary,
+            totals: Some(totals),
+        }
+    }
 }

@@ -28,7 +28,9 @@ pub async fn probe(store: Store, output: Output, args: &Probe) -> anyhow::Result
         ProbeTarget::One(one) => {
             let row = target::find(&store, one, output).await?;
             let mut sink = ProbeSink::start(output, true)?;
-            sink.session(&prober.probe(&row).await)?;
+            if let Some(report) = prober.probe(&row).await {
+                sink.session(&report)?;
+            }
             sink.finish(clock.elapsed().as_millis())?
         }
         ProbeTarget::All { limit, shard } => {
@@ -62,6 +64,15 @@ pub async fn probe(store: Store, output: Output, args: &Probe) -> anyhow::Result
             done
         }
     };
+    if let Some(trip) = prober.tripped() {
+        let message = trip.message();
+        eprintln!("error: {message}");
+        return Ok(Finished {
+            code: verdict_code(RunVerdict::Unavailable),
+            summary: format!("{summary}; {message}"),
+            totals: None,
+        });
+    }
     let verdict = if totals.all_alive() {
         RunVerdict::Clean
     } else {

@@ -61,8 +61,9 @@ pub async fn refresh_all(
             bar.set_message(format!("{problems} failed"));
         }
     };
-    let (left, read_error) = if args.dry_run {
-        (false, dry_run(due, args.limit, output, &mut record).await)
+    let (left, read_error, trip) = if args.dry_run {
+        let read_error = dry_run(due, args.limit, output, &mut record).await;
+        (false, read_error, None)
     } else {
         let engine = engine(
             &args.aimharder,
@@ -73,19 +74,22 @@ pub async fn refresh_all(
             journal,
         )?;
         let run = engine.run_all(due, args.limit, &abort, &mut record).await;
-        (run.left, run.read_error)
+        (run.left, run.read_error, engine.tripped())
     };
     bar.finish_and_clear();
     logging::detach_bar();
     if let Some(e) = write_error {
         return Err(e).context("cannot write the results to stdout");
     }
-    let stopped = if left {
-        *stopped_by.lock().unwrap_or_else(|e| e.into_inner())
-    } else {
-        None
+    let stopped = match &trip {
+        Some(trip) => Some(format!("circuit breaker: {}", trip.message())),
+        None if left => stopped_by
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(str::to_string),
+        None => None,
     };
-    let (totals, summary) = sink.finish(clock.elapsed().as_millis(), stopped)?;
+    let (totals, summary) = sink.finish(clock.elapsed().as_millis(), stopped.as_deref())?;
     if totals.selected == 0 {
         if let Some(hint) = store.key_hint() {
             tracing::warn!("nothing selected; {hint}");
@@ -94,6 +98,14 @@ pub async fn refresh_all(
     if let Some(e) = read_error {
         return Err(AppError::Store(e))
             .context("reading due sessions stopped the run; the sessions above were handled");
+    }
+    if let Some(trip) = trip {
+        let message = trip.message();
+        eprintln!("error: {message}");
+        return Ok(Finished::unavailable(
+            totals,
+            format!("{summary}; {message}"),
+        ));
     }
     Ok(Finished::refreshing(totals, summary, left))
 }

@@ -35,9 +35,11 @@ pub async fn refresh_one(
             return finish_one(output, &report);
         }
     }
+    // One session: nothing "in a row" for a circuit breaker to see.
     let pace = Pace {
         concurrency: 1,
         rate: None,
+        max_consecutive_failures: 0,
     };
     // Claimed like any other run's session: never called by two at once.
     let claim = wiring::claim(timefmt::now());
@@ -81,6 +83,6 @@ fn finish_one(output: Output, report: &SessionReport) -> anyhow::Result<Finished
     } else {
         &[]
     };
-    github::step_summary("refresh-one", &totals, problems);
+    github::step_summary("refresh-one", &totals, problems, None);
     Ok(Finished::refreshing(totals, summary, false))
 }

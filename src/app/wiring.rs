@@ -43,6 +43,7 @@ pub fn caller(pace: &Pace, stop: CancellationToken, deadline: Option<Instant>) -
         concurrency: pace.concurrency,
         rate: pace.rate,
         first_retry_delay: FIRST_RETRY_DELAY,
+        max_consecutive_failures: pace.max_consecutive_failures,
     };
     Caller::new(&settings, stop, deadline)
 }

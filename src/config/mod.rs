@@ -9,6 +9,7 @@ pub mod keys;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::aimharder::client::{AimHarderConfig, Endpoint};
@@ -91,6 +92,9 @@ pub struct Pace {
     pub concurrency: usize,
     /// Requests per second; `None` is no limit.
     pub rate: Option<f64>,
+    /// Sessions failing in a row for the runner's reasons that stop the run
+    /// (the circuit breaker; 0: never).
+    pub max_consecutive_failures: u32,
 }
 
 pub struct RefreshAll {
@@ -217,10 +221,11 @@ fn target(
     }
 }
 
-fn pace(args: &PaceArgs) -> Pace {
+fn pace(global: &GlobalArgs, args: &PaceArgs) -> Pace {
     Pace {
         concurrency: args.concurrency as usize,
         rate: Some(args.rate).filter(|r| *r > 0.0),
+        max_consecutive_failures: global.max_consecutive_failures,
     }
 }
 
@@ -239,7 +244,7 @@ fn refresh_all(global: &GlobalArgs, args: &RefreshAllArgs) -> Result<RefreshAll,
             .unwrap_or_else(|| endpoint(global).default_older_than()),
         retry_errors_after: args.retry_errors_after,
         force: args.force,
-        pace: pace(&args.pace),
+        pace: pace(global, &args.pace),
         limit: args.limit,
         shard: args.shard,
         max_duration: args.max_duration,
@@ -259,7 +264,7 @@ fn probe(global: &GlobalArgs, args: &ProbeArgs) -> Result<Probe, ConfigError> {
     };
     Ok(Probe {
         target,
-        pace: pace(&args.pace),
+        pace: pace(global, &args.pace),
         aimharder: aimharder_config(global, &args.http)?,
     })
 }
@@ -374,11 +379,37 @@ fn aimharder_config(args: &GlobalArgs, http: &HttpArgs) -> Result<AimHarderConfi
     }
     Ok(AimHarderConfig {
         base_url,
+        proxy: proxy(args)?,
         endpoint: endpoint(args),
         default_fingerprint,
         user_agent: args.user_agent.clone(),
         request_timeout: http.request_timeout,
     })
+}
+
+/// The proxy for AimHarder traffic. Its URL may hold credentials, so no
+/// message repeats it.
+fn proxy(args: &GlobalArgs) -> Result<Option<SecretString>, ConfigError> {
+    let Some(raw) = args
+        .proxy
+        .as_ref()
+        .filter(|p| !p.expose_secret().is_empty())
+    else {
+        return Ok(None);
+    };
+    let bad = |why: &str| {
+        ConfigError::Config(format!(
+            "AIMHARDER_PROXY (--proxy) {why}: write http://, https:// or socks5:// [user:password@]host:port"
+        ))
+    };
+    let url = Url::parse(raw.expose_secret()).map_err(|_| bad("is not a valid URL"))?;
+    if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") {
+        return Err(bad("has a scheme the tool cannot use"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    Ok(Some(raw.clone()))
 }
 
 fn parse_url(setting: &str, raw: &str) -> Result<Url, ConfigError> {

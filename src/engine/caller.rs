@@ -1,10 +1,12 @@
 //! Calls to AimHarder under a run's bounds, whatever the endpoint: a slot
 //! (the concurrency bound), the pace, retries with backoff and
-//! `Retry-After`, and the run's stop and deadline. Refreshes and probes both
-//! go through here, so both are equally polite.
+//! `Retry-After`, a run-wide pause when AimHarder asks for one, the circuit
+//! breaker, and the run's stop and deadline. Refreshes and probes both go
+//! through here, so both are equally polite.
 
 use std::future::Future;
 use std::num::NonZeroU32;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -14,10 +16,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aimharder::client::Transient;
 use crate::backoff::Backoff;
+use crate::engine::breaker::{Breaker, Settled, Trip};
 
 pub const MAX_ATTEMPTS: usize = 3;
-/// A `Retry-After` longer than this is not waited for in full.
-const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+/// A `Retry-After` longer than this is not waited for in full (neither by
+/// the session that got it nor by the run's pause).
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 /// The longest wait between two attempts of one call.
 const RETRY_DELAY_CAP: Duration = Duration::from_secs(30);
 
@@ -27,6 +31,9 @@ pub struct CallerSettings {
     /// Requests per second; `None` for no limit.
     pub rate: Option<f64>,
     pub first_retry_delay: Duration,
+    /// Sessions failing in a row for the runner's reasons that stop the
+    /// run (0: never).
+    pub max_consecutive_failures: u32,
 }
 
 /// What one call (its attempts included) came to.
@@ -37,8 +44,14 @@ pub enum Called<T> {
         answer: T,
         attempts: u32,
     },
-    /// Transient failures until the attempts, the run or its deadline ran out.
+    /// Transient failures until the attempts ran out.
     GaveUp {
+        reason: String,
+        attempts: u32,
+    },
+    /// A transient failure, and the run stopping (or its deadline near):
+    /// no retry was started.
+    Stopped {
         reason: String,
         attempts: u32,
     },
@@ -51,6 +64,9 @@ pub struct Caller {
     stop: CancellationToken,
     deadline: Option<Instant>,
     first_retry_delay: Duration,
+    /// No new request starts before this: AimHarder asked the run to wait.
+    paused_until: Mutex<Option<Instant>>,
+    breaker: Breaker,
 }
 
 impl Caller {
@@ -74,7 +90,24 @@ impl Caller {
             stop,
             deadline,
             first_retry_delay: settings.first_retry_delay,
+            paused_until: Mutex::new(None),
+            breaker: Breaker::new(settings.max_consecutive_failures),
         }
+    }
+
+    /// Records how a session ended; the breaker tripping stops the run: no
+    /// new session and no new retry starts, those in flight finish.
+    pub fn settle(&self, settled: Settled<'_>) {
+        if self.breaker.settle(settled) {
+            if let Some(trip) = self.breaker.tripped() {
+                tracing::warn!("circuit breaker: {}", trip.message());
+            }
+            self.stop.cancel();
+        }
+    }
+
+    pub fn tripped(&self) -> Option<Trip> {
+        self.breaker.tripped()
     }
 
     /// Requests in flight at most.
@@ -96,7 +129,7 @@ impl Caller {
         Fut: Future<Output = Result<T, Transient>>,
     {
         let mut backoff = Backoff::new(self.first_retry_delay, RETRY_DELAY_CAP, MAX_ATTEMPTS);
-        let stopping = |reason: &str, attempts| Called::GaveUp {
+        let stopping = |reason: &str, attempts| Called::Stopped {
             reason: format!("{reason} (no retry: the run is stopping)"),
             attempts,
         };
@@ -121,6 +154,7 @@ impl Caller {
             let Transient {
                 reason,
                 retry_after,
+                status,
             } = match answer {
                 Ok(answer) => return Called::Answered { answer, attempts },
                 Err(transient) => transient,
@@ -131,6 +165,9 @@ impl Caller {
                     attempts,
                 };
             };
+            if let (Some(wait), Some(429 | 503)) = (retry_after, status) {
+                self.pause_run(wait);
+            }
             let delay = retry_after.map_or(jittered, |ra| ra.min(RETRY_AFTER_CAP).max(jittered));
             let wake = Instant::now() + delay;
             if self.stop.is_cancelled() || self.deadline.is_some_and(|d| wake >= d) {
@@ -145,12 +182,116 @@ impl Caller {
         }
     }
 
-    /// Waits for a free slot, then for the pace; `None` if stopped meanwhile.
+    /// A 429 or 503 with `Retry-After`: no new request of the run starts
+    /// until it passes (capped), then the pace resumes.
+    fn pause_run(&self, wait: Duration) {
+        let until = Instant::now() + wait.min(RETRY_AFTER_CAP);
+        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if paused.is_none_or(|p| p < until) {
+            tracing::warn!(?wait, "AimHarder asked to wait: the whole run pauses");
+            *paused = Some(until);
+        }
+    }
+
+    /// Waits for a free slot, the pace, and any pause; `None` if stopped
+    /// meanwhile.
     async fn start_request(&self) -> Option<SemaphorePermit<'_>> {
         let permit = self.slots.acquire().await.ok()?;
         if let Some(pace) = &self.pace {
             pace.until_ready().await;
         }
+        loop {
+            let paused = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+            match paused {
+                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
+                _ => break,
+            }
+        }
         (!self.stop.is_cancelled()).then_some(permit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn caller() -> Caller {
+        let settings = CallerSettings {
+            concurrency: 4,
+            rate: None,
+            first_retry_delay: Duration::from_millis(10),
+            max_consecutive_failures: 3,
+        };
+        Caller::new(&settings, CancellationToken::new(), None)
+    }
+
+    /// Session A gets `status` with `Retry-After: wait` once; session B
+    /// starts a second later. When did B's request go out, after the start?
+    async fn second_session_starts_after(status: u16, wait: Duration) -> Duration {
+        let caller = caller();
+        let t0 = Instant::now();
+        let tries = AtomicU32::new(0);
+        let a = caller.call(|| async {
+            if tries.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(Transient {
+                    reason: format!("HTTP {status}"),
+                    retry_after: Some(wait),
+                    status: Some(status),
+                })
+            } else {
+                Ok(())
+            }
+        });
+        let b = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            caller
+                .call(|| async { Ok::<_, Transient>(Instant::now()) })
+                .await
+        };
+        let (a, b) = tokio::join!(a, b);
+        assert!(matches!(a, Called::Answered { attempts: 2, .. }));
+        match b {
+            Called::Answered { answer, .. } => answer - t0,
+            _ => panic!("the second session was not answered"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_or_503_with_retry_after_pauses_every_new_request() {
+        for status in [429, 503] {
+            let b = second_session_starts_after(status, Duration::from_secs(5)).await;
+            assert!(b >= Duration::from_secs(5), "{status}: B went out at {b:?}");
+            assert!(
+                b < Duration::from_secs(6),
+                "{status}: B waited too long: {b:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pause_is_capped_and_other_statuses_pause_only_their_session() {
+        let b = second_session_starts_after(429, Duration::from_secs(3600)).await;
+        assert!(
+            b >= RETRY_AFTER_CAP && b < RETRY_AFTER_CAP + Duration::from_secs(1),
+            "{b:?}"
+        );
+        let b = second_session_starts_after(500, Duration::from_secs(5)).await;
+        assert!(b < Duration::from_secs(2), "a 500 paused the run: {b:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_breaker_stops_new_requests() {
+        let caller = caller();
+        caller.settle(Settled::RunnerFailure("blocked, HTTP 403"));
+        caller.settle(Settled::Answered);
+        caller.settle(Settled::RunnerFailure("blocked, HTTP 403"));
+        caller.settle(Settled::RunnerFailure("blocked, HTTP 403"));
+        assert!(!caller.stop().is_cancelled(), "not three in a row yet");
+        caller.settle(Settled::RunnerFailure("blocked, HTTP 403"));
+        assert!(caller.stop().is_cancelled());
+        assert_eq!(caller.tripped().unwrap().in_a_row, 3);
+        let called = caller.call(|| async { Ok::<_, Transient>(()) }).await;
+        assert!(matches!(called, Called::NotStarted));
     }
 }

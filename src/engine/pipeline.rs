@@ -16,6 +16,7 @@ use crate::domain::outcome::{Outcome, SessionReport};
 use crate::domain::session::SessionRow;
 use crate::domain::stamp::stamped_error;
 use crate::domain::timefmt;
+use crate::engine::breaker::{Settled, Trip};
 use crate::engine::caller::{Called, Caller};
 use crate::engine::due::{give_back, Claim, DueStream};
 use crate::engine::journal::{credentials_digest, Entry, Journal};
@@ -64,6 +65,11 @@ impl Engine {
             caller,
             settings,
         }
+    }
+
+    /// Why the circuit breaker stopped the run, if it did.
+    pub fn tripped(&self) -> Option<Trip> {
+        self.caller.tripped()
     }
 
     /// Runs every session of `due` with at most `concurrency` AimHarder calls in
@@ -176,9 +182,17 @@ impl Engine {
             }
             Called::GaveUp { reason, attempts } => {
                 report.attempts = attempts;
+                Attempt::Blocked(reason)
+            }
+            Called::Stopped { reason, attempts } => {
+                report.attempts = attempts;
                 Attempt::Failed(reason)
             }
         };
+        self.caller.settle(match &attempt {
+            Attempt::Blocked(reason) => Settled::RunnerFailure(reason),
+            _ => Settled::Answered,
+        });
         match attempt {
             Attempt::Refreshed {
                 session,
@@ -191,7 +205,7 @@ impl Engine {
                 self.record_failure(&row, report, Outcome::Expired, &reason)
                     .await
             }
-            Attempt::Failed(reason) => {
+            Attempt::Failed(reason) | Attempt::Blocked(reason) => {
                 self.record_failure(&row, report, Outcome::Failed, &reason)
                     .await
             }

@@ -1,12 +1,15 @@
 //! Asking AimHarder whether sessions are alive, under the same bounds as a
 //! refresh run; nothing is written anywhere.
 
+use std::future::Future;
+
 use futures::StreamExt;
 
 use crate::aimharder::client::{AimHarder, Whoami};
 use crate::aimharder::cookies::CookieJar;
 use crate::domain::probe::{Liveness, ProbeReport};
 use crate::domain::session::SessionRow;
+use crate::engine::breaker::{Settled, Trip};
 use crate::engine::caller::{Called, Caller};
 use crate::engine::due::DueStream;
 use crate::output::report::Output;
@@ -27,6 +30,10 @@ impl Prober {
         }
     }
 
+    pub fn tripped(&self) -> Option<Trip> {
+        self.caller.tripped()
+    }
+
     /// Probes every row of `rows` (at most `limit`), each report to
     /// `on_done` as it comes; `Err` if reading further rows failed (the
     /// sessions before were reported).
@@ -38,8 +45,10 @@ impl Prober {
     ) -> Result<(), StoreError> {
         let mut read_error = None;
         let mut taken = 0u64;
+        let stop = self.caller.stop();
+        let mut stopped = std::pin::pin!(stop.cancelled());
         let rows = futures::stream::poll_fn(|cx| {
-            if limit.is_some_and(|l| taken >= l) {
+            if stopped.as_mut().poll(cx).is_ready() || limit.is_some_and(|l| taken >= l) {
                 return std::task::Poll::Ready(None);
             }
             rows.poll_next(cx).map(|next| match next {
@@ -58,14 +67,18 @@ impl Prober {
             .map(|row| async move { self.probe(&row).await })
             .buffer_unordered(self.caller.concurrency() * 2);
         while let Some(report) = reports.next().await {
-            on_done(report);
+            // Sessions the breaker kept from being asked are not listed.
+            if let Some(report) = report {
+                on_done(report);
+            }
         }
         drop(reports);
         read_error.map_or(Ok(()), Err)
     }
 
-    /// Asks `/api/whoami` about one session, with its stored cookies.
-    pub async fn probe(&self, row: &SessionRow) -> ProbeReport {
+    /// Asks `/api/whoami` about one session, with its stored cookies;
+    /// `None` when the run stopped (the circuit breaker) before asking.
+    pub async fn probe(&self, row: &SessionRow) -> Option<ProbeReport> {
         let report = |outcome, error: Option<String>| ProbeReport {
             id: row.id.clone(),
             email: self.output.email(row.user_email.as_deref()),
@@ -74,23 +87,30 @@ impl Prober {
         };
         let cookies = match CookieJar::from_json(&row.aimharder_cookies) {
             Ok(jar) => jar.header_value(),
-            Err(e) => return report(Liveness::Failed, Some(e.to_string())),
+            Err(e) => return Some(report(Liveness::Failed, Some(e.to_string()))),
         };
-        match self
+        let (outcome, error) = match self
             .caller
             .call(|| self.aimharder.whoami(cookies.as_ref()))
             .await
         {
+            Called::NotStarted => return None,
             Called::Answered { answer, .. } => match answer {
-                Whoami::Alive => report(Liveness::Alive, None),
-                Whoami::Dead(reason) => report(Liveness::Dead, Some(reason)),
-                Whoami::Failed(reason) => report(Liveness::Failed, Some(reason)),
+                Whoami::Alive => (Liveness::Alive, None),
+                Whoami::Dead(reason) => (Liveness::Dead, Some(reason)),
+                Whoami::Failed(reason) => (Liveness::Failed, Some(reason)),
+                Whoami::Blocked(reason) => {
+                    self.caller.settle(Settled::RunnerFailure(&reason));
+                    return Some(report(Liveness::Failed, Some(reason)));
+                }
             },
-            Called::GaveUp { reason, .. } => report(Liveness::Failed, Some(reason)),
-            Called::NotStarted => report(
-                Liveness::Failed,
-                Some("not asked: the run was stopped".into()),
-            ),
-        }
+            Called::GaveUp { reason, .. } => {
+                self.caller.settle(Settled::RunnerFailure(&reason));
+                return Some(report(Liveness::Failed, Some(reason)));
+            }
+            Called::Stopped { reason, .. } => (Liveness::Failed, Some(reason)),
+        };
+        self.caller.settle(Settled::Answered);
+        Some(report(outcome, error))
     }
 }

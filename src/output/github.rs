@@ -10,6 +10,10 @@ use crate::domain::outcome::{SessionReport, Totals};
 
 /// Failed sessions listed in the step summary; the rest are counted.
 pub const SUMMARY_ROWS: usize = 100;
+/// Failed sessions annotated one by one; the rest get one line. A refused
+/// network fails every session alike: a page of identical annotations
+/// would bury the one that says why.
+pub const ANNOTATIONS: u64 = 10;
 
 pub fn enabled() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
@@ -41,8 +45,25 @@ pub fn annotate(report: &SessionReport) {
     );
 }
 
-/// Appends the run's summary to `$GITHUB_STEP_SUMMARY`.
-pub fn step_summary(title: &str, totals: &Totals, problems: &[SessionReport]) {
+/// One annotation for the failed sessions past the first [`ANNOTATIONS`].
+pub fn annotate_rest(rest: u64) {
+    if !enabled() || rest == 0 {
+        return;
+    }
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "::error title=aimharder-refresh::… and {rest} more sessions failed, expired or went unrecorded (the step summary lists them)"
+    );
+}
+
+/// Appends the run's summary to `$GITHUB_STEP_SUMMARY`; `stopped` says why
+/// the run stopped early (the deadline, a signal, the circuit breaker).
+pub fn step_summary(
+    title: &str,
+    totals: &Totals,
+    problems: &[SessionReport],
+    stopped: Option<&str>,
+) {
     if !enabled() {
         return;
     }
@@ -54,6 +75,9 @@ pub fn step_summary(title: &str, totals: &Totals, problems: &[SessionReport]) {
          |---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} |\n",
         totals.selected, totals.refreshed, totals.failed, totals.expired, totals.unrecorded, totals.skipped
     );
+    if let Some(why) = stopped {
+        text.push_str(&format!("\n**Stopped:** {}\n", cell(why)));
+    }
     let listed_all = (problems.len() as u64) >= totals.failed + totals.expired + totals.unrecorded;
     if !problems.is_empty() {
         text.push_str("\n| session | email | outcome | reason |\n|---|---|---|---|\n");

@@ -54,7 +54,10 @@ impl RunSink {
     pub fn session(&mut self, report: &SessionReport) -> std::io::Result<()> {
         self.totals.add(report.outcome);
         if report.outcome.is_problem() && github::enabled() {
-            github::annotate(report);
+            let problems = self.totals.failed + self.totals.expired + self.totals.unrecorded;
+            if problems <= github::ANNOTATIONS {
+                github::annotate(report);
+            }
             if self.problems.len() < github::SUMMARY_ROWS {
                 self.problems.push(report.clone());
             }
@@ -121,7 +124,10 @@ impl RunSink {
         } else {
             "refresh-all"
         };
-        github::step_summary(title, t, &self.problems);
+        github::annotate_rest(
+            (t.failed + t.expired + t.unrecorded).saturating_sub(github::ANNOTATIONS),
+        );
+        github::step_summary(title, t, &self.problems, stopped);
         Ok((self.totals, summary))
     }
 }

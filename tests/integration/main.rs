@@ -15,6 +15,7 @@ mod errors;
 mod faults;
 mod journal;
 mod operations;
+mod politeness;
 mod probe;
 mod refresh_all;
 mod refresh_one;

@@ -230,9 +230,20 @@ fn refresh_workflow_runs_off_the_hour_one_at_a_time_within_a_time_limit() {
         "secrets.SUPABASE_SECRET_KEY",
         "secrets.SUPABASE_SERVICE_ROLE_KEY",
         "secrets.SUPABASE_URL",
+        "secrets.AIMHARDER_PROXY",
     ] {
         assert!(live.contains(secret), "the workflow does not use {secret}");
     }
+    // GitHub-hosted runners may be refused: the way out is documented in
+    // the file, with the self-hosted runner line ready to uncomment.
+    assert!(
+        text.contains("# runs-on: self-hosted"),
+        "no self-hosted runs-on line"
+    );
+    assert!(
+        text.contains("HTTP 403"),
+        "the refused-range problem is not explained"
+    );
     assert!(
         !live.contains("eyJ"),
         "the workflow seems to hold a JWT; keys belong in secrets"

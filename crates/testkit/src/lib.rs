@@ -6,6 +6,7 @@
 //! - [`gateway`]: a Supabase-like API gateway in front of that `postrust`
 //!   (`sb_secret_`/`sb_publishable_` keys, outages, redirects, records);
 //! - [`proxy`]: a fault-injecting proxy in front of `postrust`;
+//! - [`forward_proxy`]: a forward HTTP proxy that records what passes (`AIMHARDER_PROXY`);
 //! - [`aimharder`]: a simulated AimHarder answering `/setrefresh` from a script;
 //! - [`recorder`]: a server that answers 200 and records (a healthcheck stand-in);
 //! - [`run`]: runs the binary with a clean environment ([`run::Bin`]), and
@@ -16,6 +17,7 @@
 //! installs both.
 
 pub mod aimharder;
+pub mod forward_proxy;
 pub mod gateway;
 pub mod listen;
 pub mod proxy;

@@ -5,7 +5,7 @@
 //! flight.
 
 mod liveness;
-mod wire;
+pub(crate) mod wire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -141,6 +141,8 @@ struct State {
     arrivals: Vec<Instant>,
     events: Vec<Event>,
     liveness: Option<Liveness>,
+    /// The answer for tokens without a script (`None`: `Reply::ok()`).
+    default: Option<Reply>,
 }
 
 #[derive(Clone)]
@@ -209,6 +211,12 @@ impl FakeAimHarder {
             .unwrap()
             .scripts
             .insert(token.to_string(), replies);
+    }
+
+    /// Answers every token without a script of its own with `reply` (say,
+    /// 403 for a network AimHarder refuses).
+    pub fn answer_everyone(&self, reply: Reply) {
+        self.state.lock().unwrap().default = Some(reply);
     }
 
     /// From now on a session dies `lifetime` after its last successful
@@ -284,10 +292,11 @@ impl FakeAimHarder {
                 } else {
                     seen.token.clone()
                 };
+                let default = state.default.clone().unwrap_or_else(Reply::ok);
                 let scripted = match state.scripts.get_mut(&key) {
                     Some(replies) if replies.len() > 1 => replies.remove(0),
-                    Some(replies) => replies.first().cloned().unwrap_or_else(Reply::ok),
-                    None => Reply::ok(),
+                    Some(replies) => replies.first().cloned().unwrap_or(default),
+                    None => default,
                 };
                 match state.liveness.as_mut() {
                     Some(model) => model.reply(&seen, scripted),

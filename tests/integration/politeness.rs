@@ -1,0 +1,256 @@
+//! Politeness toward AimHarder: the circuit breaker, a run-wide pause on
+//! `Retry-After`, and a proxy for AimHarder's traffic only.
+
+use std::time::Duration;
+
+use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
+use aimharder_testkit::forward_proxy::ForwardProxy;
+use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::stack::TestDb;
+
+use crate::refresh_all::stack;
+use crate::BIN;
+
+fn seed(db: &TestDb, n: usize, tag: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            Seed::new(&format!("{tag}{i}@example.com"), &format!("{i}|1|{tag}"))
+                .session(&format!("{tag}{i}"))
+                .insert(db)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_refused_network_trips_the_breaker_and_leaves_the_rest_untouched() {
+    let (db, aim) = stack().await;
+    aim.answer_everyone(Reply::Status(403));
+    let ids = seed(&db, 60, "refused");
+    let summary = tempfile::NamedTempFile::new().unwrap();
+    let done = BIN
+        .run(&db, &aim)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.path().to_str().unwrap())
+        .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "4"])
+        .output()
+        .await;
+    assert_eq!(done.code, 69, "{}", done.stderr);
+    let line = done
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {}", done.stderr));
+    assert!(
+        line.contains("AimHarder refused 10 sessions in a row (HTTP 403)"),
+        "{line}"
+    );
+    assert!(
+        line.contains("AIMHARDER_PROXY") && line.contains("self-hosted runner"),
+        "{line}"
+    );
+    let calls = aim.seen().len();
+    assert!((10..=10 + 4).contains(&calls), "{calls} calls");
+    let doc = done.json();
+    assert_eq!(doc["failed"], calls as u64, "every call recorded: {doc}");
+    assert!(
+        doc["stopped"].as_str().unwrap().contains("circuit breaker"),
+        "{doc}"
+    );
+    let stamped =
+        db.sql("SELECT count(*) FROM auth_sessions WHERE last_refresh_error LIKE '%HTTP 403%'");
+    assert_eq!(stamped, calls.to_string());
+    for id in &ids {
+        let r = row(&db, id);
+        assert!(r["refresh_claim_run"].is_null(), "claims given back: {r}");
+        assert_eq!(r["refresh_count"], 3);
+        if r["last_refresh_error"].is_null() {
+            assert_eq!(r["auto_refresh_enabled"], true, "untouched");
+        }
+    }
+    // Bounded annotations: ten, then one line for the rest.
+    let annotations = done
+        .stderr
+        .matches("::error title=aimharder-refresh::")
+        .count();
+    assert_eq!(annotations, 11, "{}", done.stderr);
+    assert!(
+        done.stderr.contains("more sessions failed"),
+        "{}",
+        done.stderr
+    );
+    let summary = std::fs::read_to_string(summary.path()).unwrap();
+    assert!(summary.contains("circuit breaker"), "{summary}");
+
+    // probe stops the same way.
+    let probe = BIN
+        .run(&db, &aim)
+        .args(&[
+            "probe",
+            "--all",
+            "--rate",
+            "0",
+            "--json",
+            "--max-consecutive-failures",
+            "5",
+        ])
+        .output()
+        .await;
+    assert_eq!(probe.code, 69, "{}", probe.stderr);
+    assert!(
+        probe
+            .stderr
+            .contains("AimHarder refused 5 sessions in a row"),
+        "{}",
+        probe.stderr
+    );
+    let probed = probe.json()["probed"].as_u64().unwrap();
+    assert!((5..=5 + 4).contains(&probed), "{probed}");
+    assert_eq!(aim.seen().len(), calls + probed as usize);
+}
+
+#[tokio::test]
+async fn scattered_refusals_never_trip_the_breaker() {
+    let (db, aim) = stack().await;
+    let ids = seed(&db, 60, "scattered");
+    for i in (0..60).step_by(10) {
+        aim.script(&format!("{i}|1|scattered"), vec![Reply::Status(403)]);
+    }
+    let done = BIN
+        .run(&db, &aim)
+        .args(&[
+            "refresh-all",
+            "--json",
+            "--rate",
+            "0",
+            "--max-consecutive-failures",
+            "2",
+        ])
+        .output()
+        .await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    let doc = done.json();
+    assert_eq!(
+        (&doc["refreshed"], &doc["failed"]),
+        (&54.into(), &6.into()),
+        "{doc}"
+    );
+    assert!(doc.get("stopped").is_none(), "{doc}");
+    assert_eq!(aim.seen().len(), ids.len());
+}
+
+#[tokio::test]
+async fn a_retry_after_pauses_the_whole_run() {
+    let db = TestDb::new().await;
+    db.apply_migrations();
+    let aim = FakeAimHarder::with_latency(Duration::from_millis(200)).await;
+    let ids = seed(&db, 24, "pause");
+    aim.script("3|1|pause", vec![Reply::RetryAfter(429, 2), Reply::ok()]);
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "4"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["refreshed"], ids.len() as u64);
+    let seen = aim.seen();
+    let arrivals = aim.arrival_times();
+    let refused = seen.iter().position(|s| s.token == "3|1|pause").unwrap();
+    let at = arrivals[refused];
+    // The 429 reached the tool ~200 ms after it arrived; requests sent
+    // before then may still arrive, none may start after until 2 s passed.
+    let window = (
+        at + Duration::from_millis(700),
+        at + Duration::from_millis(1900),
+    );
+    let inside: Vec<Duration> = arrivals
+        .iter()
+        .filter(|t| **t > window.0 && **t < window.1)
+        .map(|t| *t - at)
+        .collect();
+    assert!(inside.is_empty(), "requests inside the pause: {inside:?}");
+    let after = arrivals.iter().filter(|t| **t >= window.1).count();
+    assert!(after >= 10, "the run resumed after the pause: {after}");
+}
+
+#[tokio::test]
+async fn aimharder_traffic_goes_through_the_proxy_and_supabase_does_not() {
+    let (db, aim) = stack().await;
+    let proxy = ForwardProxy::start().await;
+    let ids = seed(&db, 5, "proxied");
+    let done = BIN
+        .run(&db, &aim)
+        .env("AIMHARDER_PROXY", &proxy.url(Some("op:s3cret-pass")))
+        .env("GITHUB_ACTIONS", "true")
+        .args(&["refresh-all", "--json", "--rate", "0", "-v"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["refreshed"], ids.len() as u64);
+    let probe = BIN
+        .run(&db, &aim)
+        .env("AIMHARDER_PROXY", &proxy.url(None))
+        .args(&["probe", "--all", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(probe.code, 0, "{}", probe.stderr);
+    let passed = proxy.passed();
+    let aim_authority = aim.url().trim_start_matches("http://").to_string();
+    assert_eq!(
+        passed.len(),
+        aim.seen().len(),
+        "every AimHarder request went through it"
+    );
+    assert_eq!(passed.len(), 2 * ids.len());
+    assert!(
+        passed.iter().all(|p| p.authority == aim_authority),
+        "{passed:?}"
+    );
+    assert!(passed.iter().any(|p| p.path.starts_with("/api/whoami")));
+    assert!(
+        passed[..ids.len()]
+            .iter()
+            .all(|p| p.proxy_authorization.is_some()),
+        "credentials sent to the proxy"
+    );
+    // The password is masked for GitHub and printed nowhere else.
+    assert!(
+        done.stderr.contains("::add-mask::s3cret-pass"),
+        "{}",
+        done.stderr
+    );
+    // (The mask commands themselves carry it: that is how masking works.)
+    let shown: String = done
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect();
+    assert!(
+        !shown.contains("s3cret") && !done.stdout.contains("s3cret"),
+        "{shown}"
+    );
+
+    let bad = BIN
+        .run(&db, &aim)
+        .env("AIMHARDER_PROXY", "ftp://op:s3cret-pass@127.0.0.1:1")
+        .args(&["refresh-all"])
+        .output()
+        .await;
+    assert_eq!(bad.code, 78, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("AIMHARDER_PROXY") && !bad.stderr.contains("s3cret"),
+        "{}",
+        bad.stderr
+    );
+
+    // socks5 is taken too; through a proxy that is not there, AimHarder is
+    // unreachable while Supabase (not proxied) still records the failure.
+    let socks = BIN
+        .run(&db, &aim)
+        .env("AIMHARDER_PROXY", "socks5://127.0.0.1:1")
+        .args(&["refresh-one", "--id", &ids[0], "--json"])
+        .output()
+        .await;
+    assert_eq!(socks.code, 1, "{}", socks.stderr);
+    assert_eq!(socks.json()["outcome"], "failed", "{}", socks.stdout);
+    assert!(!row(&db, &ids[0])["last_refresh_error"].is_null());
+}
