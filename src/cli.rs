@@ -162,9 +162,9 @@ impl Command {
     }
 }
 
+/// One session, by id or by email (and fingerprint).
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["id", "email"])))]
-pub struct RefreshOneArgs {
+pub struct TargetArgs {
     /// Session id (uuid).
     #[arg(long, value_parser = parse_uuid)]
     pub id: Option<String>,
@@ -174,6 +174,13 @@ pub struct RefreshOneArgs {
     /// Picks one of several sessions of --email.
     #[arg(long, requires = "email")]
     pub fingerprint: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["id", "email"])))]
+pub struct RefreshOneArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Skip when the session was refreshed more recently than this.
     #[arg(long, value_parser = parse_duration)]
     pub if_older_than: Option<Duration>,
@@ -214,15 +221,8 @@ pub struct RefreshAllArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["id", "email", "all"])))]
 pub struct ProbeArgs {
-    /// Session id (uuid).
-    #[arg(long, value_parser = parse_uuid)]
-    pub id: Option<String>,
-    /// Member email; with several sessions, also give --fingerprint.
-    #[arg(long)]
-    pub email: Option<String>,
-    /// Picks one of several sessions of --email.
-    #[arg(long, requires = "email")]
-    pub fingerprint: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Every session with auto refresh enabled.
     #[arg(long)]
     pub all: bool,

@@ -15,7 +15,7 @@ use url::Url;
 use crate::aimharder::client::{AimHarderConfig, Endpoint};
 use crate::cli::{
     Cli, Command, EndpointArg, GlobalArgs, HttpArgs, LogFormat, PaceArgs, ProbeArgs,
-    RefreshAllArgs, RefreshOneArgs, StatusArgs,
+    RefreshAllArgs, RefreshOneArgs, StatusArgs, TargetArgs,
 };
 use crate::config::error::ConfigError;
 use crate::domain::shard::Shard;
@@ -206,16 +206,12 @@ pub fn log_settings(global: &GlobalArgs) -> LogSettings {
     }
 }
 
-fn target(
-    id: &Option<String>,
-    email: &Option<String>,
-    fingerprint: &Option<String>,
-) -> Result<Target, ConfigError> {
-    match (id, email) {
+fn target(args: &TargetArgs) -> Result<Target, ConfigError> {
+    match (&args.id, &args.email) {
         (Some(id), _) => Ok(Target::Id(id.clone())),
         (None, Some(email)) => Ok(Target::Email {
             email: email.clone(),
-            fingerprint: fingerprint.clone(),
+            fingerprint: args.fingerprint.clone(),
         }),
         (None, None) => Err(ConfigError::Usage("give --id or --email".into())),
     }
@@ -231,7 +227,7 @@ fn pace(global: &GlobalArgs, args: &PaceArgs) -> Pace {
 
 fn refresh_one(global: &GlobalArgs, args: &RefreshOneArgs) -> Result<RefreshOne, ConfigError> {
     Ok(RefreshOne {
-        target: target(&args.id, &args.email, &args.fingerprint)?,
+        target: target(&args.target)?,
         if_older_than: args.if_older_than,
         aimharder: aimharder_config(global, &args.http)?,
     })
@@ -260,7 +256,7 @@ fn probe(global: &GlobalArgs, args: &ProbeArgs) -> Result<Probe, ConfigError> {
             shard: args.shard,
         }
     } else {
-        ProbeTarget::One(target(&args.id, &args.email, &args.fingerprint)?)
+        ProbeTarget::One(target(&args.target)?)
     };
     Ok(Probe {
         target,

@@ -1,12 +1,15 @@
 //! The due sessions (or any selection), streamed page by page from the
 //! server and claimed in small batches right before the pipeline takes them.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::domain::session::SessionRow;
 use crate::supabase::due::Selection;
@@ -117,14 +120,50 @@ impl DueStream {
     pub fn poll_next(
         &mut self,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<SessionRow, StoreError>>> {
+    ) -> Poll<Option<Result<SessionRow, StoreError>>> {
         self.rx.poll_recv(cx)
+    }
+
+    /// The rows a run takes: until `stop`, `limit` rows taken, or a read
+    /// failing (kept in `taking`). The stop is polled with the rows, so it
+    /// ends the stream even while a page read is still under way.
+    pub fn take_until<'a>(
+        &'a mut self,
+        stop: &'a CancellationToken,
+        limit: Option<u64>,
+        taking: &'a mut Taking,
+    ) -> impl futures::Stream<Item = SessionRow> + 'a {
+        let mut stopped = Box::pin(stop.cancelled());
+        futures::stream::poll_fn(move |cx| {
+            if stopped.as_mut().poll(cx).is_ready() || limit.is_some_and(|l| taking.taken >= l) {
+                return Poll::Ready(None);
+            }
+            self.poll_next(cx).map(|next| match next {
+                Some(Ok(row)) => {
+                    taking.taken += 1;
+                    Some(row)
+                }
+                Some(Err(e)) => {
+                    taking.read_error = Some(e);
+                    None
+                }
+                None => None,
+            })
+        })
     }
 
     /// True once every page was read and handed over.
     pub fn is_exhausted(&self) -> bool {
         self.exhausted.load(Ordering::SeqCst) && self.rx.is_empty()
     }
+}
+
+/// What [`DueStream::take_until`] took.
+#[derive(Default)]
+pub struct Taking {
+    pub taken: u64,
+    /// Reading further rows failed: the run ends with the rows before.
+    pub read_error: Option<StoreError>,
 }
 
 /// Claims `batch` and hands the claimed rows back in the batch's order (the

@@ -1,9 +1,6 @@
 //! Refreshing sessions: one session end to end (call, retries, write-back),
 //! and the pipeline that runs many under a concurrency bound and a pace.
 
-use std::future::Future;
-use std::task::Poll;
-
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -18,7 +15,7 @@ use crate::domain::stamp::stamped_error;
 use crate::domain::timefmt;
 use crate::engine::breaker::{Settled, Trip};
 use crate::engine::caller::{Called, Caller};
-use crate::engine::due::{give_back, Claim, DueStream};
+use crate::engine::due::{give_back, Claim, DueStream, Taking};
 use crate::engine::journal::{credentials_digest, Entry, Journal};
 use crate::output::report::Output;
 use crate::supabase::rest::StoreError;
@@ -84,29 +81,9 @@ impl Engine {
         abort: &CancellationToken,
         mut on_done: impl FnMut(SessionReport),
     ) -> Pipeline {
-        let mut read_error = None;
-        let mut taken = 0u64;
-        // Polled with the rows, so a stop ends the stream even while a
-        // page read is still under way.
         let stop = self.caller.stop();
-        let mut stopped = std::pin::pin!(stop.cancelled());
-        let rows = futures::stream::poll_fn(|cx| {
-            if stopped.as_mut().poll(cx).is_ready() || limit.is_some_and(|l| taken >= l) {
-                return Poll::Ready(None);
-            }
-            match due.poll_next(cx) {
-                Poll::Ready(Some(Ok(row))) => {
-                    taken += 1;
-                    Poll::Ready(Some(row))
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    read_error = Some(e);
-                    Poll::Ready(None)
-                }
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            }
-        });
+        let mut taking = Taking::default();
+        let rows = due.take_until(stop, limit, &mut taking);
         let in_flight = self.caller.concurrency() * 2;
         let mut results = rows
             .map(|row| self.refresh(row))
@@ -123,11 +100,14 @@ impl Engine {
             on_done(report);
         }
         drop(results);
-        let limited = limit.is_some_and(|l| taken >= l);
+        let limited = limit.is_some_and(|l| taking.taken >= l);
         let left = abort.is_cancelled()
             || (stop.is_cancelled() && !limited && (unstarted || !due.is_exhausted()));
         due.release_untaken(&self.store, &self.settings.claim).await;
-        Pipeline { left, read_error }
+        Pipeline {
+            left,
+            read_error: taking.read_error,
+        }
     }
 
     /// Refreshes one session now and records the result.

@@ -1,8 +1,6 @@
 //! Asking AimHarder whether sessions are alive, under the same bounds as a
 //! refresh run; nothing is written anywhere.
 
-use std::future::Future;
-
 use futures::StreamExt;
 
 use crate::aimharder::client::{AimHarder, Whoami};
@@ -11,7 +9,7 @@ use crate::domain::probe::{Liveness, ProbeReport};
 use crate::domain::session::SessionRow;
 use crate::engine::breaker::{Settled, Trip};
 use crate::engine::caller::{Called, Caller};
-use crate::engine::due::DueStream;
+use crate::engine::due::{DueStream, Taking};
 use crate::output::report::Output;
 use crate::supabase::rest::StoreError;
 
@@ -43,26 +41,8 @@ impl Prober {
         limit: Option<u64>,
         mut on_done: impl FnMut(ProbeReport),
     ) -> Result<(), StoreError> {
-        let mut read_error = None;
-        let mut taken = 0u64;
-        let stop = self.caller.stop();
-        let mut stopped = std::pin::pin!(stop.cancelled());
-        let rows = futures::stream::poll_fn(|cx| {
-            if stopped.as_mut().poll(cx).is_ready() || limit.is_some_and(|l| taken >= l) {
-                return std::task::Poll::Ready(None);
-            }
-            rows.poll_next(cx).map(|next| match next {
-                Some(Ok(row)) => {
-                    taken += 1;
-                    Some(row)
-                }
-                Some(Err(e)) => {
-                    read_error = Some(e);
-                    None
-                }
-                None => None,
-            })
-        });
+        let mut taking = Taking::default();
+        let rows = rows.take_until(self.caller.stop(), limit, &mut taking);
         let mut reports = rows
             .map(|row| async move { self.probe(&row).await })
             .buffer_unordered(self.caller.concurrency() * 2);
@@ -73,7 +53,7 @@ impl Prober {
             }
         }
         drop(reports);
-        read_error.map_or(Ok(()), Err)
+        taking.read_error.map_or(Ok(()), Err)
     }
 
     /// Asks `/api/whoami` about one session, with its stored cookies;
