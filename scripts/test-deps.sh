@@ -13,6 +13,10 @@
 #     $HOME/.cache/aimharder-refresh-tools/node_modules/.bin/action-validator
 #     (or set ACTION_VALIDATOR to one of your own). Needs node and npm; they
 #     are installed from the distribution when missing.
+#   - The checkers of the deploy/ files: systemd-analyze (the distribution's
+#     `systemd` package), promtool (its `prometheus` package), and
+#     kubernetes-validate (PyPI, pinned) in a virtualenv at
+#     $HOME/.cache/aimharder-refresh-tools/venv (or set KUBERNETES_VALIDATE).
 #
 # Safe to run again: whatever is already there is left alone. Fails, loudly,
 # if something cannot be installed.
@@ -20,6 +24,7 @@ set -euo pipefail
 
 POSTRUST_VERSION=3.1.0
 ACTION_VALIDATOR_VERSION=0.6.0
+KUBERNETES_VALIDATE_VERSION=1.37.0
 
 say() { printf 'test-deps: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -102,6 +107,49 @@ else
             die "npm install @action-validator/cli@$ACTION_VALIDATOR_VERSION failed (see above)"
         [ -x "$av_bin" ] && [ "$(av_installed cli)" = "$ACTION_VALIDATOR_VERSION" ] ||
             die "npm finished, but $av_bin is not action-validator $ACTION_VALIDATOR_VERSION"
+    fi
+fi
+
+# --- systemd-analyze, promtool -----------------------------------------------
+
+apt_tool() { # command package
+    if command -v "$1" >/dev/null 2>&1; then
+        say "$1: found $(command -v "$1")"
+        return
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "no $1 and no apt-get: install the $2 package yourself"
+    say "$1: installing the $2 package"
+    as_root apt-get update
+    # The prometheus package would start a server where systemd runs; only
+    # promtool is wanted, and a started server is harmless on its own port.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$2"
+    command -v "$1" >/dev/null 2>&1 || die "installed $2, but there is still no $1"
+}
+apt_tool systemd-analyze systemd
+apt_tool promtool prometheus
+
+# --- kubernetes-validate -----------------------------------------------------
+
+if [ -n "${KUBERNETES_VALIDATE:-}" ]; then
+    [ -x "$KUBERNETES_VALIDATE" ] || die "KUBERNETES_VALIDATE=$KUBERNETES_VALIDATE is not an executable"
+    say "kubernetes-validate: using KUBERNETES_VALIDATE=$KUBERNETES_VALIDATE (not managed by this script)"
+else
+    venv="$HOME/.cache/aimharder-refresh-tools/venv"
+    kv_installed() { "$venv/bin/python" -m pip show kubernetes-validate 2>/dev/null | sed -n 's/^Version: //p'; }
+    if [ -x "$venv/bin/kubernetes-validate" ] && [ "$(kv_installed)" = "$KUBERNETES_VALIDATE_VERSION" ]; then
+        say "kubernetes-validate: found $KUBERNETES_VALIDATE_VERSION at $venv/bin/kubernetes-validate"
+    else
+        if ! python3 -m venv --help >/dev/null 2>&1; then
+            command -v apt-get >/dev/null 2>&1 || die "no python3 with venv: install Python 3, or set KUBERNETES_VALIDATE"
+            as_root apt-get update
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
+        fi
+        say "kubernetes-validate: installing $KUBERNETES_VALIDATE_VERSION into $venv"
+        python3 -m venv "$venv" || die "python3 -m venv $venv failed"
+        "$venv/bin/python" -m pip install --quiet "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" ||
+            die "pip install kubernetes-validate==$KUBERNETES_VALIDATE_VERSION failed (see above)"
+        [ "$(kv_installed)" = "$KUBERNETES_VALIDATE_VERSION" ] ||
+            die "pip finished, but $venv has no kubernetes-validate $KUBERNETES_VALIDATE_VERSION"
     fi
 fi
 

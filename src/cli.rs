@@ -114,7 +114,7 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// Log line format on stderr.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    #[arg(long, env = "AIMHARDER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 }
 
@@ -205,9 +205,10 @@ pub struct RefreshAllArgs {
     /// Refresh at most this many sessions.
     #[arg(long)]
     pub limit: Option<u64>,
-    /// Only sessions in shard I of N (1-based), e.g. 2/4.
-    #[arg(long, value_parser = parse_shard)]
-    pub shard: Option<Shard>,
+    /// Only sessions in shard I of N (1-based), e.g. 2/4; `job/N` takes
+    /// shard $JOB_COMPLETION_INDEX+1 of N (a Kubernetes Indexed Job).
+    #[arg(long, env = "AIMHARDER_SHARD", value_parser = parse_shard)]
+    pub shard: Option<ShardArg>,
     /// Start nothing new after this long; exit 75 if due sessions were left.
     #[arg(long, value_parser = parse_duration)]
     pub max_duration: Option<Duration>,
@@ -231,9 +232,9 @@ pub struct ProbeArgs {
     /// Probe at most this many sessions (with --all).
     #[arg(long, requires = "all")]
     pub limit: Option<u64>,
-    /// Only sessions in shard I of N (1-based), e.g. 2/4 (with --all).
+    /// Only sessions in shard I of N (1-based), e.g. 2/4, or `job/N` (with --all).
     #[arg(long, value_parser = parse_shard, requires = "all")]
-    pub shard: Option<Shard>,
+    pub shard: Option<ShardArg>,
     #[command(flatten)]
     pub http: HttpArgs,
 }
@@ -308,15 +309,30 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_shard(raw: &str) -> Result<Shard, String> {
-    let err = || format!("expected I/N with 1 <= I <= N, got {raw:?}");
+/// `--shard` as written: a fixed shard, or one a Kubernetes Indexed Job's
+/// pod takes from its completion index (no shell in the image to add 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardArg {
+    Fixed(Shard),
+    /// Shard `$JOB_COMPLETION_INDEX + 1` of this many.
+    JobIndex(u32),
+}
+
+fn parse_shard(raw: &str) -> Result<ShardArg, String> {
+    let err = || format!("expected I/N with 1 <= I <= N, or job/N, got {raw:?}");
     let (i, n) = raw.split_once('/').ok_or_else(err)?;
-    let index: u32 = i.trim().parse().map_err(|_| err())?;
     let count: u32 = n.trim().parse().map_err(|_| err())?;
-    if index == 0 || count == 0 || index > count {
+    if count == 0 {
         return Err(err());
     }
-    Ok(Shard { index, count })
+    if i.trim() == "job" {
+        return Ok(ShardArg::JobIndex(count));
+    }
+    let index: u32 = i.trim().parse().map_err(|_| err())?;
+    if index == 0 || index > count {
+        return Err(err());
+    }
+    Ok(ShardArg::Fixed(Shard { index, count }))
 }
 
 #[cfg(test)]
@@ -343,8 +359,12 @@ mod tests {
 
     #[test]
     fn shards_are_one_based_and_bounded() {
-        assert_eq!(parse_shard("2/4").unwrap(), Shard { index: 2, count: 4 });
-        for bad in ["0/4", "5/4", "1/0", "x/2", "3"] {
+        assert_eq!(
+            parse_shard("2/4").unwrap(),
+            ShardArg::Fixed(Shard { index: 2, count: 4 })
+        );
+        assert_eq!(parse_shard("job/4").unwrap(), ShardArg::JobIndex(4));
+        for bad in ["0/4", "5/4", "1/0", "x/2", "3", "job/0"] {
             assert!(parse_shard(bad).is_err(), "{bad}");
         }
     }

@@ -8,6 +8,8 @@ pub struct Finished {
     pub code: u8,
     pub summary: String,
     pub totals: Option<Totals>,
+    /// The circuit breaker stopped the run.
+    pub tripped: bool,
 }
 
 impl Finished {
@@ -26,6 +28,7 @@ impl Finished {
             code: verdict_code(verdict),
             summary,
             totals: Some(totals),
+            tripped: false,
         }
     }
 
@@ -36,6 +39,7 @@ impl Finished {
             code: verdict_code(RunVerdict::Unavailable),
             summary,
             totals: Some(totals),
+            tripped: true,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::domain::outcome::Totals;
+use crate::domain::status::StatusReport;
 
 const LAST_SUCCESS: &str = "aimharder_refresh_last_success_timestamp_seconds";
 
@@ -15,6 +16,10 @@ pub struct RunMetrics<'a> {
     pub duration_secs: f64,
     pub exit_code: u8,
     pub totals: Option<&'a Totals>,
+    /// The circuit breaker stopped the run.
+    pub tripped: bool,
+    /// Sessions by state once the run was over, as `status` counts them.
+    pub states: Option<&'a StatusReport>,
 }
 
 pub fn write(path: &Path, run: &RunMetrics<'_>) -> std::io::Result<()> {
@@ -78,8 +83,29 @@ fn render(run: &RunMetrics<'_>, last_success: Option<i64>) -> String {
     gauge(
         "aimharder_refresh_last_run_exit_code",
         "Exit code of the last run (0 = all refreshed).",
-        &[(cmd, run.exit_code.to_string())],
+        &[(cmd.clone(), run.exit_code.to_string())],
     );
+    gauge(
+        "aimharder_refresh_circuit_breaker_tripped",
+        "1 when the circuit breaker stopped the last run (AimHarder refused or failed sessions in a row).",
+        &[(cmd, u8::from(run.tripped).to_string())],
+    );
+    if let Some(s) = run.states {
+        let by = |state: &str, n: u64| (format!("{{state=\"{state}\"}}"), n.to_string());
+        gauge(
+            "aimharder_refresh_sessions_by_state",
+            "Sessions in the table by state when the last run ended (as `status` counts them; stale: not refreshed in 24h).",
+            &[
+                by("total", s.total),
+                by("enabled", s.auto_refresh_enabled),
+                by("fresh", s.fresh),
+                by("stale", s.stale),
+                by("never_refreshed", s.never_refreshed),
+                by("with_errors", s.with_errors),
+                by("due", s.due),
+            ],
+        );
+    }
     if let Some(t) = run.totals {
         let by = |o: &str, n: u64| (format!("{{outcome=\"{o}\"}}"), n.to_string());
         gauge(
@@ -116,6 +142,8 @@ mod tests {
             duration_secs: 1.5,
             exit_code: 0,
             totals: Some(&totals),
+            tripped: false,
+            states: None,
         };
         write(&path, &ok).unwrap();
         let failed = RunMetrics {

@@ -13,6 +13,7 @@ pub mod target;
 pub mod wiring;
 
 use crate::config::{CommandSettings, JournalSetting, Settings};
+use crate::domain::status::StatusReport;
 use crate::domain::timefmt;
 use crate::engine::journal::Journal;
 use crate::engine::replay::replay;
@@ -40,21 +41,26 @@ pub async fn run(settings: Settings) -> u8 {
     let clock = std::time::Instant::now();
     let command = settings.command.name();
     let metrics_file = settings.hooks.metrics_file.clone();
-    let (code, summary, totals) = match dispatch(settings).await {
-        Ok(done) => (done.code, done.summary, done.totals),
+    let due_older_than = settings.hooks.due_older_than;
+    let store_config = settings.store.clone();
+    let (code, summary, totals, tripped) = match dispatch(settings).await {
+        Ok(done) => (done.code, done.summary, done.totals, done.tripped),
         Err(err) => {
             let message = format!("{err:#}");
             eprintln!("error: {message}");
-            (exit::error_code(&err), message, None)
+            (exit::error_code(&err), message, None, false)
         }
     };
     if let Some(path) = metrics_file {
+        let states = state_counts(&store_config, due_older_than).await;
         let run = metrics::RunMetrics {
             command,
             finished_at: timefmt::now().unix_timestamp(),
             duration_secs: clock.elapsed().as_secs_f64(),
             exit_code: code,
             totals: totals.as_ref(),
+            tripped,
+            states: states.as_ref(),
         };
         if let Err(e) = metrics::write(&path, &run) {
             tracing::warn!("cannot write the metrics file {}: {e}", path.display());
@@ -65,6 +71,24 @@ pub async fn run(settings: Settings) -> u8 {
             .await;
     }
     code
+}
+
+/// The sessions by state for the metrics file, counted as `status` does (a
+/// session is stale after 24 hours); `None`, with a warning, if Supabase
+/// cannot say.
+async fn state_counts(
+    config: &crate::supabase::store::StoreConfig,
+    due_older_than: std::time::Duration,
+) -> Option<StatusReport> {
+    const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    let store = wiring::connect(config).ok()?;
+    match status::state_counts(&store, due_older_than, STALE_AFTER).await {
+        Ok((report, _)) => Some(report),
+        Err(e) => {
+            tracing::warn!("the metrics file goes without the session counts: {e}");
+            None
+        }
+    }
 }
 
 async fn dispatch(settings: Settings) -> anyhow::Result<Finished> {

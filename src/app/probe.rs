@@ -71,6 +71,7 @@ pub async fn probe(store: Store, output: Output, args: &Probe) -> anyhow::Result
             code: verdict_code(RunVerdict::Unavailable),
             summary: format!("{summary}; {message}"),
             totals: None,
+            tripped: true,
         });
     }
     let verdict = if totals.all_alive() {
@@ -82,5 +83,6 @@ pub async fn probe(store: Store, output: Output, args: &Probe) -> anyhow::Result
         code: verdict_code(verdict),
         summary,
         totals: None,
+        tripped: false,
     })
 }

@@ -12,13 +12,20 @@ use crate::domain::timefmt;
 use crate::engine::due::PAGE_SIZE;
 use crate::output::report::Output;
 use crate::supabase::due::DueQuery;
+use crate::supabase::rest::StoreError;
 use crate::supabase::store::{filter, After, Store};
 
-pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Result<Finished> {
+/// The counts of sessions by state, computed by the server (one `count=exact`
+/// request each), and how many enabled sessions have an error.
+pub async fn state_counts(
+    store: &Store,
+    due_older_than: Duration,
+    stale_after: Duration,
+) -> Result<(StatusReport, u64), StoreError> {
     let now = timefmt::now();
-    let stale_cutoff = timefmt::rfc3339(now - args.stale_after);
+    let stale_cutoff = timefmt::rfc3339(now - stale_after);
     let due = DueQuery {
-        older_than: args.due_older_than,
+        older_than: due_older_than,
         retry_errors_after: Duration::from_secs(3600),
         force: false,
         shard: None,
@@ -52,14 +59,7 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
         due.count_filters(),
         vec![enabled, error],
     ];
-    let counts = futures::future::try_join_all(queries.iter().map(|q| store.count(q)))
-        .await
-        .map_err(AppError::from)?;
-    let sessions = if args.sessions {
-        Some(status_lines(&store, output).await?)
-    } else {
-        None
-    };
+    let counts = futures::future::try_join_all(queries.iter().map(|q| store.count(q))).await?;
     let report = StatusReport {
         total: counts[0],
         auto_refresh_enabled: counts[1],
@@ -68,15 +68,26 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
         never_refreshed: counts[4],
         with_errors: counts[5],
         due: counts[6],
-        sessions,
+        sessions: None,
     };
+    Ok((report, counts[7]))
+}
+
+pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Result<Finished> {
+    let (mut report, enabled_with_errors) =
+        state_counts(&store, args.due_older_than, args.stale_after)
+            .await
+            .map_err(AppError::from)?;
+    if args.sessions {
+        report.sessions = Some(status_lines(&store, output).await?);
+    }
     if report.total == 0 {
         if let Some(hint) = store.key_hint() {
             tracing::warn!("no sessions visible; {hint}");
         }
     }
     let summary = output.status(&report)?;
-    let problem = args.check && (report.stale > 0 || counts[7] > 0);
+    let problem = args.check && (report.stale > 0 || enabled_with_errors > 0);
     let verdict = if problem {
         RunVerdict::Problems
     } else {
@@ -86,6 +97,7 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
         code: verdict_code(verdict),
         summary,
         totals: None,
+        tripped: false,
     })
 }
 

@@ -15,7 +15,7 @@ use url::Url;
 use crate::aimharder::client::{AimHarderConfig, Endpoint};
 use crate::cli::{
     Cli, Command, EndpointArg, GlobalArgs, HttpArgs, LogFormat, PaceArgs, ProbeArgs,
-    RefreshAllArgs, RefreshOneArgs, StatusArgs, TargetArgs,
+    RefreshAllArgs, RefreshOneArgs, ShardArg, StatusArgs, TargetArgs,
 };
 use crate::config::error::ConfigError;
 use crate::domain::shard::Shard;
@@ -29,6 +29,8 @@ use crate::supabase::store::StoreConfig;
 pub struct Hooks {
     pub healthcheck: Option<Url>,
     pub metrics_file: Option<PathBuf>,
+    /// The due window the metrics' state counts use: the endpoint's.
+    pub due_older_than: Duration,
 }
 
 /// Where a command keeps results Supabase would not record.
@@ -217,6 +219,31 @@ fn target(args: &TargetArgs) -> Result<Target, ConfigError> {
     }
 }
 
+/// The shard to take; `job/N` reads the pod's `JOB_COMPLETION_INDEX`.
+fn shard(arg: Option<ShardArg>) -> Result<Option<Shard>, ConfigError> {
+    match arg {
+        None => Ok(None),
+        Some(ShardArg::Fixed(shard)) => Ok(Some(shard)),
+        Some(ShardArg::JobIndex(count)) => {
+            let index = std::env::var("JOB_COMPLETION_INDEX")
+                .ok()
+                .and_then(|i| i.trim().parse::<u32>().ok())
+                .filter(|i| *i < count)
+                .ok_or_else(|| {
+                    ConfigError::Config(format!(
+                        "--shard job/{count} (AIMHARDER_SHARD) needs JOB_COMPLETION_INDEX between 0 and {}: \
+                         run it in a Kubernetes Job with completionMode: Indexed and completions: {count}",
+                        count - 1
+                    ))
+                })?;
+            Ok(Some(Shard {
+                index: index + 1,
+                count,
+            }))
+        }
+    }
+}
+
 fn pace(global: &GlobalArgs, args: &PaceArgs) -> Pace {
     Pace {
         concurrency: args.concurrency as usize,
@@ -242,7 +269,7 @@ fn refresh_all(global: &GlobalArgs, args: &RefreshAllArgs) -> Result<RefreshAll,
         force: args.force,
         pace: pace(global, &args.pace),
         limit: args.limit,
-        shard: args.shard,
+        shard: shard(args.shard)?,
         max_duration: args.max_duration,
         dry_run: args.dry_run,
         aimharder: aimharder_config(global, &args.http)?,
@@ -253,7 +280,7 @@ fn probe(global: &GlobalArgs, args: &ProbeArgs) -> Result<Probe, ConfigError> {
     let target = if args.all {
         ProbeTarget::All {
             limit: args.limit,
-            shard: args.shard,
+            shard: shard(args.shard)?,
         }
     } else {
         ProbeTarget::One(target(&args.target)?)
@@ -296,6 +323,7 @@ fn hooks(global: &GlobalArgs) -> Result<Hooks, ConfigError> {
         None => None,
     };
     Ok(Hooks {
+        due_older_than: endpoint(global).default_older_than(),
         healthcheck,
         metrics_file: global
             .metrics_file
