@@ -375,4 +375,10 @@ fn the_container_image_is_static_multi_stage_and_non_root() {
     ] {
         assert!(release.contains(needle), "release.yml lacks {needle}");
     }
+    // The refresh workflow can run a release binary: it asks for the name
+    // the release workflow gives its assets.
+    assert!(release.contains(r#"name="aimharder-refresh-${GITHUB_REF_NAME}-${TARGET}""#));
+    let refresh = read(&repo().join(".github/workflows/refresh-sessions.yml"));
+    assert!(refresh.contains(r#"name="aimharder-refresh-${RELEASE}-${target}""#));
+    assert!(refresh.contains(r#"sha256sum -c "$name.sha256""#));
 }
