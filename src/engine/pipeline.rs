@@ -151,26 +151,31 @@ impl Engine {
             })
             .await;
         let mut report = report;
-        let attempt = match called {
+        // `runner`: the session failed for the runner's reasons (refused,
+        // or AimHarder unavailable through every retry): the breaker counts it.
+        let (attempt, runner) = match called {
             Called::NotStarted => {
                 give_back(&self.store, &self.settings.claim, [row]).await;
                 return report.with_error("stopped before it started");
             }
             Called::Answered { answer, attempts } => {
                 report.attempts = attempts;
-                answer
+                let runner = matches!(answer, Attempt::Blocked(_));
+                (answer, runner)
             }
             Called::GaveUp { reason, attempts } => {
                 report.attempts = attempts;
-                Attempt::Blocked(reason)
+                (Attempt::Failed(reason), true)
             }
             Called::Stopped { reason, attempts } => {
                 report.attempts = attempts;
-                Attempt::Failed(reason)
+                (Attempt::Failed(reason), false)
             }
         };
         self.caller.settle(match &attempt {
-            Attempt::Blocked(reason) => Settled::RunnerFailure(reason),
+            Attempt::Blocked(reason) | Attempt::Failed(reason) if runner => {
+                Settled::RunnerFailure(reason)
+            }
             _ => Settled::Answered,
         });
         match attempt {

@@ -256,3 +256,44 @@ async fn aimharder_traffic_goes_through_the_proxy_and_supabase_does_not() {
     assert_eq!(socks.json()["outcome"], "failed", "{}", socks.stdout);
     assert!(!row(&db, &ids[0])["last_refresh_error"].is_null());
 }
+
+#[tokio::test]
+async fn an_aimharder_failing_through_every_retry_trips_the_breaker_too() {
+    let (db, aim) = stack().await;
+    aim.answer_everyone(Reply::Status(502));
+    let ids = seed(&db, 40, "down");
+    let done = BIN
+        .run(&db, &aim)
+        .args(&[
+            "refresh-all",
+            "--json",
+            "--rate",
+            "0",
+            "--concurrency",
+            "2",
+            "--max-consecutive-failures",
+            "3",
+        ])
+        .output()
+        .await;
+    assert_eq!(done.code, 69, "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("AimHarder failed 3 sessions in a row (HTTP 502 (after 3 attempts))"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        !done.stderr.contains("AIMHARDER_PROXY"),
+        "not a refused network"
+    );
+    // In flight when it tripped: sessions between two attempts too (the
+    // pipeline holds twice the concurrency), recorded without a retry.
+    let failed = done.json()["failed"].as_u64().unwrap();
+    assert!((3..=3 + 2 * 2).contains(&failed), "{failed}");
+    assert!(
+        aim.seen().len() as u64 <= 3 * failed,
+        "at most 3 attempts per session"
+    );
+    assert!(ids.len() as u64 > failed, "the rest were left alone");
+}
