@@ -63,6 +63,7 @@ fn render(run: &RunMetrics<'_>, last_success: Option<i64>) -> String {
         }
     };
     let cmd = format!("{{command=\"{}\"}}", run.command);
+    let by = |label: &str, value: &str, n: u64| (format!("{{{label}=\"{value}\"}}"), n.to_string());
     gauge(
         "aimharder_refresh_last_run_timestamp_seconds",
         "When the last run ended (Unix time).",
@@ -91,32 +92,30 @@ fn render(run: &RunMetrics<'_>, last_success: Option<i64>) -> String {
         &[(cmd, u8::from(run.tripped).to_string())],
     );
     if let Some(s) = run.states {
-        let by = |state: &str, n: u64| (format!("{{state=\"{state}\"}}"), n.to_string());
         gauge(
             "aimharder_refresh_sessions_by_state",
             "Sessions in the table by state when the last run ended (as `status` counts them; stale: not refreshed in 24h).",
             &[
-                by("total", s.total),
-                by("enabled", s.auto_refresh_enabled),
-                by("fresh", s.fresh),
-                by("stale", s.stale),
-                by("never_refreshed", s.never_refreshed),
-                by("with_errors", s.with_errors),
-                by("due", s.due),
+                by("state", "total", s.total),
+                by("state", "enabled", s.auto_refresh_enabled),
+                by("state", "fresh", s.fresh),
+                by("state", "stale", s.stale),
+                by("state", "never_refreshed", s.never_refreshed),
+                by("state", "with_errors", s.with_errors),
+                by("state", "due", s.due),
             ],
         );
     }
     if let Some(t) = run.totals {
-        let by = |o: &str, n: u64| (format!("{{outcome=\"{o}\"}}"), n.to_string());
         gauge(
             "aimharder_refresh_sessions",
             "Sessions handled by the last run, by outcome.",
             &[
-                by("refreshed", t.refreshed),
-                by("failed", t.failed),
-                by("expired", t.expired),
-                by("unrecorded", t.unrecorded),
-                by("skipped", t.skipped),
+                by("outcome", "refreshed", t.refreshed),
+                by("outcome", "failed", t.failed),
+                by("outcome", "expired", t.expired),
+                by("outcome", "unrecorded", t.unrecorded),
+                by("outcome", "skipped", t.skipped),
             ],
         );
     }

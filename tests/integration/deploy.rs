@@ -173,18 +173,12 @@ async fn an_indexed_job_pod_takes_its_shard_from_its_index() {
         .output()
         .await;
     assert_eq!(done.code, 0, "{}", done.stderr);
-    let mut refreshed: Vec<String> = done.json()["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect();
-    refreshed.sort();
     let mut second: Vec<String> = ids
         .into_iter()
         .filter(|id| aimharder_refresh::domain::shard::shard_of(id, 2) == 2)
         .collect();
     second.sort();
+    let refreshed = done.session_ids();
     assert_eq!(refreshed, second, "index 1 is shard 2 of 2");
     let outside = BIN
         .run(&db, &aim)

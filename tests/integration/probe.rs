@@ -134,18 +134,12 @@ async fn probe_all_takes_limit_and_shard() {
         .output()
         .await;
     assert_eq!(shard.code, 0, "{}", shard.stderr);
-    let mut listed: Vec<String> = shard.json()["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect();
-    listed.sort();
     let mut expected: Vec<String> = ids
         .into_iter()
         .filter(|id| aimharder_refresh::domain::shard::shard_of(id, 2) == 1)
         .collect();
     expected.sort();
+    let listed = shard.session_ids();
     assert_eq!(listed, expected);
 }
 

@@ -105,6 +105,19 @@ impl Done {
             .cloned()
             .unwrap_or_else(|| panic!("session {id} not in {doc}"))
     }
+
+    /// The ids of the `sessions` array of a `--json` document, sorted.
+    pub fn session_ids(&self) -> Vec<String> {
+        let doc = self.json();
+        let mut ids: Vec<String> = doc["sessions"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no sessions array in {doc}"))
+            .iter()
+            .filter_map(|s| s["id"].as_str().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids
+    }
 }
 
 impl Run {
