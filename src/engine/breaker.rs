@@ -11,8 +11,11 @@ use std::sync::Mutex;
 pub enum Settled<'a> {
     /// AimHarder answered about the session.
     Answered,
-    /// A failure of the runner's: refused, timed out, unavailable.
-    RunnerFailure(&'a str),
+    /// AimHarder refused this runner (HTTP 403): the reason as recorded.
+    Refused(&'a str),
+    /// AimHarder unavailable through every retry (timeouts, connection
+    /// errors, 5xx): the reason as recorded.
+    Unavailable(&'a str),
 }
 
 /// Why the breaker tripped.
@@ -21,13 +24,15 @@ pub struct Trip {
     pub in_a_row: u32,
     /// The last failure's reason, as the sessions' errors give it.
     pub last: String,
+    /// The last failure was a refusal (403), not an unavailable AimHarder.
+    pub refused: bool,
 }
 
 impl Trip {
     /// One line naming AimHarder, what it did, and what to do.
     pub fn message(&self) -> String {
         let n = self.in_a_row;
-        if self.last.contains("HTTP 403") {
+        if self.refused {
             format!(
                 "AimHarder refused {n} sessions in a row (HTTP 403): it refuses this network, as it \
                  does some cloud IP ranges (GitHub-hosted runners among them); run from another \
@@ -73,7 +78,8 @@ impl Breaker {
                 state.in_a_row = 0;
                 false
             }
-            Settled::RunnerFailure(reason) => {
+            Settled::Refused(reason) | Settled::Unavailable(reason) => {
+                let refused = matches!(settled, Settled::Refused(_));
                 state.in_a_row += 1;
                 if self.limit == 0 || state.in_a_row < self.limit || state.tripped.is_some() {
                     return false;
@@ -81,6 +87,7 @@ impl Breaker {
                 state.tripped = Some(Trip {
                     in_a_row: state.in_a_row,
                     last: reason.to_string(),
+                    refused,
                 });
                 true
             }
@@ -105,10 +112,10 @@ mod tests {
     #[test]
     fn trips_after_n_runner_failures_in_a_row_once() {
         let breaker = Breaker::new(3);
-        assert!(!breaker.settle(Settled::RunnerFailure(BLOCKED)));
-        assert!(!breaker.settle(Settled::RunnerFailure(BLOCKED)));
-        assert!(breaker.settle(Settled::RunnerFailure(BLOCKED)));
-        assert!(!breaker.settle(Settled::RunnerFailure(BLOCKED)), "once");
+        assert!(!breaker.settle(Settled::Refused(BLOCKED)));
+        assert!(!breaker.settle(Settled::Refused(BLOCKED)));
+        assert!(breaker.settle(Settled::Refused(BLOCKED)));
+        assert!(!breaker.settle(Settled::Refused(BLOCKED)), "once");
         let trip = breaker.tripped().unwrap();
         assert_eq!(trip.in_a_row, 3);
         let message = trip.message();
@@ -120,8 +127,8 @@ mod tests {
     fn scattered_failures_never_trip_it() {
         let breaker = Breaker::new(3);
         for _ in 0..100 {
-            assert!(!breaker.settle(Settled::RunnerFailure(BLOCKED)));
-            assert!(!breaker.settle(Settled::RunnerFailure(BLOCKED)));
+            assert!(!breaker.settle(Settled::Refused(BLOCKED)));
+            assert!(!breaker.settle(Settled::Refused(BLOCKED)));
             assert!(!breaker.settle(Settled::Answered));
         }
         assert!(breaker.tripped().is_none());
@@ -131,7 +138,7 @@ mod tests {
     fn zero_turns_it_off() {
         let breaker = Breaker::new(0);
         for _ in 0..1000 {
-            assert!(!breaker.settle(Settled::RunnerFailure("timed out")));
+            assert!(!breaker.settle(Settled::Unavailable("timed out")));
         }
         assert!(breaker.tripped().is_none());
     }
@@ -141,6 +148,7 @@ mod tests {
         let trip = Trip {
             in_a_row: 10,
             last: "HTTP 503 (after 3 attempts)".into(),
+            refused: false,
         };
         let message = trip.message();
         assert!(

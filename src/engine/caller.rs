@@ -283,12 +283,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_breaker_stops_new_requests() {
         let caller = caller();
-        caller.settle(Settled::RunnerFailure("blocked, HTTP 403"));
+        caller.settle(Settled::Refused("blocked, HTTP 403"));
         caller.settle(Settled::Answered);
-        caller.settle(Settled::RunnerFailure("blocked, HTTP 403"));
-        caller.settle(Settled::RunnerFailure("blocked, HTTP 403"));
+        caller.settle(Settled::Refused("blocked, HTTP 403"));
+        caller.settle(Settled::Refused("blocked, HTTP 403"));
         assert!(!caller.stop().is_cancelled(), "not three in a row yet");
-        caller.settle(Settled::RunnerFailure("blocked, HTTP 403"));
+        caller.settle(Settled::Refused("blocked, HTTP 403"));
         assert!(caller.stop().is_cancelled());
         assert_eq!(caller.tripped().unwrap().in_a_row, 3);
         let called = caller.call(|| async { Ok::<_, Transient>(()) }).await;

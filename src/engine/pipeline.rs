@@ -151,17 +151,14 @@ impl Engine {
             })
             .await;
         let mut report = report;
-        // `runner`: the session failed for the runner's reasons (refused,
-        // or AimHarder unavailable through every retry): the breaker counts it.
-        let (attempt, runner) = match called {
+        let (attempt, gave_up) = match called {
             Called::NotStarted => {
                 give_back(&self.store, &self.settings.claim, [row]).await;
                 return report.with_error("stopped before it started");
             }
             Called::Answered { answer, attempts } => {
                 report.attempts = attempts;
-                let runner = matches!(answer, Attempt::Blocked(_));
-                (answer, runner)
+                (answer, false)
             }
             Called::GaveUp { reason, attempts } => {
                 report.attempts = attempts;
@@ -172,10 +169,11 @@ impl Engine {
                 (Attempt::Failed(reason), false)
             }
         };
+        // What the circuit breaker counts: a refusal of this runner, or
+        // AimHarder unavailable through every retry.
         self.caller.settle(match &attempt {
-            Attempt::Blocked(reason) | Attempt::Failed(reason) if runner => {
-                Settled::RunnerFailure(reason)
-            }
+            Attempt::Blocked(reason) => Settled::Refused(reason),
+            Attempt::Failed(reason) if gave_up => Settled::Unavailable(reason),
             _ => Settled::Answered,
         });
         match attempt {

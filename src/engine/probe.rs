@@ -80,12 +80,12 @@ impl Prober {
                 Whoami::Dead(reason) => (Liveness::Dead, Some(reason)),
                 Whoami::Failed(reason) => (Liveness::Failed, Some(reason)),
                 Whoami::Blocked(reason) => {
-                    self.caller.settle(Settled::RunnerFailure(&reason));
+                    self.caller.settle(Settled::Refused(&reason));
                     return Some(report(Liveness::Failed, Some(reason)));
                 }
             },
             Called::GaveUp { reason, .. } => {
-                self.caller.settle(Settled::RunnerFailure(&reason));
+                self.caller.settle(Settled::Unavailable(&reason));
                 return Some(report(Liveness::Failed, Some(reason)));
             }
             Called::Stopped { reason, .. } => (Liveness::Failed, Some(reason)),
