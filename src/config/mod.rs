@@ -19,6 +19,7 @@ use crate::cli::{
 };
 use crate::config::error::ConfigError;
 use crate::domain::shard::Shard;
+use crate::engine::journal;
 use crate::http::join_path;
 use crate::output::logging::LogSettings;
 use crate::output::report::Output;
@@ -332,8 +333,7 @@ fn hooks(global: &GlobalArgs) -> Result<Hooks, ConfigError> {
     })
 }
 
-/// The journal of one sessions table, in the state folder: named after the
-/// REST URL and the table, so that two projects never write each other's.
+/// The journal of one sessions table, in the state folder.
 fn journal_file(global: &GlobalArgs, store: &StoreConfig) -> JournalSetting {
     let set = |v: Option<std::ffi::OsString>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
     let dir = match global
@@ -351,13 +351,11 @@ fn journal_file(global: &GlobalArgs, store: &StoreConfig) -> JournalSetting {
             (None, None) => return JournalSetting::Nowhere,
         },
     };
-    let of = format!("{}\n{}", store.rest_url, store.table);
-    let digest = ring::digest::digest(&ring::digest::SHA256, of.as_bytes());
-    let name: String = digest.as_ref()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    JournalSetting::File(dir.join(format!("unrecorded-{name}.jsonl")))
+    JournalSetting::File(journal::file_in(
+        &dir,
+        store.rest_url.as_str(),
+        &store.table,
+    ))
 }
 
 fn store_config(args: &GlobalArgs) -> Result<StoreConfig, ConfigError> {

@@ -13,6 +13,8 @@ use ring::digest::{digest, SHA256};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::supabase::store::expose_opt;
+
 /// A journal taken by a run that died while writing it is taken again
 /// after this long (a live run is done with it well before).
 const ABANDONED_AFTER: Duration = Duration::from_secs(15 * 60);
@@ -39,13 +41,6 @@ pub struct Entry {
     pub aimharder_cookies: Option<serde_json::Value>,
 }
 
-fn expose_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(secret) => s.serialize_str(secret.expose_secret()),
-        None => s.serialize_none(),
-    }
-}
-
 /// SHA-256 of a row's token and cookies: compares credentials without
 /// keeping the old ones.
 pub fn credentials_digest(token: Option<&SecretString>, cookies: &serde_json::Value) -> String {
@@ -54,11 +49,23 @@ pub fn credentials_digest(token: Option<&SecretString>, cookies: &serde_json::Va
         .unwrap_or_default();
     bytes.push(0);
     bytes.extend_from_slice(cookies.to_string().as_bytes());
-    digest(&SHA256, &bytes)
-        .as_ref()
+    sha256_hex(&bytes, 32)
+}
+
+/// The first `bytes` bytes of the SHA-256 of `data`, in hex.
+fn sha256_hex(data: &[u8], bytes: usize) -> String {
+    digest(&SHA256, data).as_ref()[..bytes]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The journal of one sessions table in the state folder `dir`: named after
+/// the REST URL and the table, so that two projects never write (or
+/// replay) each other's.
+pub fn file_in(dir: &Path, rest_url: &str, table: &str) -> PathBuf {
+    let name = sha256_hex(format!("{rest_url}\n{table}").as_bytes(), 8);
+    dir.join(format!("unrecorded-{name}.jsonl"))
 }
 
 /// The journal file of one sessions table.

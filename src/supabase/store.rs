@@ -48,7 +48,9 @@ pub struct Patch {
     pub aimharder_cookies: Option<serde_json::Value>,
 }
 
-fn expose_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+/// Serializes a secret that is to be written (to Supabase, to the journal):
+/// the one place its value leaves the `SecretString` for serde.
+pub fn expose_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(secret) => s.serialize_str(secret.expose_secret()),
         None => s.serialize_none(),
