@@ -14,7 +14,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::aimharder::client::Transient;
+use crate::aimharder::client::{Attempt, Transient, Whoami};
 use crate::backoff::Backoff;
 use crate::engine::breaker::{Breaker, Settled, Trip};
 
@@ -44,17 +44,37 @@ pub enum Called<T> {
         answer: T,
         attempts: u32,
     },
-    /// Transient failures until the attempts ran out.
-    GaveUp {
+    /// Transient failures until the attempts ran out, or until the run
+    /// stopped (or its deadline came near) before a retry.
+    Failed {
         reason: String,
         attempts: u32,
     },
-    /// A transient failure, and the run stopping (or its deadline near):
-    /// no retry was started.
-    Stopped {
-        reason: String,
-        attempts: u32,
-    },
+}
+
+/// An answer that may be AimHarder refusing this runner (403): with the
+/// retries used up, what the circuit breaker counts.
+pub trait Answer {
+    /// The reason, when the answer is a refusal of the runner.
+    fn refusal(&self) -> Option<&str>;
+}
+
+impl Answer for Attempt {
+    fn refusal(&self) -> Option<&str> {
+        match self {
+            Attempt::Blocked(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+impl Answer for Whoami {
+    fn refusal(&self) -> Option<&str> {
+        match self {
+            Whoami::Blocked(reason) => Some(reason),
+            _ => None,
+        }
+    }
 }
 
 pub struct Caller {
@@ -95,9 +115,9 @@ impl Caller {
         }
     }
 
-    /// Records how a session ended; the breaker tripping stops the run: no
+    /// Records how a call ended; the breaker tripping stops the run: no
     /// new session and no new retry starts, those in flight finish.
-    pub fn settle(&self, settled: Settled<'_>) {
+    fn settle(&self, settled: Settled<'_>) {
         if self.breaker.settle(settled) {
             if let Some(trip) = self.breaker.tripped() {
                 tracing::warn!("circuit breaker: {}", trip.message());
@@ -122,16 +142,23 @@ impl Caller {
 
     /// Runs `request` until it answers, retrying transient failures with
     /// backoff (at least `Retry-After`, capped) while attempts remain and
-    /// the run is neither stopping nor past its deadline.
+    /// the run is neither stopping nor past its deadline. The circuit
+    /// breaker hears how it ended: a refusal and the retries used up count,
+    /// an answer resets the count, and so does a retry cut short by a stop
+    /// (the run is ending anyway, not failing).
     pub async fn call<T, F, Fut>(&self, mut request: F) -> Called<T>
     where
+        T: Answer,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Transient>>,
     {
         let mut backoff = Backoff::new(self.first_retry_delay, RETRY_DELAY_CAP, MAX_ATTEMPTS);
-        let stopping = |reason: &str, attempts| Called::Stopped {
-            reason: format!("{reason} (no retry: the run is stopping)"),
-            attempts,
+        let stopping = |reason: &str, attempts| {
+            self.settle(Settled::Answered);
+            Called::Failed {
+                reason: format!("{reason} (no retry: the run is stopping)"),
+                attempts,
+            }
         };
         let mut attempts = 0u32;
         let mut last_reason = String::new();
@@ -156,14 +183,16 @@ impl Caller {
                 retry_after,
                 status,
             } = match answer {
-                Ok(answer) => return Called::Answered { answer, attempts },
+                Ok(answer) => {
+                    self.settle(answer.refusal().map_or(Settled::Answered, Settled::Refused));
+                    return Called::Answered { answer, attempts };
+                }
                 Err(transient) => transient,
             };
             let Some(jittered) = backoff.next_delay() else {
-                return Called::GaveUp {
-                    reason: format!("{reason} (after {attempts} attempts)"),
-                    attempts,
-                };
+                let reason = format!("{reason} (after {attempts} attempts)");
+                self.settle(Settled::Unavailable(&reason));
+                return Called::Failed { reason, attempts };
             };
             if let (Some(wait), Some(429 | 503)) = (retry_after, status) {
                 self.pause_run(wait);
@@ -215,6 +244,19 @@ impl Caller {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Test answers: never a refusal.
+    impl Answer for () {
+        fn refusal(&self) -> Option<&str> {
+            None
+        }
+    }
+
+    impl Answer for Instant {
+        fn refusal(&self) -> Option<&str> {
+            None
+        }
+    }
 
     fn caller() -> Caller {
         let settings = CallerSettings {

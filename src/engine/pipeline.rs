@@ -13,7 +13,7 @@ use crate::domain::outcome::{Outcome, SessionReport};
 use crate::domain::session::SessionRow;
 use crate::domain::stamp::stamped_error;
 use crate::domain::timefmt;
-use crate::engine::breaker::{Settled, Trip};
+use crate::engine::breaker::Trip;
 use crate::engine::caller::{Called, Caller};
 use crate::engine::due::{give_back, Claim, DueStream, Taking};
 use crate::engine::journal::{credentials_digest, Entry, Journal};
@@ -151,31 +151,20 @@ impl Engine {
             })
             .await;
         let mut report = report;
-        let (attempt, gave_up) = match called {
+        let attempt = match called {
             Called::NotStarted => {
                 give_back(&self.store, &self.settings.claim, [row]).await;
                 return report.with_error("stopped before it started");
             }
             Called::Answered { answer, attempts } => {
                 report.attempts = attempts;
-                (answer, false)
+                answer
             }
-            Called::GaveUp { reason, attempts } => {
+            Called::Failed { reason, attempts } => {
                 report.attempts = attempts;
-                (Attempt::Failed(reason), true)
-            }
-            Called::Stopped { reason, attempts } => {
-                report.attempts = attempts;
-                (Attempt::Failed(reason), false)
+                Attempt::Failed(reason)
             }
         };
-        // What the circuit breaker counts: a refusal of this runner, or
-        // AimHarder unavailable through every retry.
-        self.caller.settle(match &attempt {
-            Attempt::Blocked(reason) => Settled::Refused(reason),
-            Attempt::Failed(reason) if gave_up => Settled::Unavailable(reason),
-            _ => Settled::Answered,
-        });
         match attempt {
             Attempt::Refreshed {
                 session,

@@ -7,7 +7,7 @@ use crate::aimharder::client::{AimHarder, Whoami};
 use crate::aimharder::cookies::CookieJar;
 use crate::domain::probe::{Liveness, ProbeReport};
 use crate::domain::session::SessionRow;
-use crate::engine::breaker::{Settled, Trip};
+use crate::engine::breaker::Trip;
 use crate::engine::caller::{Called, Caller};
 use crate::engine::due::{DueStream, Taking};
 use crate::output::report::Output;
@@ -78,19 +78,12 @@ impl Prober {
             Called::Answered { answer, .. } => match answer {
                 Whoami::Alive => (Liveness::Alive, None),
                 Whoami::Dead(reason) => (Liveness::Dead, Some(reason)),
-                Whoami::Failed(reason) => (Liveness::Failed, Some(reason)),
-                Whoami::Blocked(reason) => {
-                    self.caller.settle(Settled::Refused(&reason));
-                    return Some(report(Liveness::Failed, Some(reason)));
+                Whoami::Failed(reason) | Whoami::Blocked(reason) => {
+                    (Liveness::Failed, Some(reason))
                 }
             },
-            Called::GaveUp { reason, .. } => {
-                self.caller.settle(Settled::Unavailable(&reason));
-                return Some(report(Liveness::Failed, Some(reason)));
-            }
-            Called::Stopped { reason, .. } => (Liveness::Failed, Some(reason)),
+            Called::Failed { reason, .. } => (Liveness::Failed, Some(reason)),
         };
-        self.caller.settle(Settled::Answered);
         Some(report(outcome, error))
     }
 }
