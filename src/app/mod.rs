@@ -17,6 +17,7 @@ use crate::domain::status::StatusReport;
 use crate::domain::timefmt;
 use crate::engine::journal::Journal;
 use crate::engine::replay::replay;
+use crate::supabase::store::Store;
 use finished::Finished;
 
 /// Runs one command from checked settings and returns its exit code; an
@@ -42,8 +43,12 @@ pub async fn run(settings: Settings) -> u8 {
     let command = settings.command.name();
     let metrics_file = settings.hooks.metrics_file.clone();
     let due_older_than = settings.hooks.due_older_than;
-    let store_config = settings.store.clone();
-    let (code, summary, totals, tripped) = match dispatch(settings).await {
+    // One client for the command and, after it, the metrics' counts.
+    let (outcome, store) = match wiring::connect(&settings.store) {
+        Ok(store) => (dispatch(settings, store.clone()).await, Some(store)),
+        Err(e) => (Err(e), None),
+    };
+    let (code, summary, totals, tripped) = match outcome {
         Ok(done) => (done.code, done.summary, done.totals, done.tripped),
         Err(err) => {
             let message = format!("{err:#}");
@@ -52,7 +57,10 @@ pub async fn run(settings: Settings) -> u8 {
         }
     };
     if let Some(path) = metrics_file {
-        let states = state_counts(&store_config, due_older_than).await;
+        let states = match &store {
+            Some(store) => state_counts(store, due_older_than).await,
+            None => None,
+        };
         let run = metrics::RunMetrics {
             command,
             finished_at: timefmt::now().unix_timestamp(),
@@ -76,13 +84,9 @@ pub async fn run(settings: Settings) -> u8 {
 /// The sessions by state for the metrics file, counted as `status` does (a
 /// session is stale after 24 hours); `None`, with a warning, if Supabase
 /// cannot say.
-async fn state_counts(
-    config: &crate::supabase::store::StoreConfig,
-    due_older_than: std::time::Duration,
-) -> Option<StatusReport> {
+async fn state_counts(store: &Store, due_older_than: std::time::Duration) -> Option<StatusReport> {
     const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-    let store = wiring::connect(config).ok()?;
-    match status::state_counts(&store, due_older_than, STALE_AFTER).await {
+    match status::state_counts(store, due_older_than, STALE_AFTER).await {
         Ok((report, _)) => Some(report),
         Err(e) => {
             tracing::warn!("the metrics file goes without the session counts: {e}");
@@ -91,8 +95,7 @@ async fn state_counts(
     }
 }
 
-async fn dispatch(settings: Settings) -> anyhow::Result<Finished> {
-    let store = wiring::connect(&settings.store)?;
+async fn dispatch(settings: Settings, store: Store) -> anyhow::Result<Finished> {
     let output = settings.output;
     let journal = match settings.journal {
         JournalSetting::File(path) => Some(Journal::new(path)),
