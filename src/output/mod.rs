@@ -5,3 +5,4 @@ pub mod github;
 pub mod logging;
 pub mod probe;
 pub mod report;
+pub mod stream;

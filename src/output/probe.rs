@@ -3,45 +3,43 @@
 
 use std::io::Write;
 
-use serde::Serialize;
-
 use crate::domain::probe::{Liveness, ProbeReport, ProbeTotals};
 use crate::output::report::Output;
+use crate::output::stream::SessionsDocument;
 
 /// Streams a probe's results; in JSON the sessions come first and the
 /// counts after them (same keys as the documented shape).
 pub struct ProbeSink {
-    json: bool,
+    /// The JSON document being written (`--json`).
+    document: Option<SessionsDocument>,
     every_line: bool,
     totals: ProbeTotals,
-    first: bool,
 }
 
 impl ProbeSink {
     /// `every_line`: print alive sessions too (a probe of one session).
     pub fn start(output: Output, every_line: bool) -> std::io::Result<Self> {
-        if output.json {
-            write!(std::io::stdout().lock(), "{{\"sessions\":[")?;
-        }
+        let document = if output.json {
+            Some(SessionsDocument::start(&mut std::io::stdout().lock(), "")?)
+        } else {
+            None
+        };
         Ok(Self {
-            json: output.json,
+            document,
             every_line,
             totals: ProbeTotals::default(),
-            first: true,
         })
     }
 
     pub fn session(&mut self, report: &ProbeReport) -> std::io::Result<()> {
         self.totals.add(report.outcome);
-        let first = std::mem::replace(&mut self.first, false);
         let mut out = std::io::stdout().lock();
-        if self.json {
-            if !first {
-                out.write_all(b",")?;
+        match &mut self.document {
+            Some(document) => document.item(&mut out, report)?,
+            None if self.every_line || report.outcome != Liveness::Alive => {
+                writeln!(out, "{}", line(report))?
             }
-            serde_json::to_writer(&mut out, report)?;
-        } else if self.every_line || report.outcome != Liveness::Alive {
-            writeln!(out, "{}", line(report))?;
+            None => {}
         }
         Ok(())
     }
@@ -59,20 +57,12 @@ impl ProbeSink {
             duration_ms as f64 / 1000.0
         );
         let mut out = std::io::stdout().lock();
-        if self.json {
-            let tail = serde_json::to_string(&Tail { totals: t })?;
-            writeln!(out, "],{}", tail.trim_start_matches('{'))?;
-        } else {
-            writeln!(out, "{summary}")?;
+        match self.document {
+            Some(document) => document.finish(&mut out, t)?,
+            None => writeln!(out, "{summary}")?,
         }
         Ok((self.totals, summary))
     }
-}
-
-#[derive(Serialize)]
-struct Tail<'a> {
-    #[serde(flatten)]
-    totals: &'a ProbeTotals,
 }
 
 fn line(report: &ProbeReport) -> String {

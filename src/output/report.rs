@@ -8,6 +8,7 @@ use crate::domain::email::mask_email;
 use crate::domain::outcome::{Outcome, SessionReport, Totals};
 use crate::domain::status::StatusReport;
 use crate::output::github;
+use crate::output::stream::SessionsDocument;
 
 /// The tail of a `refresh-all` document, written once the run is over.
 #[derive(Serialize)]
@@ -23,10 +24,10 @@ struct RunTail<'a> {
 /// however many sessions run. In JSON the per-session array comes first and
 /// the counts after it: same keys as the documented shape, streamable.
 pub struct RunSink {
-    output: Output,
     dry_run: bool,
     totals: Totals,
-    first: bool,
+    /// The JSON document being written (`--json`).
+    document: Option<SessionsDocument>,
     /// The first failed, expired and unrecorded sessions, for the GitHub
     /// step summary (kept only under GitHub Actions, and bounded).
     problems: Vec<SessionReport>,
@@ -34,19 +35,22 @@ pub struct RunSink {
 
 impl RunSink {
     pub fn start(output: Output, dry_run: bool, started_at: &str) -> std::io::Result<Self> {
-        if output.json {
-            let mut out = std::io::stdout().lock();
-            write!(
-                out,
-                "{{\"dry_run\":{dry_run},\"started_at\":{},\"sessions\":[",
+        let document = if output.json {
+            let head = format!(
+                "\"dry_run\":{dry_run},\"started_at\":{},",
                 serde_json::to_string(started_at)?
-            )?;
-        }
+            );
+            Some(SessionsDocument::start(
+                &mut std::io::stdout().lock(),
+                &head,
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
-            output,
             dry_run,
             totals: Totals::default(),
-            first: true,
+            document,
             problems: Vec::new(),
         })
     }
@@ -62,17 +66,15 @@ impl RunSink {
                 self.problems.push(report.clone());
             }
         }
-        let first = std::mem::replace(&mut self.first, false);
-        let json = self.output.json;
+        let document = &mut self.document;
         crate::output::logging::suspended(|| {
             let mut out = std::io::stdout().lock();
-            if json {
-                if !first {
-                    out.write_all(b",")?;
+            match document {
+                Some(document) => document.item(&mut out, report)?,
+                None if report.outcome != Outcome::Refreshed => {
+                    writeln!(out, "{}", session_line(report))?
                 }
-                serde_json::to_writer(&mut out, report)?;
-            } else if report.outcome != Outcome::Refreshed {
-                writeln!(out, "{}", session_line(report))?;
+                None => {}
             }
             Ok(())
         })
@@ -108,16 +110,16 @@ impl RunSink {
         if let Some(why) = stopped {
             summary.push_str(&format!(" (stopped: {why})"));
         }
-        if self.output.json {
-            let tail = serde_json::to_string(&RunTail {
-                duration_ms,
-                totals: t,
-                stopped,
-            })?;
-            // `tail` is an object; splice its members after the array.
-            writeln!(out, "],{}", tail.trim_start_matches('{'))?;
-        } else {
-            writeln!(out, "{summary}")?;
+        match self.document {
+            Some(document) => document.finish(
+                &mut out,
+                &RunTail {
+                    duration_ms,
+                    totals: t,
+                    stopped,
+                },
+            )?,
+            None => writeln!(out, "{summary}")?,
         }
         let title = if self.dry_run {
             "refresh-all (dry run)"
