@@ -73,9 +73,7 @@ impl CountingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().unwrap();
         let counts = Arc::new(Counters::default());
-        let shared = counts.clone();
-        serve_each(listener, move |client| {
-            let counts = shared.clone();
+        serve_each(listener, counts.clone(), move |counts, client| {
             counts.connections.fetch_add(1, Ordering::SeqCst);
             async move {
                 if let Ok(server) = TcpStream::connect(upstream).await {

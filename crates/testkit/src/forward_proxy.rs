@@ -38,10 +38,8 @@ impl ForwardProxy {
             addr: listener.local_addr().unwrap(),
             passed: Arc::default(),
         };
-        let server = proxy.clone();
-        serve_each(listener, move |stream| {
-            let server = server.clone();
-            async move { server.serve(stream).await }
+        serve_each(listener, proxy.clone(), |server, stream| async move {
+            server.serve(stream).await
         });
         proxy
     }

@@ -58,10 +58,8 @@ impl FaultProxy {
             upstream,
             state: Arc::default(),
         };
-        let server = proxy.clone();
-        serve_each(listener, move |client| {
-            let server = server.clone();
-            async move { server.serve(client).await }
+        serve_each(listener, proxy.clone(), |server, client| async move {
+            server.serve(client).await
         });
         proxy
     }

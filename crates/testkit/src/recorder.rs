@@ -29,8 +29,9 @@ impl Recorder {
             addr: listener.local_addr().unwrap(),
             seen: Arc::default(),
         };
-        let seen = recorder.seen.clone();
-        serve_each(listener, move |stream| record(stream, seen.clone()));
+        serve_each(listener, recorder.seen.clone(), |seen, stream| {
+            record(stream, seen)
+        });
         recorder
     }
 

@@ -191,10 +191,8 @@ impl FakeAimHarder {
             tail,
             received: Arc::default(),
         };
-        let server = fake.clone();
-        serve_each(listener, move |stream| {
-            let server = server.clone();
-            async move { server.serve(stream).await }
+        serve_each(listener, fake.clone(), |server, stream| async move {
+            server.serve(stream).await
         });
         fake
     }

@@ -123,10 +123,8 @@ impl Gateway {
             publishable_key: format!("sb_publishable_GwT3st{n:04}P{:05}_Hn4Jd6Wf3Ts", addr.port()),
             state: Arc::default(),
         };
-        let server = gateway.clone();
-        serve_each(listener, move |client| {
-            let server = server.clone();
-            async move { server.serve(client).await }
+        serve_each(listener, gateway.clone(), |server, client| async move {
+            server.serve(client).await
         });
         gateway
     }
