@@ -1,8 +1,8 @@
 //! A forward HTTP proxy on 127.0.0.1 that records what passes through it:
 //! the stand-in for the proxy an operator sets in `AIMHARDER_PROXY`. Each
 //! request (absolute-form, `GET http://host:port/path HTTP/1.1`) is sent on
-//! to its host with `Connection: close`, its answer passed back, and the
-//! client's connection closed.
+//! to its host, its answer passed back, both with `Connection: close`, and
+//! the client's connection closed.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::aimharder::wire::{read_body, read_head};
 use crate::listen::serve_each;
+use crate::wire::read_message;
 
 /// One request that went through.
 #[derive(Clone, Debug)]
@@ -58,18 +58,10 @@ impl ForwardProxy {
 
     async fn serve(&self, mut client: TcpStream) {
         let mut buf = Vec::new();
-        let Some(head) = read_head(&mut client, &mut buf).await else {
+        let Some(request) = read_message(&mut client, &mut buf, false).await else {
             return;
         };
-        let Some(body) = read_body(&mut client, &mut buf, &head).await else {
-            return;
-        };
-        let mut lines = head.lines();
-        let first = lines.next().unwrap_or_default().to_string();
-        let mut words = first.split_whitespace();
-        let method = words.next().unwrap_or("GET").to_string();
-        let target = words.next().unwrap_or("/");
-        let Some(rest) = target.strip_prefix("http://") else {
+        let Some(rest) = request.target.strip_prefix("http://") else {
             let _ = client
                 .write_all(b"HTTP/1.1 400 X\r\nContent-Length: 0\r\n\r\n")
                 .await;
@@ -79,31 +71,11 @@ impl ForwardProxy {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let mut headers = String::new();
-        let mut proxy_authorization = None;
-        for line in lines {
-            let name = line
-                .split(':')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            match name.as_str() {
-                "proxy-authorization" => {
-                    proxy_authorization = line.split_once(':').map(|(_, v)| v.trim().to_string())
-                }
-                "proxy-connection" | "connection" => {}
-                _ => {
-                    headers.push_str(line);
-                    headers.push_str("\r\n");
-                }
-            }
-        }
         self.passed.lock().unwrap().push(Passed {
-            method: method.clone(),
+            method: request.method.clone(),
             authority: authority.to_string(),
             path: path.to_string(),
-            proxy_authorization,
+            proxy_authorization: request.header("proxy-authorization").map(str::to_string),
         });
         let Ok(mut upstream) = TcpStream::connect(authority).await else {
             let _ = client
@@ -111,23 +83,51 @@ impl ForwardProxy {
                 .await;
             return;
         };
-        let mut request =
-            format!("{method} {path} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n").into_bytes();
-        request.extend_from_slice(&body);
-        if upstream.write_all(&request).await.is_err() {
+        let first = format!("{} {path} HTTP/1.1", request.method);
+        if upstream
+            .write_all(&onward(&first, &request.headers, &request.body))
+            .await
+            .is_err()
+        {
             return;
         }
-        // The simulated AimHarder keeps its connections open: read the one
-        // answer by its length rather than to the end.
+        // The simulated AimHarder keeps its connections open: the answer is
+        // read by its framing, not to the end.
         let mut buf = Vec::new();
-        let Some(head) = read_head(&mut upstream, &mut buf).await else {
+        let head_only = request.method == "HEAD";
+        let Some(answer) = read_message(&mut upstream, &mut buf, head_only).await else {
             return;
         };
-        let Some(body) = read_body(&mut upstream, &mut buf, &head).await else {
-            return;
-        };
-        let mut answer = format!("{head}\r\nConnection: close\r\n\r\n").into_bytes();
-        answer.extend_from_slice(&body);
-        let _ = client.write_all(&answer).await;
+        let first = format!(
+            "HTTP/1.1 {} {}",
+            answer.status.unwrap_or(502),
+            answer.reason
+        );
+        let _ = client
+            .write_all(&onward(&first, &answer.headers, &answer.body))
+            .await;
     }
+}
+
+/// A message sent on with `Connection: close` and its own length: the
+/// proxy's own headers (and the framing it read by) stay behind.
+fn onward(first: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+    const HOP: [&str; 5] = [
+        "proxy-authorization",
+        "proxy-connection",
+        "connection",
+        "content-length",
+        "transfer-encoding",
+    ];
+    let mut head = format!("{first}\r\n");
+    for (name, value) in headers.iter().filter(|(n, _)| !HOP.contains(&n.as_str())) {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
 }

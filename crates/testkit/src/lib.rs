@@ -11,7 +11,8 @@
 //! - [`recorder`]: a server that answers 200 and records (a healthcheck stand-in);
 //! - [`run`]: runs the binary with a clean environment ([`run::Bin`]), and
 //!   seeds session rows ([`run::Seed`]);
-//! - [`listen`]: the accept loop the servers above share.
+//! - [`listen`]: the accept loop the servers above share, and [`wire`]: the
+//!   HTTP/1.1 they read (and a one-shot client for tests).
 //!
 //! Needs PostgreSQL's server binaries and `postrust`; `scripts/test-deps.sh`
 //! installs both.
@@ -24,3 +25,4 @@ pub mod proxy;
 pub mod recorder;
 pub mod run;
 pub mod stack;
+pub mod wire;

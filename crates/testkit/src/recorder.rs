@@ -4,10 +4,11 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::listen::serve_each;
+use crate::wire::read_message;
 
 #[derive(Clone, Debug)]
 pub struct Request {
@@ -55,41 +56,13 @@ impl Recorder {
 
 /// Reads one request off `stream`, keeps it in `seen`, and answers 200.
 async fn record(mut stream: TcpStream, seen: Arc<Mutex<Vec<Request>>>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let (head_end, body_len) = loop {
-        let Ok(n) = stream.read(&mut chunk).await else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            break (end, len);
-        }
+    let Some(message) = read_message(&mut stream, &mut Vec::new(), false).await else {
+        return;
     };
-    while buf.len() < head_end + 4 + body_len {
-        let Ok(n) = stream.read(&mut chunk).await else {
-            return;
-        };
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut first = head.lines().next().unwrap_or("").split_whitespace();
     let request = Request {
-        method: first.next().unwrap_or("").to_string(),
-        target: first.next().unwrap_or("").to_string(),
-        body: String::from_utf8_lossy(&buf[head_end + 4..]).into_owned(),
+        body: message.text(),
+        method: message.method,
+        target: message.target,
     };
     seen.lock().unwrap().push(request);
     let _ = stream

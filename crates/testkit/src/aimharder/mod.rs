@@ -5,7 +5,7 @@
 //! flight.
 
 mod liveness;
-pub(crate) mod wire;
+mod wire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,9 +17,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::listen::serve_each;
+use crate::wire::read_message;
 use liveness::Liveness;
 pub use wire::refresh_page;
-use wire::{parse_request, read_body, read_head, response, LOGIN_PAGE};
+use wire::{parse_request, response, LOGIN_PAGE};
 
 pub type Hook = Arc<dyn Fn() + Send + Sync>;
 
@@ -273,13 +274,10 @@ impl FakeAimHarder {
     async fn serve(&self, mut stream: TcpStream) {
         let mut buf = Vec::new();
         loop {
-            let Some(head) = read_head(&mut stream, &mut buf).await else {
+            let Some(request) = read_message(&mut stream, &mut buf, false).await else {
                 return;
             };
-            let Some(body) = read_body(&mut stream, &mut buf, &head).await else {
-                return;
-            };
-            let seen = parse_request(&head, &body);
+            let seen = parse_request(&request);
             let reply = {
                 let mut state = self.state.lock().unwrap();
                 state.seen.push(seen.clone());

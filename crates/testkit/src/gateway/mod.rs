@@ -47,10 +47,9 @@ use crate::listen::serve_each;
 use crate::stack::{ANON_KEY, SERVICE_KEY};
 
 mod records;
-pub mod wire;
 
+use crate::wire::{read_message, Message};
 pub use records::{Answer, GatewayRequest};
-use wire::{read_message, Message};
 
 /// The path prefix Supabase serves PostgREST under.
 pub const REST_PREFIX: &str = "/rest/v1";

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::wire::header_values;
+use crate::wire::header_values;
 
 /// How the gateway answered one request.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,5 +1,6 @@
-//! Just enough HTTP/1.1 for the gateway: one message read off a stream
-//! (Content-Length, chunked, or up to the end), and a one-shot client.
+//! Just enough HTTP/1.1 for the kit's servers and the tests that talk to
+//! them: one message read off a stream (Content-Length, chunked, or up to
+//! the end), and a one-shot client.
 
 use std::net::SocketAddr;
 
