@@ -3,6 +3,7 @@
 
 use crate::app::exit::{verdict_code, RunVerdict};
 use crate::domain::outcome::Totals;
+use crate::engine::breaker::Trip;
 
 pub struct Finished {
     pub code: u8,
@@ -33,12 +34,14 @@ impl Finished {
     }
 
     /// The circuit breaker stopped the run: AimHarder is unavailable from
-    /// here, whatever the sessions' outcomes.
-    pub fn unavailable(totals: Totals, summary: String) -> Self {
+    /// here, whatever the sessions' outcomes. Says so on stderr, in one line.
+    pub fn tripped(trip: &Trip, totals: Option<Totals>, summary: &str) -> Self {
+        let message = trip.message();
+        eprintln!("error: {message}");
         Self {
             code: verdict_code(RunVerdict::Unavailable),
-            summary,
-            totals: Some(totals),
+            summary: format!("{summary}; {message}"),
+            totals,
             tripped: true,
         }
     }

@@ -65,14 +65,7 @@ pub async fn probe(store: Store, output: Output, args: &Probe) -> anyhow::Result
         }
     };
     if let Some(trip) = prober.tripped() {
-        let message = trip.message();
-        eprintln!("error: {message}");
-        return Ok(Finished {
-            code: verdict_code(RunVerdict::Unavailable),
-            summary: format!("{summary}; {message}"),
-            totals: None,
-            tripped: true,
-        });
+        return Ok(Finished::tripped(&trip, None, &summary));
     }
     let verdict = if totals.all_alive() {
         RunVerdict::Clean

@@ -100,12 +100,7 @@ pub async fn refresh_all(
             .context("reading due sessions stopped the run; the sessions above were handled");
     }
     if let Some(trip) = trip {
-        let message = trip.message();
-        eprintln!("error: {message}");
-        return Ok(Finished::unavailable(
-            totals,
-            format!("{summary}; {message}"),
-        ));
+        return Ok(Finished::tripped(&trip, Some(totals), &summary));
     }
     Ok(Finished::refreshing(totals, summary, left))
 }
