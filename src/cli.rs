@@ -186,6 +186,8 @@ pub struct RefreshOneArgs {
     pub if_older_than: Option<Duration>,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub claims: ClaimArgs,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +219,8 @@ pub struct RefreshAllArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub claims: ClaimArgs,
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +259,16 @@ pub struct HttpArgs {
     /// Timeout of one request to AimHarder.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+}
+
+/// How long a claim on a session lasts.
+#[derive(Debug, Args)]
+pub struct ClaimArgs {
+    /// How long a session stays claimed by this run if the run dies
+    /// (renewed while a call runs long) [default: 3 × --request-timeout ×
+    /// 3 attempts, 3m].
+    #[arg(long, env = "AIMHARDER_CLAIM_LEASE", value_parser = parse_duration)]
+    pub claim_lease: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

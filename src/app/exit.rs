@@ -58,6 +58,7 @@ pub fn error_code(err: &anyhow::Error) -> u8 {
         StoreError::MissingTable { .. }
         | StoreError::MissingColumn { .. }
         | StoreError::MissingFunction { .. }
+        | StoreError::PermissionDenied { .. }
         | StoreError::Redirected { .. } => EX_CONFIG,
         StoreError::Rejected { .. } | StoreError::ServerError { .. } => EX_UNAVAILABLE,
     };

@@ -17,7 +17,7 @@ use crate::engine::probe::Prober;
 use crate::output::probe::ProbeSink;
 use crate::output::report::Output;
 use crate::supabase::due::Selection;
-use crate::supabase::store::Store;
+use crate::supabase::store::{Columns, Store};
 
 pub async fn probe(store: Store, output: Output, args: &Probe) -> anyhow::Result<Finished> {
     let clock = Instant::now();
@@ -37,7 +37,7 @@ pub async fn probe(store: Store, output: Output, args: &Probe) -> anyhow::Result
             let rows = DueStream::start(
                 store.on_own_connections().map_err(AppError::from)?,
                 Selection::enabled(*shard),
-                None,
+                Columns::Full,
             );
             let mut sink = ProbeSink::start(output, false)?;
             let mut write_error = None;

@@ -1,6 +1,9 @@
 //! `refresh-all`: every due session, streamed from the server, under the
 //! pace and concurrency bound, until done, the deadline or a signal.
 
+use std::future::Future;
+use std::task::Poll;
+
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::time::Instant;
@@ -11,14 +14,17 @@ use crate::app::finished::Finished;
 use crate::app::wiring::{self, engine};
 use crate::config::RefreshAll;
 use crate::domain::outcome::{Outcome, SessionReport};
+use crate::domain::session::SessionRow;
 use crate::domain::timefmt;
-use crate::engine::due::DueStream;
+use crate::engine::claimer::{Claimer, Horizon};
+use crate::engine::due::{DueStream, Taking};
 use crate::engine::journal::Journal;
+use crate::engine::pipeline::Engine;
 use crate::output::logging;
 use crate::output::report::{Output, RunSink};
 use crate::supabase::due::DueQuery;
 use crate::supabase::rest::StoreError;
-use crate::supabase::store::Store;
+use crate::supabase::store::{Columns, Store};
 
 pub async fn refresh_all(
     store: Store,
@@ -42,11 +48,10 @@ pub async fn refresh_all(
     watch_for_stop(stop.clone(), abort.clone(), deadline, stopped_by.clone());
 
     let bar = progress_bar(&store, &query, args.limit).await;
-    let claim = wiring::claim(started);
     let due = DueStream::start(
         store.on_own_connections().map_err(AppError::from)?,
         query.selection(),
-        (!args.dry_run).then(|| claim.clone()),
+        Columns::Keys,
     );
     let mut sink = RunSink::start(output, args.dry_run, &timefmt::rfc3339(started))?;
     let mut write_error = None;
@@ -61,39 +66,65 @@ pub async fn refresh_all(
             bar.set_message(format!("{problems} failed"));
         }
     };
-    let (left, read_error, trip) = if args.dry_run {
-        let read_error = dry_run(due, args.limit, output, &mut record).await;
-        (false, read_error, None)
+    let (left, read_error, store_error, trip) = if args.dry_run {
+        let read_error = dry_run(due, args.limit, output, &stop, &mut record).await;
+        (false, read_error, None, None)
     } else {
         let engine = engine(
             &args.aimharder,
             store.clone(),
             output,
             wiring::caller(&args.pace, stop.clone(), deadline),
-            claim,
+            wiring::claim(args.claim_lease, true),
             journal,
         )?;
-        let run = engine.run_all(due, args.limit, &abort, &mut record).await;
-        (run.left, run.read_error, engine.tripped())
+        let claimer = Claimer::start(
+            store.clone(),
+            due,
+            engine.claim_spec().clone(),
+            engine.holds(),
+            Horizon::new(args.pace.concurrency, args.pace.rate, args.claim_lease),
+            args.limit,
+            stop.clone(),
+        );
+        let mut taking = Taking::default();
+        let (left, ran) = {
+            let mut claimer = claimer;
+            let rows = claimed_rows(&mut claimer, engine.stop(), &mut taking);
+            let ran = engine.run(rows, &abort, &mut record).await;
+            let exhausted = claimer.is_exhausted();
+            claimer.finish().await;
+            (!exhausted || engine.holds().unstarted() > 0, ran)
+        };
+        give_back(&store, &engine).await;
+        let left = abort.is_cancelled() || (stop.is_cancelled() && left);
+        (left, taking.read_error, ran.write_error, engine.tripped())
     };
     bar.finish_and_clear();
     logging::detach_bar();
     if let Some(e) = write_error {
         return Err(e).context("cannot write the results to stdout");
     }
-    let stopped = match &trip {
-        Some(trip) => Some(format!("circuit breaker: {}", trip.message())),
-        None if left => stopped_by
+    let stopped = match (&trip, &store_error) {
+        (Some(trip), _) => Some(format!("circuit breaker: {}", trip.message())),
+        (None, Some(e)) => Some(format!("Supabase stopped taking writes: {e}")),
+        (None, None) if left => stopped_by
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .map(str::to_string),
-        None => None,
+        (None, None) => None,
     };
     let (totals, summary) = sink.finish(clock.elapsed().as_millis(), stopped.as_deref())?;
     if totals.selected == 0 {
         if let Some(hint) = store.key_hint() {
             tracing::warn!("nothing selected; {hint}");
         }
+    }
+    if let Some(e) = store_error {
+        return Err(AppError::Store(e)).context(format!(
+            "Supabase stopped taking writes, so the run stopped calling AimHarder: {} results not written were journaled for the next run, the sessions not called were left untouched",
+            totals.unrecorded
+        ));
     }
     if let Some(e) = read_error {
         return Err(AppError::Store(e))
@@ -105,16 +136,60 @@ pub async fn refresh_all(
     Ok(Finished::refreshing(totals, summary, left))
 }
 
+/// The claimed rows a run calls, until its stop or a claim or read failing
+/// (kept in `taking`).
+fn claimed_rows<'a>(
+    claimer: &'a mut Claimer,
+    stop: &'a CancellationToken,
+    taking: &'a mut Taking,
+) -> impl futures::Stream<Item = SessionRow> + 'a {
+    let mut stopped = Box::pin(stop.cancelled());
+    futures::stream::poll_fn(move |cx| {
+        if stopped.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        claimer.poll_next(cx).map(|next| match next {
+            Some(Ok(row)) => {
+                taking.taken += 1;
+                Some(row)
+            }
+            Some(Err(e)) => {
+                taking.read_error = Some(e);
+                None
+            }
+            None => None,
+        })
+    })
+}
+
+/// Gives back, in one request, the claims of sessions the run will not
+/// call; a failure only warns, since a claim lapses by itself.
+async fn give_back(store: &Store, engine: &Engine) {
+    let ids = engine.holds().unstarted_ids();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    if let Err(e) = store.release(&ids, &engine.claim_spec().run).await {
+        tracing::warn!(
+            "could not give back {} claims (they lapse by themselves): {e}",
+            ids.len()
+        );
+    }
+}
+
 /// Lists what would be refreshed; `Some` if reading stopped early.
 async fn dry_run(
     mut due: DueStream,
     limit: Option<u64>,
     output: Output,
+    stop: &CancellationToken,
     record: &mut impl FnMut(SessionReport),
 ) -> Option<StoreError> {
     let mut listed = 0u64;
     while limit.is_none_or(|l| listed < l) {
-        match std::future::poll_fn(|cx| due.poll_next(cx)).await {
+        let next = tokio::select! {
+            _ = stop.cancelled() => break,
+            next = due.next() => next,
+        };
+        match next {
             Some(Ok(row)) => {
                 listed += 1;
                 record(SessionReport::new(
@@ -127,6 +202,7 @@ async fn dry_run(
             None => break,
         }
     }
+    due.finish().await;
     None
 }
 
@@ -223,7 +299,10 @@ async fn progress_bar(store: &Store, query: &DueQuery, limit: Option<u64>) -> Pr
     if target.is_hidden() {
         return ProgressBar::hidden();
     }
-    let due = store.count(&query.count_filters()).await.unwrap_or(0);
+    let due = store
+        .counts(query.now, query)
+        .await
+        .map_or(0, |c| c.report.due);
     let shard_share = due / u64::from(query.shard.map_or(1, |s| s.count));
     let total = limit.map_or(shard_share, |l| l.min(shard_share));
     let bar = ProgressBar::with_draw_target(Some(total), target);

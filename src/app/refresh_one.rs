@@ -1,5 +1,7 @@
 //! `refresh-one`: one session now, due or not.
 
+use anyhow::Context as _;
+
 use crate::app::exit::AppError;
 use crate::app::finished::Finished;
 use crate::app::target;
@@ -42,14 +44,10 @@ pub async fn refresh_one(
         max_consecutive_failures: 0,
     };
     // Claimed like any other run's session: never called by two at once.
-    let claim = wiring::claim(timefmt::now());
+    let claim = wiring::claim(args.claim_lease, false);
+    let sent = tokio::time::Instant::now();
     let claimed = store
-        .claim(
-            &[row.id.as_str()],
-            &claim.run,
-            &claim.not_since,
-            claim.lease,
-        )
+        .claim(&[row.id.as_str()], &claim)
         .await
         .map_err(AppError::from)?;
     let Some(row) = claimed.into_iter().next() else {
@@ -69,7 +67,21 @@ pub async fn refresh_one(
         claim,
         journal,
     )?;
-    let report = engine.refresh(row).await;
+    engine.holds().claimed([row.id.as_str()], sent);
+    let mut report = None;
+    let ran = engine
+        .run(
+            futures::stream::once(async { row }),
+            &CancellationToken::new(),
+            |r| report = Some(r),
+        )
+        .await;
+    let report = report.expect("one session, one report");
+    if let Some(e) = ran.write_error {
+        finish_one(output, &report)?;
+        return Err(AppError::Store(e))
+            .context("Supabase would not take the result, so it was journaled for the next run");
+    }
     finish_one(output, &report)
 }
 

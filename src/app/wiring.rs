@@ -10,12 +10,11 @@ use crate::aimharder::client::{AimHarder, AimHarderConfig};
 use crate::app::exit::AppError;
 use crate::config::Pace;
 use crate::domain::run_id::new_run_id;
-use crate::domain::timefmt;
 use crate::engine::caller::{Caller, CallerSettings};
-use crate::engine::due::{Claim, CLAIM_LEASE};
 use crate::engine::journal::Journal;
 use crate::engine::pipeline::{Engine, EngineSettings};
 use crate::output::report::Output;
+use crate::supabase::claims::ClaimSpec;
 use crate::supabase::store::{Store, StoreConfig};
 
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
@@ -28,12 +27,13 @@ pub fn connect(config: &StoreConfig) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// A new run's claims: sessions refreshed since `started` are not claimed.
-pub fn claim(started: time::OffsetDateTime) -> Claim {
-    Claim {
+/// A new run's claims, from now: sessions refreshed since are not claimed.
+pub fn claim(lease: Duration, enabled_only: bool) -> ClaimSpec {
+    ClaimSpec {
         run: new_run_id(),
-        not_since: timefmt::rfc3339(started),
-        lease: CLAIM_LEASE,
+        started: std::time::Instant::now(),
+        lease,
+        enabled_only,
     }
 }
 
@@ -53,7 +53,7 @@ pub fn engine(
     store: Store,
     output: Output,
     caller: Caller,
-    claim: Claim,
+    claim: ClaimSpec,
     journal: Option<Journal>,
 ) -> anyhow::Result<Engine> {
     let aimharder = AimHarder::new(config).context("cannot build the AimHarder client")?;

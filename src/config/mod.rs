@@ -14,11 +14,12 @@ use url::Url;
 
 use crate::aimharder::client::{AimHarderConfig, Endpoint};
 use crate::cli::{
-    Cli, Command, EndpointArg, GlobalArgs, HttpArgs, LogFormat, PaceArgs, ProbeArgs,
+    ClaimArgs, Cli, Command, EndpointArg, GlobalArgs, HttpArgs, LogFormat, PaceArgs, ProbeArgs,
     RefreshAllArgs, RefreshOneArgs, ShardArg, StatusArgs, TargetArgs,
 };
 use crate::config::error::ConfigError;
 use crate::domain::shard::Shard;
+use crate::engine::caller::MAX_ATTEMPTS;
 use crate::engine::journal;
 use crate::http::join_path;
 use crate::output::logging::LogSettings;
@@ -87,6 +88,8 @@ pub struct RefreshOne {
     pub target: Target,
     pub if_older_than: Option<Duration>,
     pub aimharder: AimHarderConfig,
+    /// How long a claim lasts if the run dies.
+    pub claim_lease: Duration,
 }
 
 /// How hard a run may press on AimHarder.
@@ -110,6 +113,8 @@ pub struct RefreshAll {
     pub max_duration: Option<Duration>,
     pub dry_run: bool,
     pub aimharder: AimHarderConfig,
+    /// How long a claim lasts if the run dies.
+    pub claim_lease: Duration,
 }
 
 /// Which sessions `probe` asks about.
@@ -258,7 +263,22 @@ fn refresh_one(global: &GlobalArgs, args: &RefreshOneArgs) -> Result<RefreshOne,
         target: target(&args.target)?,
         if_older_than: args.if_older_than,
         aimharder: aimharder_config(global, &args.http)?,
+        claim_lease: claim_lease(&args.claims, &args.http)?,
     })
+}
+
+/// The claim lease: a few times the longest one call can take (every
+/// attempt timing out), unless set; renewed while a call runs long, so a
+/// short one only makes a killed runner's sessions free sooner.
+fn claim_lease(claims: &ClaimArgs, http: &HttpArgs) -> Result<Duration, ConfigError> {
+    const LEAST: Duration = Duration::from_secs(1);
+    match claims.claim_lease {
+        Some(lease) if lease < LEAST => Err(ConfigError::Usage(
+            "--claim-lease (AIMHARDER_CLAIM_LEASE) must be at least 1s".into(),
+        )),
+        Some(lease) => Ok(lease),
+        None => Ok(http.request_timeout * MAX_ATTEMPTS as u32 * 3),
+    }
 }
 
 fn refresh_all(global: &GlobalArgs, args: &RefreshAllArgs) -> Result<RefreshAll, ConfigError> {
@@ -274,6 +294,7 @@ fn refresh_all(global: &GlobalArgs, args: &RefreshAllArgs) -> Result<RefreshAll,
         max_duration: args.max_duration,
         dry_run: args.dry_run,
         aimharder: aimharder_config(global, &args.http)?,
+        claim_lease: claim_lease(&args.claims, &args.http)?,
     })
 }
 

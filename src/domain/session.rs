@@ -25,12 +25,6 @@ pub struct SessionRow {
     pub last_refresh_error: Option<String>,
     #[serde(default)]
     pub auto_refresh_enabled: Option<bool>,
-    /// `coalesce(last_refresh_date, created_at)`: the key sessions are due by.
-    #[serde(default)]
-    pub refresh_due_at: Option<String>,
-    /// The run that holds the session's claim, if any.
-    #[serde(default)]
-    pub refresh_claim_run: Option<String>,
 }
 
 impl std::fmt::Debug for SessionRow {

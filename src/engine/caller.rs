@@ -77,6 +77,11 @@ impl Answer for Whoami {
     }
 }
 
+/// A call's turn: its slot taken, the pace and any pause waited for.
+pub struct Begun<'a> {
+    permit: SemaphorePermit<'a>,
+}
+
 pub struct Caller {
     concurrency: usize,
     slots: Semaphore,
@@ -140,13 +145,39 @@ impl Caller {
         &self.stop
     }
 
-    /// Runs `request` until it answers, retrying transient failures with
-    /// backoff (at least `Retry-After`, capped) while attempts remain and
-    /// the run is neither stopping nor past its deadline. The circuit
-    /// breaker hears how it ended: a refusal and the retries used up count,
-    /// an answer resets the count, and so does a retry cut short by a stop
-    /// (the run is ending anyway, not failing).
-    pub async fn call<T, F, Fut>(&self, mut request: F) -> Called<T>
+    /// Waits for a free slot, the pace and any pause, for a call's first
+    /// attempt; `None` when the run stops first. Between this and
+    /// [`Caller::call_from`] the caller may check what it is about to call
+    /// (a claim's lease) while the slot is its own.
+    pub async fn begin(&self) -> Option<Begun<'_>> {
+        tokio::select! {
+            biased;
+            _ = self.stop.cancelled() => None,
+            permit = self.start_request() => permit.map(|permit| Begun { permit }),
+        }
+    }
+
+    /// Waits for its turn ([`Caller::begin`]), then calls ([`Caller::call_from`]).
+    pub async fn call<T, F, Fut>(&self, request: F) -> Called<T>
+    where
+        T: Answer,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Transient>>,
+    {
+        match self.begin().await {
+            Some(begun) => self.call_from(begun, request).await,
+            None => Called::NotStarted,
+        }
+    }
+
+    /// Runs `request` until it answers, its first attempt in `begun`'s
+    /// slot, retrying transient failures with backoff (at least
+    /// `Retry-After`, capped) while attempts remain and the run is neither
+    /// stopping nor past its deadline. The circuit breaker hears how it
+    /// ended: a refusal and the retries used up count, an answer resets the
+    /// count, and so does a retry cut short by a stop (the run is ending
+    /// anyway, not failing).
+    pub async fn call_from<T, F, Fut>(&self, begun: Begun<'_>, mut request: F) -> Called<T>
     where
         T: Answer,
         F: FnMut() -> Fut,
@@ -162,18 +193,21 @@ impl Caller {
         };
         let mut attempts = 0u32;
         let mut last_reason = String::new();
+        let mut permit = Some(begun.permit);
         loop {
-            let permit = tokio::select! {
-                biased;
-                _ = self.stop.cancelled() => None,
-                permit = self.start_request() => permit,
-            };
-            let Some(permit) = permit else {
-                return if attempts == 0 {
-                    Called::NotStarted
-                } else {
-                    stopping(&last_reason, attempts)
-                };
+            let permit = match permit.take() {
+                Some(permit) => permit,
+                None => {
+                    let next = tokio::select! {
+                        biased;
+                        _ = self.stop.cancelled() => None,
+                        permit = self.start_request() => permit,
+                    };
+                    match next {
+                        Some(permit) => permit,
+                        None => return stopping(&last_reason, attempts),
+                    }
+                }
             };
             attempts += 1;
             let answer = request().await;

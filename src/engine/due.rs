@@ -1,99 +1,98 @@
-//! The due sessions (or any selection), streamed page by page from the
-//! server and claimed in small batches right before the pipeline takes them.
+//! The rows of a selection, streamed page by page from the server: each
+//! walk read by its own keyset cursor, the walks merged into one order.
+//! Nothing here claims: see the claimer.
 
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::session::SessionRow;
-use crate::supabase::due::Selection;
+use crate::domain::timefmt;
+use crate::supabase::due::{Selection, Walk};
 use crate::supabase::rest::StoreError;
-use crate::supabase::store::{After, Store};
+use crate::supabase::store::{After, Columns, Store};
 
 /// Rows per page read.
-pub const PAGE_SIZE: usize = 500;
-/// Sessions claimed in one request: few enough that a claim is taken
-/// shortly before the call, many enough that claims cost ~3 % more requests.
-pub const CLAIM_BATCH: usize = 32;
+pub const PAGE_SIZE: usize = 1000;
 
-/// How long a claim lasts if its run dies: longer than any one session
-/// takes from claim to write (retries and `Retry-After` included).
-pub const CLAIM_LEASE: Duration = Duration::from_secs(15 * 60);
-
-/// Who claims, and how: the run's id, its start (a session refreshed since
-/// is not claimed again), and how long a claim lasts if the run dies.
-#[derive(Clone)]
-pub struct Claim {
-    pub run: String,
-    pub not_since: String,
-    pub lease: Duration,
-}
-
-/// Due rows, read a page at a time and claimed a batch at a time ahead of
-/// the consumer.
+/// A selection's rows, in order, read a page at a time ahead of the
+/// consumer.
 pub struct DueStream {
     rx: mpsc::Receiver<Result<SessionRow, StoreError>>,
     exhausted: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
+/// One walk being read.
+struct Cursor {
+    walk: Walk,
+    after: Option<After>,
+    page: VecDeque<SessionRow>,
+    done: bool,
+}
+
+impl Cursor {
+    /// The merge key of the next row: walks by id have none and go first.
+    fn head(&self) -> Option<(Option<OffsetDateTime>, &str)> {
+        let row = self.page.front()?;
+        let key = self.walk.order.key_of(row).and_then(timefmt::parse);
+        Some((key, row.id.as_str()))
+    }
+}
+
 impl DueStream {
-    /// `claim`: `None` lists the rows without claiming them (`--dry-run`).
-    pub fn start(store: Store, query: Selection, claim: Option<Claim>) -> Self {
-        let (tx, rx) = mpsc::channel(CLAIM_BATCH);
+    /// Reads `selection` with `columns` of each row.
+    pub fn start(store: Store, selection: Selection, columns: Columns) -> Self {
+        let (tx, rx) = mpsc::channel(PAGE_SIZE);
         let exhausted = Arc::new(AtomicBool::new(false));
         let done = exhausted.clone();
         let task = tokio::spawn(async move {
-            for phase in &query.phases {
-                let mut after: Option<After> = None;
-                loop {
-                    let page = match store
-                        .page(&phase.filters, phase.order_key, after.as_ref(), PAGE_SIZE)
-                        .await
-                    {
-                        Ok(page) => page,
-                        Err(e) => {
-                            let _ = tx.send(Err(e)).await;
-                            return;
-                        }
-                    };
-                    let full = page.len() == PAGE_SIZE;
-                    after = After::last_of(&page, phase.order_key);
-                    let mine: Vec<SessionRow> =
-                        page.into_iter().filter(|r| query.in_shard(&r.id)).collect();
-                    for batch in mine.chunks(CLAIM_BATCH) {
-                        let rows = match &claim {
-                            None => batch.to_vec(),
-                            Some(claim) => match claim_in_order(&store, batch, claim).await {
-                                Ok(rows) => rows,
-                                Err(e) => {
-                                    let _ = tx.send(Err(e)).await;
-                                    return;
-                                }
-                            },
-                        };
-                        let mut rows = rows.into_iter();
-                        while let Some(row) = rows.next() {
-                            if let Err(unsent) = tx.send(Ok(row)).await {
-                                // The consumer is gone: what was claimed and
-                                // not taken goes back at once.
-                                if let (Some(claim), Ok(row)) = (&claim, unsent.0) {
-                                    give_back(&store, claim, std::iter::once(row).chain(rows))
-                                        .await;
-                                }
-                                return;
-                            }
-                        }
-                    }
-                    if !full {
-                        break;
-                    }
+            let mut cursors: Vec<Cursor> = selection
+                .walks
+                .into_iter()
+                .map(|walk| Cursor {
+                    walk,
+                    after: None,
+                    page: VecDeque::new(),
+                    done: false,
+                })
+                .collect();
+            loop {
+                // Every walk whose page ran out reads its next one, at once.
+                let reads = cursors
+                    .iter_mut()
+                    .filter(|c| c.page.is_empty() && !c.done)
+                    .map(|c| async {
+                        let page = store
+                            .page(&c.walk, c.after.as_ref(), PAGE_SIZE, columns)
+                            .await?;
+                        c.done = page.len() < PAGE_SIZE;
+                        c.after = After::last_of(&page, c.walk.order);
+                        c.page = page.into();
+                        Ok::<_, StoreError>(())
+                    });
+                if let Err(e) = futures::future::try_join_all(reads).await {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+                let next = cursors
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| c.head().map(|h| (i, h)))
+                    .min_by(|(_, a), (_, b)| merge_order(a, b))
+                    .map(|(i, _)| i);
+                let Some(i) = next else { break };
+                let row = cursors[i].page.pop_front().expect("a head");
+                if tx.send(Ok(row)).await.is_err() {
+                    return;
                 }
             }
             done.store(true, Ordering::SeqCst);
@@ -105,23 +104,15 @@ impl DueStream {
         }
     }
 
-    /// Ends the stream and gives back the claims of rows claimed but never
-    /// taken (a `--limit` reached, a stop).
-    pub async fn release_untaken(mut self, store: &Store, claim: &Claim) {
-        self.rx.close();
-        let mut untaken = Vec::new();
-        while let Some(item) = self.rx.recv().await {
-            untaken.extend(item.ok());
-        }
-        give_back(store, claim, untaken).await;
-        let _ = self.task.await;
-    }
-
     pub fn poll_next(
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> Poll<Option<Result<SessionRow, StoreError>>> {
         self.rx.poll_recv(cx)
+    }
+
+    pub async fn next(&mut self) -> Option<Result<SessionRow, StoreError>> {
+        self.rx.recv().await
     }
 
     /// The rows a run takes: until `stop`, `limit` rows taken, or a read
@@ -156,6 +147,21 @@ impl DueStream {
     pub fn is_exhausted(&self) -> bool {
         self.exhausted.load(Ordering::SeqCst) && self.rx.is_empty()
     }
+
+    /// Stops reading.
+    pub async fn finish(mut self) {
+        self.rx.close();
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// (key, id) ascending, rows without a key first.
+fn merge_order(
+    a: &(Option<OffsetDateTime>, &str),
+    b: &(Option<OffsetDateTime>, &str),
+) -> CmpOrdering {
+    a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
 }
 
 /// What [`DueStream::take_until`] took.
@@ -166,30 +172,33 @@ pub struct Taking {
     pub read_error: Option<StoreError>,
 }
 
-/// Claims `batch` and hands the claimed rows back in the batch's order (the
-/// due order); rows another run holds, or refreshed since, are left out.
-async fn claim_in_order(
-    store: &Store,
-    batch: &[SessionRow],
-    claim: &Claim,
-) -> Result<Vec<SessionRow>, StoreError> {
-    let ids: Vec<&str> = batch.iter().map(|r| r.id.as_str()).collect();
-    let mut claimed = store
-        .claim(&ids, &claim.run, &claim.not_since, claim.lease)
-        .await?;
-    claimed.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
-    Ok(claimed)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Gives back `claim`'s hold on `rows` (claimed, never called); a failure
-/// only warns, since a claim lapses by itself.
-pub async fn give_back(store: &Store, claim: &Claim, rows: impl IntoIterator<Item = SessionRow>) {
-    for row in rows {
-        if let Err(e) = store.release(&row.id, &claim.run).await {
-            tracing::warn!(
-                "could not give back the claim on {} (it lapses by itself): {e}",
-                row.id
-            );
-        }
+    #[test]
+    fn rows_without_a_key_come_first_then_by_key_and_id() {
+        let t = |s| timefmt::parse(s);
+        let mut heads = vec![
+            (t("2026-11-02T00:00:00Z"), "b"),
+            (None, "z"),
+            (t("2026-11-01T00:00:00.5Z"), "c"),
+            (t("2026-11-02T00:00:00Z"), "a"),
+            (None, "y"),
+        ];
+        heads.sort_by(merge_order);
+        let ids: Vec<&str> = heads.iter().map(|h| h.1).collect();
+        assert_eq!(ids, ["y", "z", "c", "a", "b"]);
+    }
+
+    #[test]
+    fn keys_compare_as_instants_not_as_text() {
+        // PostgREST trims trailing zeros of the fraction: text order would
+        // put .5 after .25 and the offset form elsewhere.
+        let a = timefmt::parse("2026-11-01T00:00:00.25+00:00");
+        let b = timefmt::parse("2026-11-01T00:00:00.5+00:00");
+        let c = timefmt::parse("2026-11-01T01:00:00+01:00");
+        assert!(a < b);
+        assert_eq!(c, timefmt::parse("2026-11-01T00:00:00Z"));
     }
 }

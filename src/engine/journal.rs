@@ -13,7 +13,7 @@ use ring::digest::{digest, SHA256};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::supabase::store::expose_opt;
+use crate::supabase::write::expose_opt;
 
 /// A journal taken by a run that died while writing it is taken again
 /// after this long (a live run is done with it well before).
@@ -28,8 +28,14 @@ pub struct Entry {
     /// The run that called: its claim may still hold the row (the write
     /// that failed would have released it), and the replay claims as it.
     pub run: String,
-    /// When AimHarder accepted the refresh: the row's new `last_refresh_date`.
-    pub refreshed_at: String,
+    /// When AimHarder accepted the refresh (by the runner's clock), for a
+    /// success. A failure has none, so that a binary from before failures
+    /// were journaled skips its line rather than take it for a success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshed_at: Option<String>,
+    /// AimHarder's answer was a failure (or a logout): what to record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Failure>,
     /// The row's `refresh_count` when it was called.
     pub refresh_count: Option<i64>,
     /// [`credentials_digest`] of the token and cookies it was called with:
@@ -39,6 +45,26 @@ pub struct Entry {
     pub aimharder_token: Option<SecretString>,
     pub fingerprint: Option<String>,
     pub aimharder_cookies: Option<serde_json::Value>,
+}
+
+/// A failure to record: when AimHarder answered (the runner's clock), why,
+/// and whether it turns auto refresh off.
+#[derive(Serialize, Deserialize, Clone)]
+pub struct Failure {
+    pub at: String,
+    pub error: String,
+    pub expired: bool,
+}
+
+impl Entry {
+    /// When AimHarder answered.
+    pub fn answered_at(&self) -> &str {
+        match (&self.refreshed_at, &self.failed) {
+            (Some(at), _) => at,
+            (None, Some(f)) => &f.at,
+            (None, None) => "",
+        }
+    }
 }
 
 /// SHA-256 of a row's token and cookies: compares credentials without
@@ -207,7 +233,8 @@ mod tests {
         Entry {
             id: id.into(),
             run: "0a1b2c3d-0000-4000-8000-00000000abcd".into(),
-            refreshed_at: "2026-11-27T04:00:00Z".into(),
+            refreshed_at: Some("2026-11-27T04:00:00Z".into()),
+            failed: None,
             refresh_count: Some(3),
             credentials: credentials_digest(None, &serde_json::Value::Null),
             aimharder_token: Some(SecretString::from("1|2|new")),
@@ -249,6 +276,28 @@ mod tests {
             .unwrap()
             .collect();
         assert!(left.is_empty(), "no file left behind");
+    }
+
+    #[test]
+    fn a_failure_has_no_refresh_time_so_older_binaries_skip_it() {
+        let failure = Entry {
+            refreshed_at: None,
+            failed: Some(Failure {
+                at: "2026-11-27T04:00:00Z".into(),
+                error: "answered logout".into(),
+                expired: true,
+            }),
+            aimharder_token: None,
+            ..entry("f")
+        };
+        let line = serde_json::to_value(&failure).unwrap();
+        assert!(line.get("refreshed_at").is_none(), "{line}");
+        assert_eq!(failure.answered_at(), "2026-11-27T04:00:00Z");
+        // A line of an older binary reads as a success.
+        let old = r#"{"id":"a","run":"r","refreshed_at":"2026-11-27T04:00:00Z","refresh_count":1,
+                      "credentials":"c","aimharder_token":"t","fingerprint":null,"aimharder_cookies":null}"#;
+        let old: Entry = serde_json::from_str(old).unwrap();
+        assert!(old.failed.is_none() && old.refreshed_at.is_some());
     }
 
     #[test]

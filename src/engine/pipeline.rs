@@ -1,9 +1,12 @@
-//! Refreshing sessions: one session end to end (call, retries, write-back),
-//! and the pipeline that runs many under a concurrency bound and a pace.
+//! Refreshing sessions: one session end to end (the lease checked, the
+//! call, its result handed to the writer), and the pipeline that runs many
+//! under a concurrency bound and a pace while the writer writes beside it.
 
-use futures::StreamExt;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
 use secrecy::{ExposeSecret, SecretString};
-use time::OffsetDateTime;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::aimharder::client::{AimHarder, Attempt};
@@ -11,24 +14,23 @@ use crate::aimharder::cookies::CookieJar;
 use crate::aimharder::parser::RefreshedSession;
 use crate::domain::outcome::{Outcome, SessionReport};
 use crate::domain::session::SessionRow;
-use crate::domain::stamp::stamped_error;
 use crate::domain::timefmt;
 use crate::engine::breaker::Trip;
 use crate::engine::caller::{Called, Caller};
-use crate::engine::due::{give_back, Claim, DueStream, Taking};
-use crate::engine::journal::{credentials_digest, Entry, Journal};
+use crate::engine::holds::Holds;
+use crate::engine::journal::{credentials_digest, Journal};
+use crate::engine::writer::{Pending, Writer, WriterInput, WriterSetup, BATCH};
 use crate::output::report::Output;
+use crate::supabase::claims::ClaimSpec;
 use crate::supabase::rest::StoreError;
-use crate::supabase::store::{Patch, Store};
-
-/// Re-reads after a conditional write missed because someone else wrote.
-const WRITE_CONFLICT_ROUNDS: usize = 5;
+use crate::supabase::store::Store;
+use crate::supabase::write::{WriteItem, Written};
 
 pub struct EngineSettings {
     pub default_fingerprint: String,
     pub output: Output,
     /// The run's claims: every row handed to the engine is claimed by it.
-    pub claim: Claim,
+    pub claim: ClaimSpec,
     /// Where a result Supabase would not record is kept for the next run
     /// (settings give every refresh run one).
     pub journal: Option<Journal>,
@@ -39,14 +41,13 @@ pub struct Engine {
     aimharder: AimHarder,
     caller: Caller,
     settings: EngineSettings,
+    holds: Arc<Holds>,
 }
 
-/// How the pipeline ended; each session's report went to `on_done`.
-pub struct Pipeline {
-    /// Due sessions were left unstarted because the run was stopped.
-    pub left: bool,
-    /// Reading further pages failed; the sessions before it were reported.
-    pub read_error: Option<StoreError>,
+/// How a run of the pipeline ended; each session's report went to `on_done`.
+pub struct Ran {
+    /// Writes failed for good: the run stopped, what it held was journaled.
+    pub write_error: Option<StoreError>,
 }
 
 impl Engine {
@@ -56,12 +57,23 @@ impl Engine {
         caller: Caller,
         settings: EngineSettings,
     ) -> Self {
+        let holds = Arc::new(Holds::new(settings.claim.lease));
         Self {
             store,
             aimharder,
             caller,
             settings,
+            holds,
         }
+    }
+
+    /// The claims this run holds (the claimer adds to them).
+    pub fn holds(&self) -> Arc<Holds> {
+        self.holds.clone()
+    }
+
+    pub fn claim_spec(&self) -> &ClaimSpec {
+        &self.settings.claim
     }
 
     /// Why the circuit breaker stopped the run, if it did.
@@ -69,69 +81,98 @@ impl Engine {
         self.caller.tripped()
     }
 
-    /// Runs every session of `due` with at most `concurrency` AimHarder calls in
-    /// flight. Each session starts as soon as a slot frees; Supabase writes of
-    /// finished sessions overlap the calls of others. `abort` ends the run at
-    /// once: sessions still in flight are dropped unreported (their claims
-    /// lapse).
-    pub async fn run_all(
+    pub fn stop(&self) -> &CancellationToken {
+        self.caller.stop()
+    }
+
+    /// Calls every claimed row of `rows`, at most `concurrency` at once;
+    /// each session starts as soon as a slot frees, and its result goes to
+    /// the writer, which writes beside the calls. `abort` ends the run at
+    /// once: calls in flight are dropped (their claims lapse), results held
+    /// for writing are journaled.
+    pub async fn run(
         &self,
-        mut due: DueStream,
-        limit: Option<u64>,
+        rows: impl Stream<Item = SessionRow>,
         abort: &CancellationToken,
         mut on_done: impl FnMut(SessionReport),
-    ) -> Pipeline {
-        let stop = self.caller.stop();
-        let mut taking = Taking::default();
-        let rows = due.take_until(stop, limit, &mut taking);
-        let in_flight = self.caller.concurrency() * 2;
-        let mut results = rows
-            .map(|row| self.refresh(row))
-            .buffer_unordered(in_flight);
-        let mut unstarted = false;
-        loop {
-            let next = tokio::select! {
-                biased;
-                _ = abort.cancelled() => break,
-                next = results.next() => next,
-            };
-            let Some(report) = next else { break };
-            unstarted |= report.outcome == Outcome::Skipped && report.attempts == 0;
+    ) -> Ran {
+        let (input, mut writer) = Writer::start(WriterSetup {
+            store: self.store.clone(),
+            run: self.settings.claim.run.clone(),
+            journal: self.settings.journal.clone(),
+            holds: self.holds.clone(),
+            stop: self.caller.stop().clone(),
+            abort: abort.clone(),
+            capacity: BATCH + 2 * self.caller.concurrency(),
+        });
+        let renewing = CancellationToken::new();
+        let renewer = tokio::spawn(renew(
+            self.store.clone(),
+            self.holds.clone(),
+            self.settings.claim.run.clone(),
+            renewing.clone(),
+        ));
+        {
+            let sessions = rows
+                .map(|row| self.refresh(row, &input))
+                .buffer_unordered(self.caller.concurrency());
+            let mut sessions = std::pin::pin!(sessions);
+            let mut reports_open = true;
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = abort.cancelled() => break,
+                    report = writer.next_report(), if reports_open => match report {
+                        Some(report) => on_done(report),
+                        None => reports_open = false,
+                    },
+                    next = sessions.next() => match next {
+                        Some(Some(report)) => on_done(report),
+                        Some(None) => {}
+                        None => break,
+                    },
+                }
+            }
+        }
+        // Every call is over (or dropped): the writer writes what it holds.
+        drop(input);
+        while let Some(report) = writer.next_report().await {
             on_done(report);
         }
-        drop(results);
-        let limited = limit.is_some_and(|l| taking.taken >= l);
-        let left = abort.is_cancelled()
-            || (stop.is_cancelled() && !limited && (unstarted || !due.is_exhausted()));
-        due.release_untaken(&self.store, &self.settings.claim).await;
-        Pipeline {
-            left,
-            read_error: taking.read_error,
+        renewing.cancel();
+        let _ = renewer.await;
+        Ran {
+            write_error: writer.finish().await,
         }
     }
 
-    /// Refreshes one session now and records the result.
-    pub async fn refresh(&self, row: SessionRow) -> SessionReport {
+    /// Refreshes one claimed session; its report, or `None` when its result
+    /// went to the writer (which reports it once written).
+    async fn refresh(&self, row: SessionRow, writer: &WriterInput) -> Option<SessionReport> {
         let email = self.settings.output.email(row.user_email.as_deref());
         let report = SessionReport::new(&row.id, email.as_deref(), Outcome::Skipped);
-        let token = match row
+        let Some(begun) = self.caller.begin().await else {
+            return Some(report.with_error("stopped before it started"));
+        };
+        // Right before the call: the claim must still be the run's.
+        let row = match self.claimed_now(row).await {
+            Ok(row) => row,
+            Err(why) => return Some(report.with_error(why)),
+        };
+        let Some(token) = row
             .aimharder_token
             .as_ref()
             .filter(|t| !t.expose_secret().trim().is_empty())
-        {
-            Some(t) => t.clone(),
-            None => {
-                return self
-                    .record_failure(&row, report, Outcome::Failed, "stored token is empty")
-                    .await
-            }
+            .cloned()
+        else {
+            let pending = self.failure(&row, report, Written::Failed, "stored token is empty", 0);
+            return self.hand_over(writer, pending).await;
         };
         let jar = match CookieJar::from_json(&row.aimharder_cookies) {
             Ok(jar) => jar,
             Err(e) => {
-                return self
-                    .record_failure(&row, report, Outcome::Failed, &e.to_string())
-                    .await
+                let pending = self.failure(&row, report, Written::Failed, &e.to_string(), 0);
+                return self.hand_over(writer, pending).await;
             }
         };
         let fingerprint = row
@@ -143,232 +184,191 @@ impl Engine {
             .to_string();
 
         let cookie_header = jar.header_value();
+        self.holds.start(&row.id);
         let called = self
             .caller
-            .call(|| {
+            .call_from(begun, || {
                 self.aimharder
                     .refresh(&token, &fingerprint, cookie_header.as_ref())
             })
             .await;
-        let mut report = report;
-        let attempt = match called {
-            Called::NotStarted => {
-                give_back(&self.store, &self.settings.claim, [row]).await;
-                return report.with_error("stopped before it started");
-            }
-            Called::Answered { answer, attempts } => {
-                report.attempts = attempts;
-                answer
-            }
-            Called::Failed { reason, attempts } => {
-                report.attempts = attempts;
-                Attempt::Failed(reason)
-            }
+        let (attempt, attempts) = match called {
+            Called::NotStarted => unreachable!("a begun call makes its first attempt"),
+            Called::Answered { answer, attempts } => (answer, attempts),
+            Called::Failed { reason, attempts } => (Attempt::Failed(reason), attempts),
         };
-        match attempt {
+        let pending = match attempt {
             Attempt::Refreshed {
                 session,
                 set_cookies,
-            } => {
-                self.record_success(row, report, &token, &fingerprint, session, &set_cookies)
-                    .await
-            }
+            } => self.success(
+                &row,
+                report,
+                &token,
+                &fingerprint,
+                session,
+                &set_cookies,
+                attempts,
+            ),
             Attempt::Expired(reason) => {
-                self.record_failure(&row, report, Outcome::Expired, &reason)
-                    .await
+                self.failure(&row, report, Written::Expired, &reason, attempts)
             }
             Attempt::Failed(reason) | Attempt::Blocked(reason) => {
-                self.record_failure(&row, report, Outcome::Failed, &reason)
-                    .await
+                self.failure(&row, report, Written::Failed, &reason, attempts)
+            }
+        };
+        self.hand_over(writer, pending).await
+    }
+
+    /// The row, claimed by this run with time to spare: as it is when its
+    /// lease holds, else claimed again (and read again); an error saying
+    /// why not when another run took it.
+    async fn claimed_now(&self, row: SessionRow) -> Result<SessionRow, String> {
+        if self.holds.fresh(&row.id) {
+            return Ok(row);
+        }
+        let sent = Instant::now();
+        let again = self
+            .store
+            .claim(&[row.id.as_str()], &self.settings.claim)
+            .await;
+        match again {
+            Ok(rows) => match rows.into_iter().next() {
+                Some(fresh) => {
+                    self.holds.claimed([fresh.id.as_str()], sent);
+                    Ok(fresh)
+                }
+                None => {
+                    self.holds.done(&row.id);
+                    Err("its claim lapsed before the call and another run holds it now (or it was refreshed meanwhile)".into())
+                }
+            },
+            Err(e) => {
+                self.holds.done(&row.id);
+                Err(format!(
+                    "its claim lapsed before the call and could not be renewed: {e}"
+                ))
             }
         }
     }
 
-    async fn record_success(
+    async fn hand_over(&self, writer: &WriterInput, pending: Pending) -> Option<SessionReport> {
+        match writer.submit(pending).await {
+            Ok(()) => None,
+            Err(pending) => {
+                let mut report = pending.report;
+                report.outcome = match pending.item.outcome {
+                    Written::Refreshed => Outcome::Unrecorded,
+                    _ => report.outcome,
+                };
+                Some(report.with_error("the run ended before its result could be written"))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn success(
         &self,
-        row: SessionRow,
+        row: &SessionRow,
         mut report: SessionReport,
         sent_token: &SecretString,
         sent_fingerprint: &str,
         session: RefreshedSession,
         set_cookies: &[String],
-    ) -> SessionReport {
+        attempts: u32,
+    ) -> Pending {
         let now = timefmt::now();
-        let stamp = timefmt::rfc3339(now);
         let token_changed = session.token.expose_secret() != sent_token.expose_secret();
         let new_fingerprint = session.fingerprint.filter(|fp| {
             fp != sent_fingerprint && !fp.trim().is_empty() && self.store.has_fingerprint()
         });
-        // The success columns on top of `current`, the row as last read.
-        let success = |current: &SessionRow| {
-            let mut jar = CookieJar::from_json(&current.aimharder_cookies).unwrap_or_default();
-            let cookies_changed =
-                jar.merge_set_cookies(set_cookies.iter().map(String::as_str), now);
-            let patch = Patch {
-                refresh_count: Some(current.refresh_count.unwrap_or(0) + 1),
-                last_refresh_date: Some(stamp.clone()),
-                last_refresh_error: Some(None),
-                aimharder_token: token_changed.then(|| session.token.clone()),
-                fingerprint: new_fingerprint.clone(),
-                aimharder_cookies: cookies_changed.then(|| jar.to_json()),
-                ..Patch::default()
-            };
-            (patch, cookies_changed)
+        // The claim guarantees the row's cookies are those the call was
+        // made with: the write applies only while they still are.
+        let mut jar = CookieJar::from_json(&row.aimharder_cookies).unwrap_or_default();
+        let cookies_changed = jar.merge_set_cookies(set_cookies.iter().map(String::as_str), now);
+        report.outcome = Outcome::Refreshed;
+        report.attempts = attempts;
+        report.token_changed = token_changed || new_fingerprint.is_some();
+        report.cookies_changed = cookies_changed;
+        let item = WriteItem {
+            id: row.id.clone(),
+            outcome: Written::Refreshed,
+            expected_count: row.refresh_count,
+            token: token_changed.then(|| session.token.clone()),
+            fingerprint: new_fingerprint,
+            cookies: cookies_changed.then(|| jar.to_json()),
+            error: None,
+            answered_ms_ago: None,
+            refreshed_at: None,
         };
-        let mut current = row;
-        for _ in 0..WRITE_CONFLICT_ROUNDS {
-            let (patch, cookies_changed) = success(&current);
-            match self.write(&current, &patch, &stamp).await {
-                Ok(Written::Yes) => {
-                    report.outcome = Outcome::Refreshed;
-                    report.token_changed = token_changed || new_fingerprint.is_some();
-                    report.cookies_changed = cookies_changed;
-                    return report;
-                }
-                Ok(Written::Conflict(fresh)) => current = *fresh,
-                Ok(Written::Lost) => return report.with_error(CHANGED_MEANWHILE),
-                Ok(Written::Gone) => {
-                    return report.with_error("refreshed, but the session was deleted meanwhile")
-                }
-                // Supabase took the request and refused the values (say, a
-                // rotated fingerprint longer than the column): say so on the row.
-                Err(e @ StoreError::Rejected { .. }) => {
-                    let reason = format!("refreshed, but the new values could not be stored: {e}");
-                    return self
-                        .record_failure(&current, report, Outcome::Failed, &reason)
-                        .await;
-                }
-                Err(e) => {
-                    let why = format!("refreshed at AimHarder but not recorded: {e}");
-                    return self.unrecorded(report, &current, &stamp, patch, why);
-                }
-            }
-        }
-        let why =
-            "refreshed at AimHarder but not recorded: the row kept changing under concurrent writers";
-        let (patch, _) = success(&current);
-        self.unrecorded(report, &current, &stamp, patch, why.into())
+        self.pending(row, report, item, now)
     }
 
-    /// A result Supabase would not record goes to the journal, for the next
-    /// run to write: with a rotated token it is the only copy left.
-    fn unrecorded(
-        &self,
-        mut report: SessionReport,
-        called: &SessionRow,
-        refreshed_at: &str,
-        patch: Patch,
-        why: String,
-    ) -> SessionReport {
-        report.outcome = Outcome::Unrecorded;
-        let entry = Entry {
-            id: called.id.clone(),
-            run: self.settings.claim.run.clone(),
-            refreshed_at: refreshed_at.to_string(),
-            refresh_count: called.refresh_count,
-            credentials: credentials_digest(
-                called.aimharder_token.as_ref(),
-                &called.aimharder_cookies,
-            ),
-            aimharder_token: patch.aimharder_token,
-            fingerprint: patch.fingerprint,
-            aimharder_cookies: patch.aimharder_cookies,
-        };
-        let Some(journal) = &self.settings.journal else {
-            return report.with_error(format!("{why}; no journal to keep it in"));
-        };
-        match journal.append(&entry) {
-            Ok(()) => report.with_error(format!(
-                "{why}; kept in the journal {}, which the next run writes first",
-                journal.path().display()
-            )),
-            Err(e) => report.with_error(format!(
-                "{why}; and it could not be journaled ({}: {e})",
-                journal.path().display()
-            )),
-        }
-    }
-
-    async fn record_failure(
+    fn failure(
         &self,
         row: &SessionRow,
         mut report: SessionReport,
-        outcome: Outcome,
+        outcome: Written,
         reason: &str,
-    ) -> SessionReport {
-        report.outcome = outcome;
-        let message = stamped_error(timefmt::now(), reason);
-        let patch = Patch {
-            last_refresh_error: Some(Some(message)),
-            auto_refresh_enabled: (outcome == Outcome::Expired).then_some(false),
-            ..Patch::default()
+        attempts: u32,
+    ) -> Pending {
+        report.outcome = match outcome {
+            Written::Expired => Outcome::Expired,
+            _ => Outcome::Failed,
         };
-        let mut current = row.clone();
-        for _ in 0..WRITE_CONFLICT_ROUNDS {
-            match self.write(&current, &patch, "").await {
-                Ok(Written::Yes) | Ok(Written::Gone) => return report.with_error(reason),
-                Ok(Written::Lost) => {
-                    report.outcome = Outcome::Skipped;
-                    return report.with_error(format!("{CHANGED_MEANWHILE} ({reason})"));
-                }
-                Ok(Written::Conflict(fresh)) => current = *fresh,
-                Err(e) => return report.with_error(format!("{reason} (could not record it: {e})")),
-            }
-        }
-        report.with_error(format!(
-            "{reason} (could not record it: the row kept changing)"
-        ))
+        report.attempts = attempts;
+        let item = WriteItem {
+            id: row.id.clone(),
+            outcome,
+            expected_count: row.refresh_count,
+            token: None,
+            fingerprint: None,
+            cookies: None,
+            error: Some(reason.to_string()),
+            answered_ms_ago: None,
+            refreshed_at: None,
+        };
+        self.pending(row, report.with_error(reason), item, timefmt::now())
     }
 
-    /// One conditional write; on a miss, tells whether our own earlier try
-    /// landed (same `last_refresh_date`), the row moved on, or it is gone.
-    async fn write(
+    fn pending(
         &self,
-        current: &SessionRow,
-        patch: &Patch,
-        our_stamp: &str,
-    ) -> Result<Written, StoreError> {
-        let run = &self.settings.claim.run;
-        if self
-            .store
-            .update_if_unchanged(&current.id, run, current.refresh_count, patch)
-            .await?
-        {
-            return Ok(Written::Yes);
+        row: &SessionRow,
+        report: SessionReport,
+        item: WriteItem,
+        now: time::OffsetDateTime,
+    ) -> Pending {
+        Pending {
+            item,
+            report,
+            answered: Instant::now(),
+            answered_at: timefmt::rfc3339(now),
+            called_count: row.refresh_count,
+            credentials: credentials_digest(row.aimharder_token.as_ref(), &row.aimharder_cookies),
+            rounds: 0,
         }
-        let Some(fresh) = self.store.by_id(&current.id).await? else {
-            return Ok(Written::Gone);
-        };
-        let landed = if our_stamp.is_empty() {
-            matches!(&patch.last_refresh_error, Some(Some(ours)) if fresh.last_refresh_error.as_deref() == Some(ours))
-        } else {
-            same_instant(fresh.last_refresh_date.as_deref(), our_stamp)
-                && fresh.refresh_count == patch.refresh_count
-        };
-        Ok(if landed {
-            Written::Yes
-        } else if fresh.refresh_claim_run.as_deref() != Some(run.as_str()) {
-            // The web app stored new credentials (voiding the claim): the
-            // member's login wins over a result for the old ones.
-            Written::Lost
-        } else {
-            Written::Conflict(Box::new(fresh))
-        })
     }
 }
 
-enum Written {
-    Yes,
-    Conflict(Box<SessionRow>),
-    /// The claim was voided or taken over: the result is dropped.
-    Lost,
-    Gone,
-}
-
-const CHANGED_MEANWHILE: &str =
-    "changed meanwhile: new credentials were stored while AimHarder was called; the result for the old ones was dropped";
-
-fn same_instant(stored: Option<&str>, ours: &str) -> bool {
-    let parse = |s: &str| timefmt::parse(s).map(OffsetDateTime::unix_timestamp_nanos);
-    matches!((stored.and_then(parse), parse(ours)), (Some(a), Some(b)) if a == b)
+/// Keeps the run's claims: every quarter lease, one request renews those
+/// with less than three quarters left (long calls, rows held up by a
+/// pause), until `done`.
+async fn renew(store: Store, holds: Arc<Holds>, run: String, done: CancellationToken) {
+    let every = (holds.lease() / 4).max(std::time::Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let ids = holds.to_renew();
+        if ids.is_empty() {
+            continue;
+        }
+        let asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let sent = Instant::now();
+        match store.renew(&asked, &run, holds.lease()).await {
+            Ok(kept) => holds.renewed(&ids, &kept, sent),
+            Err(e) => tracing::warn!("could not renew {} claims: {e}", ids.len()),
+        }
+    }
 }

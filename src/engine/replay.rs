@@ -3,14 +3,18 @@
 //! found it (same credentials, same count, not refreshed since); a row that
 //! moved on makes it moot, and it is dropped.
 
+use std::time::Duration;
+
 use secrecy::ExposeSecret;
+use std::time::Instant;
 
 use crate::domain::session::SessionRow;
 use crate::domain::timefmt;
-use crate::engine::due::CLAIM_LEASE;
 use crate::engine::journal::{credentials_digest, Entry, Journal};
+use crate::supabase::claims::ClaimSpec;
 use crate::supabase::rest::StoreError;
-use crate::supabase::store::{Patch, Store};
+use crate::supabase::store::Store;
+use crate::supabase::write::{Fate as WriteFate, WriteItem, Written};
 
 /// What became of the journal's entries.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -91,13 +95,25 @@ enum Fate {
     Later,
 }
 
+/// How long a claim of the replay lasts: it writes at once.
+const REPLAY_LEASE: Duration = Duration::from_secs(60);
+
 async fn write_one(store: &Store, entry: &Entry) -> Result<Fate, StoreError> {
-    // As the run that called: its claim may still hold the row. Not claimed
-    // when refreshed at or after the journaled refresh.
-    let run = &entry.run;
-    let claimed = store
-        .claim(&[entry.id.as_str()], run, &entry.refreshed_at, CLAIM_LEASE)
-        .await?;
+    // As the run that called: its claim may still hold the row (it lapses
+    // by itself, but a run on this machine need not wait for that). Not
+    // claimed when refreshed since the journaled answer.
+    let answered = timefmt::parse(entry.answered_at());
+    let ago = answered
+        .map(|t| timefmt::now() - t)
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or_default();
+    let spec = ClaimSpec {
+        run: entry.run.clone(),
+        started: Instant::now().checked_sub(ago).unwrap_or_else(Instant::now),
+        lease: REPLAY_LEASE,
+        enabled_only: false,
+    };
+    let claimed = store.claim(&[entry.id.as_str()], &spec).await?;
     let Some(row) = claimed.into_iter().next() else {
         let Some(row) = store.by_id(&entry.id).await? else {
             return Ok(Fate::Moot);
@@ -106,7 +122,7 @@ async fn write_one(store: &Store, entry: &Entry) -> Result<Fate, StoreError> {
             .last_refresh_date
             .as_deref()
             .and_then(timefmt::parse)
-            .zip(timefmt::parse(&entry.refreshed_at))
+            .zip(answered)
             .is_some_and(|(last, ours)| last >= ours);
         return Ok(if refreshed_since || !as_called(&row, entry) {
             Fate::Moot
@@ -115,22 +131,37 @@ async fn write_one(store: &Store, entry: &Entry) -> Result<Fate, StoreError> {
         });
     };
     if !as_called(&row, entry) {
-        store.release(&row.id, run).await?;
+        store.release(&[row.id.as_str()], &spec.run).await?;
         return Ok(Fate::Moot);
     }
-    let patch = Patch {
-        refresh_count: Some(entry.refresh_count.unwrap_or(0) + 1),
-        last_refresh_date: Some(entry.refreshed_at.clone()),
-        last_refresh_error: Some(None),
-        aimharder_token: entry.aimharder_token.clone(),
-        fingerprint: entry.fingerprint.clone(),
-        aimharder_cookies: entry.aimharder_cookies.clone(),
-        ..Patch::default()
+    let (outcome, error) = match &entry.failed {
+        None => (Written::Refreshed, None),
+        Some(f) if f.expired => (Written::Expired, Some(f.error.clone())),
+        Some(f) => (Written::Failed, Some(f.error.clone())),
     };
-    let written = store
-        .update_if_unchanged(&row.id, run, entry.refresh_count, &patch)
+    let item = WriteItem {
+        id: row.id.clone(),
+        outcome,
+        expected_count: entry.refresh_count,
+        token: entry.aimharder_token.clone(),
+        fingerprint: entry.fingerprint.clone(),
+        cookies: entry.aimharder_cookies.clone(),
+        error,
+        answered_ms_ago: None,
+        refreshed_at: Some(entry.answered_at().to_string()),
+    };
+    let fates = store
+        .write(&spec.run, std::slice::from_ref(&item), false)
         .await?;
-    Ok(if written { Fate::Written } else { Fate::Moot })
+    Ok(match fates.first() {
+        Some((_, WriteFate::Written { .. })) => Fate::Written,
+        // The row moved on (a new login, a later refresh) or is gone.
+        Some((_, WriteFate::Conflict { .. })) => {
+            store.release(&[row.id.as_str()], &spec.run).await?;
+            Fate::Moot
+        }
+        _ => Fate::Moot,
+    })
 }
 
 /// The row still holds what the journaled call was made with.

@@ -1,14 +1,23 @@
-//! Which sessions are due, as conditions the server evaluates.
+//! Which sessions a run walks, as conditions the server evaluates.
 //!
-//! Oldest first by one key, coalesce(last_refresh_date, created_at). Each
-//! phase is a keyset walk on (key, id), so the cost per page stays flat and
-//! rows refreshed meanwhile (whose new date puts them past the cutoff) are
-//! not seen twice.
+//! Due sessions go oldest first by one key, coalesce(last_refresh_date,
+//! created_at). No column holds that key: three keyset walks, each on an
+//! index of its own, are merged by the client into that one order.
+//! - never refreshed and no creation date either (unknown age): by id,
+//!   first;
+//! - never refreshed: by (created_at, id), on the index of never refreshed
+//!   sessions;
+//! - refreshed: by (last_refresh_date, id), on the index of enabled
+//!   sessions.
+//!
+//! A shard is a range of ids, also a condition on the server, so that N
+//! shards don't each read the whole due set.
 
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::domain::session::SessionRow;
 use crate::domain::shard::Shard;
 use crate::domain::stamp::error_stamp_bound;
 use crate::domain::timefmt;
@@ -23,92 +32,138 @@ pub struct DueQuery {
     pub now: OffsetDateTime,
 }
 
-/// One keyset walk: its conditions and the key it is ordered by.
-pub struct Phase {
+/// How a walk is ordered and resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// By id alone.
+    Id,
+    /// By this timestamp column, then id.
+    Key(&'static str),
+}
+
+impl Order {
+    /// The row's value of the column this order is by (`None` by id).
+    pub fn key_of(self, row: &SessionRow) -> Option<&str> {
+        match self {
+            Order::Id => None,
+            Order::Key("created_at") => row.created_at.as_deref(),
+            Order::Key(_) => row.last_refresh_date.as_deref(),
+        }
+    }
+}
+
+/// One keyset walk: its conditions and its order.
+#[derive(Debug, Clone)]
+pub struct Walk {
     pub filters: Filters,
-    pub order_key: &'static str,
+    pub order: Order,
+}
+
+/// Rows to stream: walks merged into one order, by (key, id), rows
+/// without a key (walks by id) first.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub walks: Vec<Walk>,
 }
 
 impl DueQuery {
-    /// Two keyset walks, oldest first by one key, `refresh_due_at` =
-    /// coalesce(last_refresh_date, created_at): rows whose key is unknown
-    /// (neither date), by id; then the rest by key. With `--force` the
-    /// cutoff is the run's start: every enabled session not refreshed since,
-    /// each once (a refreshed row's key moves past the cutoff).
-    pub fn phases(&self) -> [Phase; 2] {
-        let cutoff = if self.force {
-            timefmt::rfc3339(self.now)
+    /// The cutoff of the due key; with `--force` the run's start: every
+    /// enabled session not refreshed since, each once (a refreshed row's
+    /// key moves past the cutoff).
+    pub fn cutoff(&self) -> OffsetDateTime {
+        if self.force {
+            self.now
         } else {
-            timefmt::rfc3339(self.now - self.older_than)
-        };
+            self.now - self.older_than
+        }
+    }
+
+    /// The due sessions as three walks (see the module's comment).
+    pub fn selection(&self) -> Selection {
+        let cutoff = timefmt::rfc3339(self.cutoff());
         let mut common = vec![filter::enabled()];
         if !self.force {
             common.push(self.error_filter());
         }
-        let mut unknown = common.clone();
-        unknown.push(filter::is_null("refresh_due_at"));
-        let mut dated = common;
-        dated.push(filter::lt("refresh_due_at", &cutoff));
-        [
-            Phase {
-                filters: unknown,
-                order_key: "id",
-            },
-            Phase {
-                filters: dated,
-                order_key: "refresh_due_at",
-            },
-        ]
+        common.extend(shard_filters(self.shard));
+        let with = |more: &[String]| {
+            let mut filters = common.clone();
+            filters.extend_from_slice(more);
+            filters
+        };
+        Selection {
+            walks: vec![
+                Walk {
+                    filters: with(&[
+                        filter::is_null("last_refresh_date"),
+                        filter::is_null("created_at"),
+                    ]),
+                    order: Order::Id,
+                },
+                Walk {
+                    filters: with(&[
+                        filter::is_null("last_refresh_date"),
+                        filter::lt("created_at", &cutoff),
+                    ]),
+                    order: Order::Key("created_at"),
+                },
+                Walk {
+                    filters: with(&[filter::lt("last_refresh_date", &cutoff)]),
+                    order: Order::Key("last_refresh_date"),
+                },
+            ],
+        }
+    }
+
+    /// The bound an error stamped by the tool must reach to hold a session
+    /// back: errors newer than `--retry-errors-after`.
+    pub fn error_bound(&self) -> String {
+        error_stamp_bound(self.now - self.retry_errors_after)
     }
 
     /// No error, an error not written by this tool, or one older than the cutoff.
     fn error_filter(&self) -> String {
-        let bound = error_stamp_bound(self.now - self.retry_errors_after);
         filter::or(&[
             filter::is_null("last_refresh_error"),
             "last_refresh_error.not.like.\"[*\"".to_string(),
-            filter::lt("last_refresh_error", &bound),
+            filter::lt("last_refresh_error", &self.error_bound()),
         ])
     }
-
-    /// The same due set as one condition, for counting.
-    pub fn count_filters(&self) -> Filters {
-        let [never, refreshed] = self.phases();
-        vec![filter::or(&[
-            filter::all(&never.filters),
-            filter::all(&refreshed.filters),
-        ])]
-    }
-
-    /// The rows to walk: these phases, then only the shard's ids.
-    pub fn selection(&self) -> Selection {
-        Selection {
-            phases: self.phases().into(),
-            shard: self.shard,
-        }
-    }
-}
-
-/// Rows to stream: keyset walks one after the other, cut to a shard.
-pub struct Selection {
-    pub phases: Vec<Phase>,
-    pub shard: Option<Shard>,
 }
 
 impl Selection {
     /// Every session with auto refresh enabled, by id (what `probe --all`
     /// asks about).
     pub fn enabled(shard: Option<Shard>) -> Self {
+        let mut filters = vec![filter::enabled()];
+        filters.extend(shard_filters(shard));
         Self {
-            phases: vec![Phase {
-                filters: vec![filter::enabled()],
-                order_key: "id",
+            walks: vec![Walk {
+                filters,
+                order: Order::Id,
             }],
-            shard,
         }
     }
 
-    pub fn in_shard(&self, id: &str) -> bool {
-        self.shard.is_none_or(|s| s.holds(id))
+    /// Every session, by id (`status --sessions`).
+    pub fn every() -> Self {
+        Self {
+            walks: vec![Walk {
+                filters: vec![],
+                order: Order::Id,
+            }],
+        }
     }
+}
+
+/// The shard's id range as conditions.
+fn shard_filters(shard: Option<Shard>) -> Filters {
+    let Some((lower, upper)) = shard.map(|s| s.bounds()) else {
+        return vec![];
+    };
+    lower
+        .map(|l| filter::gte("id", &l))
+        .into_iter()
+        .chain(upper.map(|u| filter::lt("id", &u)))
+        .collect()
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::redirect::Policy;
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use url::Url;
@@ -22,8 +22,9 @@ use crate::http::{client_builder, describe_transport, join_path, retry_after};
 use crate::supabase::key::SupabaseKey;
 
 pub const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
-/// The migration with the claims, the due key and the claim-voiding trigger.
-pub const CLAIMS_MIGRATION: &str = "migrations/20261127000100_claims.sql";
+/// The migration with the claims table, the functions the tool calls and
+/// the grants they need.
+pub const CLAIMS_MIGRATION: &str = "migrations/20261201000000_claims_table.sql";
 
 /// How long one request may keep failing transiently before it is given
 /// up: a short Supabase outage (a restart, a deploy) costs a run nothing.
@@ -47,6 +48,11 @@ pub enum StoreError {
     MissingFunction { name: String },
     #[error("table {table:?} lacks column(s) {column}: apply the migration {MIGRATION} and the later files in migrations/, in file-name order (Supabase SQL editor or psql)")]
     MissingColumn { table: String, column: String },
+    /// PostgreSQL's 42501: the key's role lacks a privilege. Supabase grants
+    /// new tables and functions to no API role since 2026-10-30, so this is
+    /// a migration (or a GRANT) not applied, not a wrong key.
+    #[error("Supabase refused the request: {message}; apply {CLAIMS_MIGRATION} (it grants service_role what the tool uses), or run: {grant}")]
+    PermissionDenied { message: String, grant: String },
     /// The request itself was refused (a bad value, a constraint).
     #[error("Supabase rejected the request (HTTP {status}): {message}")]
     Rejected { status: u16, message: String },
@@ -60,7 +66,6 @@ pub enum StoreError {
 pub struct Query {
     params: Vec<(&'static str, String)>,
     filters: Vec<(String, String)>,
-    exact_count: bool,
 }
 
 impl Query {
@@ -101,19 +106,8 @@ impl Query {
         self
     }
 
-    /// Ask for the number of matching rows in `Content-Range`.
-    pub fn exact_count(mut self) -> Self {
-        self.exact_count = true;
-        self
-    }
-
     fn apply(&self, req: RequestBuilder) -> RequestBuilder {
-        let req = req.query(&self.params).query(&self.filters);
-        if self.exact_count {
-            req.header("Prefer", "count=exact")
-        } else {
-            req
-        }
+        req.query(&self.params).query(&self.filters)
     }
 }
 
@@ -151,7 +145,7 @@ impl Rest {
     }
 
     pub async fn get(&self, query: &Query) -> Result<Response, StoreError> {
-        self.send(|| query.apply(self.http.get(self.table_url.clone())))
+        self.send(|| query.apply(self.http.get(self.table_url.clone())), false)
             .await
     }
 
@@ -160,39 +154,34 @@ impl Rest {
         let url = join_path(&self.rest_url, &format!("rpc/{name}"));
         let body = args.to_string();
         let sent = self
-            .send(|| {
-                self.http
-                    .post(url.clone())
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone())
-            })
+            .send(
+                || {
+                    self.http
+                        .post(url.clone())
+                        .header(CONTENT_TYPE, "application/json")
+                        .body(body.clone())
+                },
+                true,
+            )
             .await;
         match sent {
-            // PostgREST answers 404 for a function it does not know.
-            Err(StoreError::MissingTable { .. }) => Err(StoreError::MissingFunction {
+            Err(StoreError::MissingFunction { .. }) => Err(StoreError::MissingFunction {
                 name: name.to_string(),
             }),
             other => other,
         }
     }
 
-    /// A PATCH that answers with the rows it changed (`Prefer:
-    /// return=representation`), so a miss shows as an empty array.
-    pub async fn patch(&self, query: &Query, body: String) -> Result<Response, StoreError> {
-        self.send(|| {
-            query
-                .apply(self.http.request(Method::PATCH, self.table_url.clone()))
-                .header(CONTENT_TYPE, "application/json")
-                .header("Prefer", "return=representation")
-                .body(body.clone())
-        })
-        .await
-    }
-
     /// Sends, retrying connection failures, 429 and 502–504 (honouring
     /// `Retry-After`) for up to [`RETRY_FOR`]; turns PostgREST's error
     /// answers into typed errors.
-    async fn send(&self, request: impl Fn() -> RequestBuilder) -> Result<Response, StoreError> {
+    /// `rpc`: a database function's call, whose 404 means the function is
+    /// missing (not the table).
+    async fn send(
+        &self,
+        request: impl Fn() -> RequestBuilder,
+        rpc: bool,
+    ) -> Result<Response, StoreError> {
         let mut budget = RetryBudget::new(RETRY_FOR);
         loop {
             let (failure, wait) = match request().send().await {
@@ -205,7 +194,7 @@ impl Rest {
                         crate::domain::timefmt::now(),
                     ),
                 ),
-                Ok(resp) => return Err(self.classify(resp).await),
+                Ok(resp) => return Err(self.classify(resp, rpc).await),
                 Err(e) if e.is_builder() => {
                     return Err(StoreError::Unreachable(describe_transport(&e)))
                 }
@@ -227,7 +216,7 @@ impl Rest {
         }
     }
 
-    async fn classify(&self, resp: Response) -> StoreError {
+    async fn classify(&self, resp: Response, rpc: bool) -> StoreError {
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         let err: PgError = serde_json::from_str(&body).unwrap_or_default();
@@ -240,15 +229,29 @@ impl Rest {
         }
         let message = err.message.clone().unwrap_or_else(|| truncate(&body, 200));
         match err.code.as_deref() {
+            Some("42501") => StoreError::PermissionDenied {
+                grant: grant_for(&message, &self.table),
+                message,
+            },
             Some("42703") | Some("PGRST204") => StoreError::MissingColumn {
                 table: self.table.clone(),
                 column: missing_column(&message),
             },
-            Some("42P01") | Some("PGRST205") | Some("PGRST202") | Some("42883") => {
-                StoreError::MissingTable {
-                    table: self.table.clone(),
-                }
-            }
+            // A function PostgREST does not know (its name is the caller's
+            // to give); 42883 is also what postrust says for a function its
+            // cache still lists but the database dropped.
+            Some("PGRST202") => StoreError::MissingFunction {
+                name: String::new(),
+            },
+            Some("42883") if rpc => StoreError::MissingFunction {
+                name: String::new(),
+            },
+            Some("42P01") | Some("PGRST205") | Some("42883") => StoreError::MissingTable {
+                table: self.table.clone(),
+            },
+            _ if status == StatusCode::NOT_FOUND && rpc => StoreError::MissingFunction {
+                name: String::new(),
+            },
             _ if status == StatusCode::NOT_FOUND => StoreError::MissingTable {
                 table: self.table.clone(),
             },
@@ -323,6 +326,33 @@ struct PgError {
     message: Option<String>,
 }
 
+/// The GRANT that mends "permission denied for function f" (or for table t).
+fn grant_for(message: &str, table: &str) -> String {
+    let named = |what: &str| {
+        message
+            .split(&format!("permission denied for {what} "))
+            .nth(1)
+            .map(|rest| {
+                rest.split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_string()
+            })
+            .filter(|name| !name.is_empty())
+    };
+    if let Some(function) = named("function") {
+        return format!("GRANT EXECUTE ON FUNCTION {function} TO service_role");
+    }
+    match named("table").or_else(|| named("relation")) {
+        Some(t) if t == "refresh_claims" => {
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON refresh_claims TO service_role".into()
+        }
+        Some(t) => format!("GRANT SELECT, UPDATE ON {t} TO service_role"),
+        None => format!("GRANT SELECT, UPDATE ON {table} TO service_role"),
+    }
+}
+
 /// The column named in "column auth_sessions.foo does not exist" (or the
 /// PGRST204 "Could not find the 'foo' column ..." form).
 fn missing_column(message: &str) -> String {
@@ -364,6 +394,32 @@ mod tests {
                 "Could not find the 'fingerprint' column of 'auth_sessions' in the schema cache"
             ),
             "fingerprint"
+        );
+    }
+
+    #[test]
+    fn a_refused_privilege_names_its_grant() {
+        assert_eq!(
+            grant_for(
+                "permission denied for function refresh_claim",
+                "auth_sessions"
+            ),
+            "GRANT EXECUTE ON FUNCTION refresh_claim TO service_role"
+        );
+        assert_eq!(
+            grant_for(
+                "permission denied for table refresh_claims",
+                "auth_sessions"
+            ),
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON refresh_claims TO service_role"
+        );
+        assert_eq!(
+            grant_for("permission denied for table sessions", "sessions"),
+            "GRANT SELECT, UPDATE ON sessions TO service_role"
+        );
+        assert_eq!(
+            grant_for("permission denied", "auth_sessions"),
+            "GRANT SELECT, UPDATE ON auth_sessions TO service_role"
         );
     }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
+use aimharder_testkit::aimharder::{rotated, FakeAimHarder, Reply};
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
 
@@ -64,11 +64,16 @@ async fn two_runners_at_once_call_each_session_once() {
     db.apply_migrations();
     let aim = FakeAimHarder::with_latency(Duration::from_millis(5)).await;
     seed_bulk(&db, 320);
+    // token-update: every call rotates the token, so a second call for a
+    // session would be made with a dead token, and a result dropped would
+    // leave a dead token stored; the simulated AimHarder tells both.
     let run = || {
         BIN.run(&db, &aim)
+            .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
             .args(&[
                 "refresh-all",
-                "--force",
+                "--older-than",
+                "6h",
                 "--rate",
                 "0",
                 "--json",
@@ -88,10 +93,19 @@ async fn two_runners_at_once_call_each_session_once() {
         320,
         "exactly one AimHarder call per session"
     );
+    assert_eq!(aim.stale_token_calls(), 0, "no call with a replaced token");
     assert_eq!(
         db.sql("SELECT count(*) FROM auth_sessions WHERE refresh_count = 1"),
         "320"
     );
+    let stored_rotated = db.sql(&format!(
+        "SELECT count(*) FROM auth_sessions WHERE aimharder_token IN ({})",
+        (1..=320)
+            .map(|g| format!("'{}'", rotated(&format!("{g}|1|bulk"))))
+            .collect::<Vec<_>>()
+            .join(",")
+    ));
+    assert_eq!(stored_rotated, "320", "every rotated token stored");
 }
 
 #[tokio::test]
@@ -208,9 +222,10 @@ async fn a_session_another_run_holds_is_not_called() {
     let id = Seed::new("a@example.com", "1|1|held").insert(&db);
     // Another runner's live claim.
     db.sql(&format!(
-        "UPDATE auth_sessions SET refresh_claim_run = gen_random_uuid(), \
-         refresh_claim_until = now() + interval '10 minutes' WHERE id = '{id}'"
+        "INSERT INTO refresh_claims (session_id, run_id, lease_until, credentials) \
+         VALUES ('{id}', gen_random_uuid(), now() + interval '10 minutes', 'x')"
     ));
+    let before = row(&db, &id);
     let done = BIN
         .run(&db, &aim)
         .args(&["refresh-one", "--id", &id, "--json"])
@@ -227,9 +242,10 @@ async fn a_session_another_run_holds_is_not_called() {
     assert_eq!(done.json()["refreshed"], 0);
     assert!(aim.seen().is_empty(), "nobody called AimHarder for it");
 
+    assert_eq!(row(&db, &id), before, "claiming wrote nothing to the row");
     // A lapsed claim (its runner died) is taken over.
     db.sql(&format!(
-        "UPDATE auth_sessions SET refresh_claim_until = now() - interval '1 second' WHERE id = '{id}'"
+        "UPDATE refresh_claims SET lease_until = now() - interval '1 second' WHERE session_id = '{id}'"
     ));
     let done = BIN
         .run(&db, &aim)
@@ -238,8 +254,10 @@ async fn a_session_another_run_holds_is_not_called() {
         .await;
     assert_eq!(done.json()["outcome"], "refreshed", "{}", done.stderr);
     assert_eq!(
-        row(&db, &id)["refresh_claim_run"],
-        serde_json::Value::Null,
+        db.sql(&format!(
+            "SELECT count(*) FROM refresh_claims WHERE session_id = '{id}' AND lease_until > now()"
+        )),
+        "0",
         "released"
     );
 }

@@ -85,7 +85,7 @@ async fn a_missing_table_or_column_exits_78_naming_the_migration() {
     let db = TestDb::new().await;
     let aim = FakeAimHarder::start().await;
     let done = BIN.run(&db, &aim).arg("refresh-all").output().await;
-    assert_eq!(done.code, 78, "{}", done.stderr);
+    assert_eq!(done.code, 78, "{} {}", done.stderr, done.stdout);
     let line = one_line(&done.stderr);
     assert!(line.contains(MIGRATION), "{line}");
     assert!(line.contains("last_refresh_date"), "{line}");

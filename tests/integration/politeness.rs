@@ -63,7 +63,6 @@ async fn a_refused_network_trips_the_breaker_and_leaves_the_rest_untouched() {
     assert_eq!(stamped, calls.to_string());
     for id in &ids {
         let r = row(&db, id);
-        assert!(r["refresh_claim_run"].is_null(), "claims given back: {r}");
         assert_eq!(r["refresh_count"], 3);
         if r["last_refresh_error"].is_null() {
             assert_eq!(r["auto_refresh_enabled"], true, "untouched");

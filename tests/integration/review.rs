@@ -180,7 +180,7 @@ async fn an_unrecorded_result_wins_over_the_deadline() {
     let aim = FakeAimHarder::with_latency(Duration::from_millis(300)).await;
     let proxy = FaultProxy::start(&db.rest_url()).await;
     // Plain 500s are not retried: each write fails at once.
-    proxy.fail("PATCH", 0, usize::MAX, Fault::Status(500));
+    proxy.fail("rpc/refresh_write", 0, usize::MAX, Fault::Status(500));
     let ids: Vec<String> = (0..20)
         .map(|i| Seed::new(&format!("u{i}@example.com"), &format!("{i}|1|x")).insert(&db))
         .collect();
@@ -201,8 +201,13 @@ async fn an_unrecorded_result_wins_over_the_deadline() {
         .await;
     let doc = done.json();
     assert!(doc["unrecorded"].as_u64().unwrap() >= 1, "{doc}");
-    assert!(doc["stopped"].is_string(), "due sessions were left: {doc}");
-    assert_eq!(done.code, 1, "unrecorded wins over 75: {}", done.stderr);
+    // The writes failing stop the run before its deadline: 69 naming
+    // Supabase wins over 75.
+    assert!(
+        doc["stopped"].as_str().unwrap().contains("Supabase"),
+        "{doc}"
+    );
+    assert_eq!(done.code, 69, "{}", done.stderr);
     let untouched = ids
         .iter()
         .filter(|id| row(&db, id)["refresh_count"] == 3)

@@ -42,11 +42,12 @@ async fn reads_failing_mid_run_exit_69_after_reporting_what_was_done() {
     db.sql(
         "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, created_at, last_refresh_date, refresh_count) \
          SELECT 'u' || g || '@example.com', g || '|1|bulk', '[]', now() - interval '30 days', \
-                now() - interval '7 hours' - (g || ' seconds')::interval, 0 FROM generate_series(1, 600) g",
+                now() - interval '7 hours' - (g || ' seconds')::interval, 0 FROM generate_series(1, 1500) g",
     );
-    // The never-refreshed pass (empty) and the first page of 500 go
-    // through; every later read fails.
-    proxy.fail("GET", 2, usize::MAX, Fault::Status(502));
+    // The first page of each walk goes through (the two of never refreshed
+    // sessions are empty, the refreshed ones' holds 1,000 rows); every
+    // later read fails.
+    proxy.fail("GET", 3, usize::MAX, Fault::Status(502));
     let done = BIN
         .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
@@ -57,21 +58,21 @@ async fn reads_failing_mid_run_exit_69_after_reporting_what_was_done() {
     assert!(done.stderr.contains("unreachable"), "{}", done.stderr);
     let doc = done.json();
     assert_eq!(
-        doc["refreshed"], 500,
+        doc["refreshed"], 1000,
         "the first page was refreshed and reported"
     );
     assert_eq!(
         db.sql("SELECT count(*) FROM auth_sessions WHERE refresh_count = 1"),
-        "500"
+        "1000"
     );
-    assert_eq!(aim.seen().len(), 500);
+    assert_eq!(aim.seen().len(), 1000);
 }
 
 #[tokio::test]
 async fn a_write_failing_once_is_retried() {
     let (db, aim, proxy) = behind_proxy().await;
     let id = Seed::new("a@example.com", "1|1|a").insert(&db);
-    proxy.fail("PATCH", 0, 1, Fault::Status(503));
+    proxy.fail("rpc/refresh_write", 0, 1, Fault::Status(503));
     let done = BIN
         .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
@@ -80,7 +81,7 @@ async fn a_write_failing_once_is_retried() {
         .await;
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.session(&id)["outcome"], "refreshed");
-    assert_eq!(proxy.count("PATCH"), 2);
+    assert_eq!(proxy.count("rpc/refresh_write"), 2);
     assert_eq!(row(&db, &id)["refresh_count"], 4);
 }
 
@@ -89,35 +90,42 @@ async fn a_refresh_whose_write_keeps_failing_is_unrecorded_and_fails_the_run() {
     let (db, aim, proxy) = behind_proxy().await;
     let lost = Seed::new("a@example.com", "1|1|a").insert(&db);
     let before = row(&db, &lost);
-    proxy.fail("PATCH", 0, usize::MAX, Fault::Status(500));
+    proxy.fail("rpc/refresh_write", 0, usize::MAX, Fault::Status(500));
     let done = BIN
         .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
         .args(&["refresh-all", "--json", "--rate", "0"])
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
+    // Supabase stopped taking writes: the run stops, exit 69 naming it.
+    assert_eq!(done.code, 69, "{}", done.stderr);
+    assert!(
+        done.stderr.contains("Supabase stopped taking writes"),
+        "{}",
+        done.stderr
+    );
     let s = done.session(&lost);
     assert_eq!(s["outcome"], "unrecorded", "{s}");
     assert!(s["error"].as_str().unwrap().contains("not recorded"));
     assert_eq!(done.json()["unrecorded"], 1);
     assert_eq!(done.json()["refreshed"], 0, "never reported as refreshed");
-    // Only the claim is held (it lapses with its lease; taking it moved the
-    // table's own updated_at): nothing else moved.
-    let mut after = row(&db, &lost);
-    let mut before = before;
-    for claim in ["refresh_claim_run", "refresh_claim_until", "updated_at"] {
-        after[claim] = serde_json::Value::Null;
-        before[claim] = serde_json::Value::Null;
-    }
-    assert_eq!(after, before, "nothing half-written");
+    // Only the claim is held (in the tool's own table, where it lapses with
+    // its lease): the row did not move at all, not even its updated_at.
+    assert_eq!(row(&db, &lost), before, "nothing half-written");
+    assert_eq!(
+        db.sql(&format!(
+            "SELECT count(*) FROM refresh_claims WHERE session_id = '{lost}'"
+        )),
+        "1",
+        "held until it lapses: no other run calls it with the old token meanwhile"
+    );
 }
 
 #[tokio::test]
 async fn a_write_whose_answer_is_lost_is_not_counted_twice() {
     let (db, aim, proxy) = behind_proxy().await;
     let id = Seed::new("a@example.com", "1|1|a").insert(&db);
-    proxy.fail("PATCH", 0, 1, Fault::Lost);
+    proxy.fail("rpc/refresh_write", 0, 1, Fault::Lost);
     let done = BIN
         .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())

@@ -81,7 +81,7 @@ async fn a_write_outage_makes_the_refresh_unrecorded() {
     // whatever claimed the row before went through.
     let writes_down = {
         let gw = gw.clone();
-        std::sync::Arc::new(move || gw.fail_method("PATCH", usize::MAX))
+        std::sync::Arc::new(move || gw.fail_method("rpc/refresh_write", usize::MAX))
     };
     aim.script(token, vec![Reply::Then(writes_down, Box::new(Reply::ok()))]);
 
@@ -92,7 +92,7 @@ async fn a_write_outage_makes_the_refresh_unrecorded() {
         .args(&["refresh-all", "--json", "--rate", "0"])
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert_eq!(done.code, 69, "{}", done.stderr);
     let s = done.session(&id);
     assert_eq!(s["outcome"], "unrecorded", "{s}");
     let doc = done.json();

@@ -21,8 +21,9 @@ pub enum Fault {
 }
 
 struct Rule {
+    /// A method (`"PATCH"`), or a database function (`"rpc/refresh_write"`).
     method: &'static str,
-    /// Requests of that method to let through before the fault starts.
+    /// Requests of that kind to let through before the fault starts.
     skip: usize,
     /// How many requests get the fault (usize::MAX: all of them).
     times: usize,
@@ -69,6 +70,8 @@ impl FaultProxy {
     }
 
     /// After `skip` requests of `method`, the next `times` get `fault`.
+    /// `method` is an HTTP method, or `rpc/<function>` for the calls of one
+    /// database function.
     pub fn fail(&self, method: &'static str, skip: usize, times: usize, fault: Fault) {
         self.state.lock().unwrap().rules.push(Rule {
             method,
@@ -92,17 +95,20 @@ impl FaultProxy {
             .unwrap_or(0)
     }
 
-    fn decide(&self, method: &str) -> Option<Fault> {
+    fn decide(&self, method: &str, target: &str) -> Option<Fault> {
         let mut state = self.state.lock().unwrap();
-        let n = {
-            let c = state.counts.entry(method.to_string()).or_insert(0);
-            *c += 1;
-            *c
-        };
+        let keys = request_keys(method, target);
+        for key in &keys {
+            *state.counts.entry(key.clone()).or_insert(0) += 1;
+        }
+        let counts = &state.counts;
         let fault = state
             .rules
             .iter()
-            .find(|r| r.method == method && n > r.skip && n - r.skip <= r.times)
+            .find(|r| {
+                let n = counts.get(r.method).copied().unwrap_or(0);
+                keys.iter().any(|k| k == r.method) && n > r.skip && n - r.skip <= r.times
+            })
             .map(|r| r.fault);
         if fault.is_some() {
             state.injected += 1;
@@ -151,8 +157,10 @@ impl FaultProxy {
         let requests = async {
             let mut pending = Vec::new();
             while let Some(request) = read_request(&mut client_read, &mut pending).await {
-                let method = request.split(|b| *b == b' ').next().unwrap_or_default();
-                match self.decide(&String::from_utf8_lossy(method)) {
+                let mut line = request.split(|b| *b == b' ');
+                let method = String::from_utf8_lossy(line.next().unwrap_or_default()).into_owned();
+                let target = String::from_utf8_lossy(line.next().unwrap_or_default()).into_owned();
+                match self.decide(&method, &target) {
                     None => {
                         if up_write.write_all(&request).await.is_err() {
                             return;
@@ -190,6 +198,20 @@ impl FaultProxy {
             _ = requests => {}
         }
     }
+}
+
+/// What a request counts as: its method, and `rpc/<function>` for a call
+/// of a database function.
+pub fn request_keys(method: &str, target: &str) -> Vec<String> {
+    let mut keys = vec![method.to_string()];
+    if let Some(rest) = target
+        .split('?')
+        .next()
+        .and_then(|p| p.split("/rpc/").nth(1))
+    {
+        keys.push(format!("rpc/{rest}"));
+    }
+    keys
 }
 
 /// One whole request (head and Content-Length body), as bytes.

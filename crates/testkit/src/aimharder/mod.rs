@@ -7,7 +7,7 @@
 mod liveness;
 mod wire;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -109,6 +109,15 @@ pub fn rotated(token: &str) -> String {
     }
 }
 
+/// Whether `reply` to a `tokenUpdate` with `token` hands out another token.
+fn rotates(reply: &Reply, token: &str) -> bool {
+    match reply {
+        Reply::Then(_, next) | Reply::Delay(_, next) => rotates(next, token),
+        Reply::Refresh { token: new, .. } => new.as_deref() != Some(token),
+        _ => false,
+    }
+}
+
 /// What one request carried.
 #[derive(Clone, Debug)]
 pub struct Seen {
@@ -137,6 +146,10 @@ pub enum Event {
 
 #[derive(Default)]
 struct State {
+    /// Tokens `tokenUpdate` has replaced: as at AimHarder, they are dead.
+    replaced: HashSet<String>,
+    /// Requests that came with a replaced token.
+    stale_calls: usize,
     scripts: HashMap<String, Vec<Reply>>,
     seen: Vec<Seen>,
     arrivals: Vec<Instant>,
@@ -239,6 +252,17 @@ impl FakeAimHarder {
         state.liveness.as_ref().is_none_or(|m| m.is_alive(session))
     }
 
+    /// Requests that came with a token `tokenUpdate` had already replaced:
+    /// each one is a rotated token the tool lost.
+    pub fn stale_token_calls(&self) -> usize {
+        self.state.lock().unwrap().stale_calls
+    }
+
+    /// Whether `token` was replaced by a `tokenUpdate` (and is dead).
+    pub fn is_replaced(&self, token: &str) -> bool {
+        self.state.lock().unwrap().replaced.contains(token)
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
@@ -294,9 +318,25 @@ impl FakeAimHarder {
                     Some(replies) => replies.first().cloned().unwrap_or(default),
                     None => default,
                 };
-                match state.liveness.as_mut() {
+                let reply = match state.liveness.as_mut() {
                     Some(model) => model.reply(&seen, scripted),
                     None => scripted,
+                };
+                // The token rotates: once replaced, it is dead, whatever
+                // the script says. Decided as the request arrives, so of
+                // two calls with one token only the first rotates it.
+                if seen.path == TOKEN_UPDATE {
+                    if state.replaced.contains(&seen.token) {
+                        state.stale_calls += 1;
+                        Reply::Logout
+                    } else {
+                        if rotates(&reply, &seen.token) {
+                            state.replaced.insert(seen.token.clone());
+                        }
+                        reply
+                    }
+                } else {
+                    reply
                 }
             };
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;

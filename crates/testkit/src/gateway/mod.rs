@@ -158,7 +158,8 @@ impl Gateway {
         self.state.lock().unwrap().received
     }
 
-    /// Requests of `method` received so far, however they were answered.
+    /// Requests of `method` received so far, however they were answered
+    /// (`method` may be `rpc/<function>`: calls of one database function).
     pub fn count(&self, method: &str) -> usize {
         self.state
             .lock()
@@ -217,9 +218,10 @@ impl Gateway {
             .and_then(|o| o.window)
     }
 
-    /// The next `times` requests of `method` (`"PATCH"`, …) get 503 without
-    /// being forwarded; `usize::MAX` makes it permanent. Adds to what is
-    /// left of an earlier call for the same method.
+    /// The next `times` requests of `method` (`"PATCH"`, …, or
+    /// `"rpc/refresh_write"` for the calls of one database function) get
+    /// 503 without being forwarded; `usize::MAX` makes it permanent. Adds
+    /// to what is left of an earlier call for the same method.
     pub fn fail_method(&self, method: &str, times: usize) {
         let mut state = self.state.lock().unwrap();
         let left = state.method_faults.entry(method.to_string()).or_insert(0);
@@ -256,7 +258,10 @@ impl Gateway {
         let mut state = self.state.lock().unwrap();
         state.received += 1;
         let received = state.received;
-        *state.counts.entry(method.to_string()).or_insert(0) += 1;
+        let keys = crate::proxy::request_keys(method, target);
+        for key in &keys {
+            *state.counts.entry(key.clone()).or_insert(0) += 1;
+        }
 
         if state.redirect.is_some() {
             return Decision::Answer(Answer::Redirected);
@@ -282,12 +287,14 @@ impl Gateway {
             Err(message) => return Decision::Answer(Answer::Refused(message)),
         };
 
-        if let Some(left) = state.method_faults.get_mut(method) {
-            if *left > 0 {
-                if *left != usize::MAX {
-                    *left -= 1;
+        for key in &keys {
+            if let Some(left) = state.method_faults.get_mut(key) {
+                if *left > 0 {
+                    if *left != usize::MAX {
+                        *left -= 1;
+                    }
+                    return Decision::Answer(Answer::MethodFault);
                 }
-                return Decision::Answer(Answer::MethodFault);
             }
         }
 

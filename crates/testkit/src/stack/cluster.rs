@@ -50,12 +50,16 @@ pub fn cluster_start_time() -> Duration {
 /// Roles as a Supabase project has them. `authenticator` is what `postrust`
 /// logs in as; it switches to the role a key names, so it must be granted
 /// them, and NOINHERIT keeps it from using their rights without switching.
+/// Functions the superuser creates are executable by no one else unless
+/// granted, as on Supabase since 2026-10-30 (PostgreSQL's own default
+/// grants EXECUTE to PUBLIC).
 const CLUSTER_SETUP_SQL: &str = "
 create role anon nologin noinherit;
 create role authenticated nologin noinherit;
 create role service_role nologin noinherit bypassrls;
 create role authenticator login noinherit;
 grant anon, authenticated, service_role to authenticator;
+alter default privileges for role postgres revoke execute on functions from public;
 ";
 
 impl Cluster {

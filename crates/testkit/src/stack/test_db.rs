@@ -44,17 +44,13 @@ impl TestDb {
         let schema = format!("test_{}", NEXT_SCHEMA.fetch_add(1, Ordering::Relaxed));
 
         // One psql run for all of it: each one costs a process start.
+        // As Supabase has it since 2026-10-30: the API roles may use the
+        // schema, and nothing a migration creates in it is granted to them
+        // (no default privileges here, and the cluster's default EXECUTE
+        // for PUBLIC is revoked): a migration grants what it needs.
         let setup = format!(
             "create schema {schema};\n\
              grant usage on schema {schema} to anon, authenticated, service_role;\n\
-             -- As Supabase does for `public`: whatever a migration creates here\n\
-             -- is usable through the API without grants of its own.\n\
-             alter default privileges in schema {schema}\n\
-             \x20 grant all on tables to anon, authenticated, service_role;\n\
-             alter default privileges in schema {schema}\n\
-             \x20 grant all on sequences to anon, authenticated, service_role;\n\
-             alter default privileges in schema {schema}\n\
-             \x20 grant all on functions to anon, authenticated, service_role;\n\
              set search_path to {schema};\n\
              {}",
             include_str!("../../fixtures/auth_sessions.sql")
