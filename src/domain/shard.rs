@@ -52,7 +52,7 @@ fn id_prefix(id: &str) -> Option<u64> {
 /// ceil(k × 2^64 / count) as the uuid's first 64 bits, the rest zero.
 fn bound_uuid(k: u32, count: u32) -> String {
     let count = u128::from(count);
-    let high = ((u128::from(k) << 64) + count - 1) / count;
+    let high = (u128::from(k) << 64).div_ceil(count);
     let hex = format!("{:016x}", high as u64);
     format!(
         "{}-{}-{}-0000-000000000000",

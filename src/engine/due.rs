@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn rows_without_a_key_come_first_then_by_key_and_id() {
         let t = |s| timefmt::parse(s);
-        let mut heads = vec![
+        let mut heads = [
             (t("2026-11-02T00:00:00Z"), "b"),
             (None, "z"),
             (t("2026-11-01T00:00:00.5Z"), "c"),
