@@ -173,7 +173,8 @@ END
 $$;
 
 -- 6. Renews run p_run's claims on p_ids for p_lease_seconds from now (a call
--- that runs long); returns the ids still held.
+-- that runs long); returns the ids still held. A claim whose result was
+-- written meanwhile stays ended.
 CREATE OR REPLACE FUNCTION refresh_renew(p_run uuid, p_ids jsonb, p_lease_seconds integer)
 RETURNS TABLE (session_id uuid)
 LANGUAGE sql
@@ -184,6 +185,7 @@ AS $$
     UPDATE refresh_claims c
        SET lease_until = now() + make_interval(secs => p_lease_seconds)
      WHERE c.run_id = p_run
+       AND c.credentials <> 'written'
        AND c.session_id IN (SELECT value::uuid FROM jsonb_array_elements_text(p_ids))
     RETURNING c.session_id;
 $$;

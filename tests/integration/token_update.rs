@@ -142,3 +142,26 @@ async fn the_default_due_window_follows_the_endpoint() {
     assert_eq!(done.json()["refreshed"], 1, "token-update: due after 20m");
     assert_eq!(aim.seen()[0].path, TOKEN_UPDATE);
 }
+
+#[tokio::test]
+async fn the_simulated_aimharder_kills_a_token_it_replaced_so_a_lost_rotation_shows() {
+    let (db, aim) = stack().await;
+    let old = "69232|1766731601|lost";
+    let id = Seed::new("a@example.com", old).insert(&db);
+    let run = || {
+        BIN.run(&db, &aim)
+            .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
+            .args(&["refresh-one", "--id", &id, "--json"])
+            .output()
+    };
+    assert_eq!(run().await.json()["outcome"], "refreshed");
+    assert!(aim.is_replaced(old));
+    // Lose the rotation, as a tool that dropped the new token would: the
+    // row holds the replaced token again.
+    db.sql(&format!(
+        "UPDATE auth_sessions SET aimharder_token = '{old}' WHERE id = '{id}'"
+    ));
+    let done = run().await;
+    assert_eq!(done.json()["outcome"], "expired", "{}", done.stdout);
+    assert_eq!(aim.stale_token_calls(), 1, "the loss is counted");
+}

@@ -81,6 +81,11 @@ impl FaultProxy {
         });
     }
 
+    /// Drops every rule: requests are forwarded again.
+    pub fn heal(&self) {
+        self.state.lock().unwrap().rules.clear();
+    }
+
     pub fn injected(&self) -> usize {
         self.state.lock().unwrap().injected
     }
