@@ -62,3 +62,8 @@ CREATE OR REPLACE TRIGGER auth_sessions_re_enable_on_login
     WHEN (OLD.aimharder_token IS DISTINCT FROM NEW.aimharder_token
           OR OLD.aimharder_cookies IS DISTINCT FROM NEW.aimharder_cookies)
     EXECUTE FUNCTION auth_sessions_re_enable_on_login();
+
+-- A trigger function: nothing calls it but the trigger.
+REVOKE EXECUTE ON FUNCTION auth_sessions_re_enable_on_login() FROM PUBLIC, anon, authenticated;
+
+NOTIFY pgrst, 'reload schema';

@@ -57,12 +57,22 @@ GRANT SELECT, UPDATE ON auth_sessions TO service_role;
 -- primary key), also at a million rows:
 -- * the due walk, two keyset walks merged by the client into one order
 --   (coalesce(last_refresh_date, created_at), id): refreshed sessions by
---   (last_refresh_date, id), never refreshed ones by (created_at, id); both
---   from 20261126000000_refresh_tracking.sql;
+--   (last_refresh_date, id), never refreshed ones by (created_at, id). An
+--   install of an earlier 20261126000000_refresh_tracking.sql has them
+--   with a predicate the planner cannot match to PostgREST's `IS TRUE`
+--   (that file explains): they are replaced here;
 -- * refresh-one --email: lower(user_email);
 -- * the counts of status and the metrics: the two above, the primary key,
 --   and the small partial indexes of never refreshed rows and rows with an
 --   error.
+DROP INDEX IF EXISTS auth_sessions_refresh_never_idx;
+DROP INDEX IF EXISTS auth_sessions_refresh_due_idx;
+CREATE INDEX IF NOT EXISTS auth_sessions_due_never_idx
+    ON auth_sessions (created_at, id)
+    WHERE auto_refresh_enabled IS TRUE AND last_refresh_date IS NULL;
+CREATE INDEX IF NOT EXISTS auth_sessions_due_refreshed_idx
+    ON auth_sessions (last_refresh_date, id)
+    WHERE auto_refresh_enabled IS TRUE;
 CREATE INDEX IF NOT EXISTS auth_sessions_lower_email_idx
     ON auth_sessions (lower(user_email));
 CREATE INDEX IF NOT EXISTS auth_sessions_never_refreshed_idx
@@ -390,25 +400,25 @@ AS $$
 BEGIN
     PERFORM refresh_check_table(p_table);
     RETURN QUERY
-    WITH enabled AS (
+    WITH enabled AS MATERIALIZED (
         SELECT
-            (SELECT count(*) FROM auth_sessions s WHERE s.auto_refresh_enabled) AS n,
+            (SELECT count(*) FROM auth_sessions s WHERE s.auto_refresh_enabled IS TRUE) AS n,
             (SELECT count(*) FROM auth_sessions s
-              WHERE s.auto_refresh_enabled AND s.last_refresh_date >= p_stale_cutoff) AS fresh,
+              WHERE s.auto_refresh_enabled IS TRUE AND s.last_refresh_date >= p_stale_cutoff) AS fresh,
             (SELECT count(*) FROM auth_sessions s
-              WHERE s.auto_refresh_enabled AND s.last_refresh_date IS NULL
+              WHERE s.auto_refresh_enabled IS TRUE AND s.last_refresh_date IS NULL
                 AND s.created_at >= p_stale_cutoff) AS young,
             (SELECT count(*) FROM auth_sessions s
-              WHERE s.auto_refresh_enabled AND s.last_refresh_date < p_due_cutoff)
+              WHERE s.auto_refresh_enabled IS TRUE AND s.last_refresh_date < p_due_cutoff)
           + (SELECT count(*) FROM auth_sessions s
-              WHERE s.auto_refresh_enabled AND s.last_refresh_date IS NULL
+              WHERE s.auto_refresh_enabled IS TRUE AND s.last_refresh_date IS NULL
                 AND (s.created_at < p_due_cutoff OR s.created_at IS NULL)) AS due_by_age
-    ), errors AS (
+    ), errors AS MATERIALIZED (
         -- Few rows carry an error: read them through their own index.
         SELECT count(*) AS n,
-               count(*) FILTER (WHERE s.auto_refresh_enabled) AS enabled,
+               count(*) FILTER (WHERE s.auto_refresh_enabled IS TRUE) AS enabled,
                count(*) FILTER (
-                   WHERE s.auto_refresh_enabled
+                   WHERE s.auto_refresh_enabled IS TRUE
                      AND s.last_refresh_error LIKE '[%' AND s.last_refresh_error >= p_error_bound
                      AND (coalesce(s.last_refresh_date, s.created_at) < p_due_cutoff
                           OR coalesce(s.last_refresh_date, s.created_at) IS NULL)) AS held_back

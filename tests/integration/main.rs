@@ -17,6 +17,7 @@ mod faults;
 mod journal;
 mod leases;
 mod operations;
+mod plans;
 mod politeness;
 mod probe;
 mod refresh_all;

@@ -60,6 +60,15 @@ create role service_role nologin noinherit bypassrls;
 create role authenticator login noinherit;
 grant anon, authenticated, service_role to authenticator;
 alter default privileges for role postgres revoke execute on functions from public;
+-- The same, with every plan its sessions execute written to the server
+-- log (auto_explain, statements inside functions too): what a test that
+-- checks the tool's queries use indexes serves postrust with.
+create role authenticator_explain login noinherit;
+grant anon, authenticated, service_role to authenticator_explain;
+alter role authenticator_explain set session_preload_libraries = 'auto_explain';
+alter role authenticator_explain set auto_explain.log_min_duration = 0;
+alter role authenticator_explain set auto_explain.log_nested_statements = on;
+alter role authenticator_explain set auto_explain.log_verbose = on;
 ";
 
 impl Cluster {
@@ -179,6 +188,11 @@ impl Cluster {
             start_time: started.elapsed(),
             ..cluster
         }
+    }
+
+    /// The server log: everything PostgreSQL logged so far, every test's.
+    pub(super) fn log(&self) -> String {
+        read_log(&self.dir.join("postgres.log"))
     }
 
     /// Run SQL through psql as the superuser, over the unix socket, with

@@ -26,6 +26,8 @@ pub struct TestDb {
     port: AtomicU16,
     rest: Mutex<Option<RestServer>>,
     rest_start_time: Mutex<Duration>,
+    /// The role `postrust` logs in as.
+    login: &'static str,
 }
 
 impl TestDb {
@@ -38,6 +40,43 @@ impl TestDb {
     /// done by blocking the calling thread: each tokio test has a runtime of
     /// its own, so that holds up nothing else.
     pub async fn new() -> TestDb {
+        Self::with_login("authenticator")
+    }
+
+    /// [`TestDb::new`], whose `postrust` has the plan of every statement it
+    /// runs (and of every statement inside the functions it calls) written
+    /// to the server log: see [`TestDb::plans`].
+    pub async fn explaining() -> TestDb {
+        Self::with_login("authenticator_explain")
+    }
+
+    /// The plans the server logged for this test's `postrust`, oldest
+    /// first, each with its query text (auto_explain's entries that name
+    /// this test's schema).
+    pub fn plans(&self) -> Vec<String> {
+        let log = self.cluster.log();
+        let mut entries: Vec<String> = Vec::new();
+        for line in log.lines() {
+            let continues = line.starts_with('\t') || line.starts_with(' ');
+            if continues {
+                if let Some(last) = entries.last_mut() {
+                    last.push('\n');
+                    last.push_str(line);
+                }
+            } else if line.contains("LOG:  duration:") && line.contains("plan:") {
+                entries.push(line.to_string());
+            } else {
+                entries.push(String::new());
+            }
+        }
+        let mine = format!("{}.", self.schema);
+        entries
+            .into_iter()
+            .filter(|e| e.contains("plan:") && e.contains(&mine))
+            .collect()
+    }
+
+    fn with_login(login: &'static str) -> TestDb {
         static NEXT_SCHEMA: AtomicUsize = AtomicUsize::new(1);
 
         let cluster = cluster();
@@ -63,6 +102,7 @@ impl TestDb {
             port: AtomicU16::new(free_port()),
             rest: Mutex::new(None),
             rest_start_time: Mutex::new(Duration::ZERO),
+            login,
         };
         db.restart_rest();
         db
@@ -220,8 +260,8 @@ impl TestDb {
                 .env(
                     "DATABASE_URL",
                     format!(
-                        "postgres://authenticator@127.0.0.1:{}/postgres",
-                        self.cluster.port
+                        "postgres://{}@127.0.0.1:{}/postgres",
+                        self.login, self.cluster.port
                     ),
                 )
                 .env("PGRST_DB_SCHEMAS", &self.schema)
