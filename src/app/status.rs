@@ -11,6 +11,7 @@ use crate::domain::status::{StatusLine, StatusReport};
 use crate::domain::timefmt;
 use crate::engine::due::DueStream;
 use crate::output::report::Output;
+use crate::output::status::StatusSink;
 use crate::supabase::due::{DueQuery, Selection};
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::{Columns, Store};
@@ -35,19 +36,23 @@ pub async fn state_counts(
 }
 
 pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Result<Finished> {
-    let (mut report, enabled_with_errors) =
-        state_counts(&store, args.due_older_than, args.stale_after)
-            .await
-            .map_err(AppError::from)?;
-    if args.sessions {
-        report.sessions = Some(status_lines(&store, output).await?);
-    }
+    let (report, enabled_with_errors) = state_counts(&store, args.due_older_than, args.stale_after)
+        .await
+        .map_err(AppError::from)?;
     if report.total == 0 {
         if let Some(hint) = store.key_hint() {
             tracing::warn!("no sessions visible; {hint}");
         }
     }
-    let summary = output.status(&report)?;
+    let (mut sink, summary) = StatusSink::start(output, &report, args.sessions)?;
+    let listed = if args.sessions {
+        list_sessions(&store, output, &mut sink).await
+    } else {
+        Ok(())
+    };
+    // The document ends whole even when reading stopped midway.
+    sink.finish()?;
+    listed?;
     let problem = args.check && (report.stale > 0 || enabled_with_errors > 0);
     let verdict = if problem {
         RunVerdict::Problems
@@ -62,17 +67,16 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
     })
 }
 
-/// Every session, by id: pages read ahead of the lines taken.
-async fn status_lines(store: &Store, output: Output) -> anyhow::Result<Vec<StatusLine>> {
+/// Every session, by id, a line each as the pages come.
+async fn list_sessions(store: &Store, output: Output, sink: &mut StatusSink) -> anyhow::Result<()> {
     let mut rows = DueStream::start(
         store.on_own_connections().map_err(AppError::from)?,
         Selection::every(),
         Columns::Full,
     );
-    let mut lines = Vec::new();
     while let Some(row) = rows.next().await {
         let r = row.map_err(AppError::from)?;
-        lines.push(StatusLine {
+        sink.line(&StatusLine {
             email: output.email(r.user_email.as_deref()),
             auto_refresh_enabled: r.auto_refresh_enabled.unwrap_or(false),
             last_refresh_date: r.last_refresh_date,
@@ -84,7 +88,7 @@ async fn status_lines(store: &Store, output: Output) -> anyhow::Result<Vec<Statu
                 .and_then(|t| timefmt::token_expiry(t.expose_secret()))
                 .map(timefmt::rfc3339),
             id: r.id,
-        });
+        })?;
     }
-    Ok(lines)
+    Ok(())
 }

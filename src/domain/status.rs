@@ -11,8 +11,6 @@ pub struct StatusReport {
     pub never_refreshed: u64,
     pub with_errors: u64,
     pub due: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sessions: Option<Vec<StatusLine>>,
 }
 
 #[derive(Debug, Clone, Serialize)]

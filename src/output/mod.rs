@@ -5,4 +5,5 @@ pub mod github;
 pub mod logging;
 pub mod probe;
 pub mod report;
+pub mod status;
 pub mod stream;

@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use crate::domain::email::mask_email;
 use crate::domain::outcome::{Outcome, SessionReport, Totals};
-use crate::domain::status::StatusReport;
 use crate::output::github;
 use crate::output::stream::SessionsDocument;
 
@@ -169,44 +168,6 @@ impl Output {
             writeln!(std::io::stdout().lock(), "{line}")?;
         }
         Ok(line)
-    }
-
-    /// Prints the status; returns its counts as one line of text.
-    pub fn status(&self, report: &StatusReport) -> std::io::Result<String> {
-        let summary = format!(
-            "{} sessions: {} auto-refresh enabled, {} fresh, {} stale, {} never refreshed, {} with errors, {} due now",
-            report.total,
-            report.auto_refresh_enabled,
-            report.fresh,
-            report.stale,
-            report.never_refreshed,
-            report.with_errors,
-            report.due
-        );
-        if self.json {
-            self.print_json(report)?;
-            return Ok(summary);
-        }
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{summary}")?;
-        for line in report.sessions.iter().flatten() {
-            writeln!(
-                out,
-                "{}  {:<28} {:<8} last={:<32} count={:<5} expires={:<20} {}",
-                line.id,
-                line.email.as_deref().unwrap_or("-"),
-                if line.auto_refresh_enabled {
-                    "enabled"
-                } else {
-                    "disabled"
-                },
-                line.last_refresh_date.as_deref().unwrap_or("never"),
-                line.refresh_count,
-                line.token_expires_at.as_deref().unwrap_or("-"),
-                line.error.as_deref().unwrap_or("")
-            )?;
-        }
-        Ok(summary)
     }
 
     fn print_json<T: Serialize>(&self, value: &T) -> std::io::Result<()> {

@@ -29,7 +29,10 @@ impl SessionsDocument {
     /// Closes the array and the document with `tail`'s members (an object).
     pub fn finish(self, out: &mut impl Write, tail: &impl Serialize) -> std::io::Result<()> {
         let tail = serde_json::to_string(tail)?;
-        writeln!(out, "],{}", tail.trim_start_matches('{'))
+        match tail.trim_start_matches('{') {
+            "}" => writeln!(out, "]}}"),
+            members => writeln!(out, "],{members}"),
+        }
     }
 }
 
@@ -58,6 +61,17 @@ mod tests {
         assert_eq!(
             String::from_utf8(empty).unwrap(),
             "{\"sessions\":[],\"probed\":0}\n"
+        );
+        // Counts first and nothing after (status): still whole.
+        let mut counts = Vec::new();
+        let mut doc = SessionsDocument::start(&mut counts, "\"total\":1,").unwrap();
+        doc.item(&mut counts, &serde_json::json!({"id": 1}))
+            .unwrap();
+        doc.finish(&mut counts, &serde_json::json!({})).unwrap();
+        let parsed: serde_json::Value = serde_json::from_slice(&counts).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({"total": 1, "sessions": [{"id": 1}]})
         );
     }
 }

@@ -61,7 +61,6 @@ impl Store {
                 never_refreshed: row.never_refreshed,
                 with_errors: row.with_errors,
                 due: row.due,
-                sessions: None,
             },
             enabled_with_errors: row.enabled_with_errors,
         })
