@@ -1,9 +1,6 @@
 //! `refresh-all`: every due session, streamed from the server, under the
 //! pace and concurrency bound, until done, the deadline or a signal.
 
-use std::future::Future;
-use std::task::Poll;
-
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::time::Instant;
@@ -14,10 +11,9 @@ use crate::app::finished::Finished;
 use crate::app::wiring::{self, engine};
 use crate::config::RefreshAll;
 use crate::domain::outcome::{Outcome, SessionReport};
-use crate::domain::session::SessionRow;
 use crate::domain::timefmt;
 use crate::engine::claimer::{Claimer, Horizon};
-use crate::engine::due::{DueStream, Taking};
+use crate::engine::due::{take_until, DueStream, Taking};
 use crate::engine::journal::Journal;
 use crate::engine::pipeline::Engine;
 use crate::output::logging;
@@ -90,7 +86,8 @@ pub async fn refresh_all(
         let mut taking = Taking::default();
         let (left, ran) = {
             let mut claimer = claimer;
-            let rows = claimed_rows(&mut claimer, engine.stop(), &mut taking);
+            // The claimer holds to the limit: it claims no more.
+            let rows = take_until(&mut claimer, engine.stop(), None, &mut taking);
             let ran = engine.run(rows, &abort, &mut record).await;
             let exhausted = claimer.is_exhausted();
             claimer.finish().await;
@@ -134,32 +131,6 @@ pub async fn refresh_all(
         return Ok(Finished::tripped(&trip, Some(totals), &summary));
     }
     Ok(Finished::refreshing(totals, summary, left))
-}
-
-/// The claimed rows a run calls, until its stop or a claim or read failing
-/// (kept in `taking`).
-fn claimed_rows<'a>(
-    claimer: &'a mut Claimer,
-    stop: &'a CancellationToken,
-    taking: &'a mut Taking,
-) -> impl futures::Stream<Item = SessionRow> + 'a {
-    let mut stopped = Box::pin(stop.cancelled());
-    futures::stream::poll_fn(move |cx| {
-        if stopped.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
-        claimer.poll_next(cx).map(|next| match next {
-            Some(Ok(row)) => {
-                taking.taken += 1;
-                Some(row)
-            }
-            Some(Err(e)) => {
-                taking.read_error = Some(e);
-                None
-            }
-            None => None,
-        })
-    })
 }
 
 /// Gives back, in one request, the claims of sessions the run will not

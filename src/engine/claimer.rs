@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::session::SessionRow;
-use crate::engine::due::DueStream;
+use crate::engine::due::{DueStream, RowSource};
 use crate::engine::holds::Holds;
 use crate::supabase::claims::ClaimSpec;
 use crate::supabase::rest::StoreError;
@@ -167,13 +167,6 @@ impl Claimer {
         }
     }
 
-    pub fn poll_next(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<SessionRow, StoreError>>> {
-        self.rx.poll_recv(cx)
-    }
-
     /// True once every due row was claimed (or refused) and handed over.
     pub fn is_exhausted(&self) -> bool {
         self.exhausted.load(Ordering::SeqCst) && self.rx.is_empty()
@@ -185,6 +178,15 @@ impl Claimer {
         self.rx.close();
         while self.rx.recv().await.is_some() {}
         let _ = (&mut self.task).await;
+    }
+}
+
+impl RowSource for Claimer {
+    fn poll_row(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<SessionRow, StoreError>>> {
+        self.rx.poll_recv(cx)
     }
 }
 

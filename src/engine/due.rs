@@ -115,32 +115,14 @@ impl DueStream {
         self.rx.recv().await
     }
 
-    /// The rows a run takes: until `stop`, `limit` rows taken, or a read
-    /// failing (kept in `taking`). The stop is polled with the rows, so it
-    /// ends the stream even while a page read is still under way.
+    /// The rows a run takes (see [`take_until`]).
     pub fn take_until<'a>(
         &'a mut self,
         stop: &'a CancellationToken,
         limit: Option<u64>,
         taking: &'a mut Taking,
     ) -> impl futures::Stream<Item = SessionRow> + 'a {
-        let mut stopped = Box::pin(stop.cancelled());
-        futures::stream::poll_fn(move |cx| {
-            if stopped.as_mut().poll(cx).is_ready() || limit.is_some_and(|l| taking.taken >= l) {
-                return Poll::Ready(None);
-            }
-            self.poll_next(cx).map(|next| match next {
-                Some(Ok(row)) => {
-                    taking.taken += 1;
-                    Some(row)
-                }
-                Some(Err(e)) => {
-                    taking.read_error = Some(e);
-                    None
-                }
-                None => None,
-            })
-        })
+        take_until(self, stop, limit, taking)
     }
 
     /// True once every page was read and handed over.
@@ -154,6 +136,52 @@ impl DueStream {
         self.task.abort();
         let _ = (&mut self.task).await;
     }
+}
+
+/// Where rows come from, a page read or a claim at a time: the due walk,
+/// or the claimer in front of it.
+pub trait RowSource {
+    fn poll_row(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<SessionRow, StoreError>>>;
+}
+
+impl RowSource for DueStream {
+    fn poll_row(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<SessionRow, StoreError>>> {
+        self.poll_next(cx)
+    }
+}
+
+/// The rows a run takes from `source`: until `stop`, `limit` rows taken,
+/// or a read failing (kept in `taking`). The stop is polled with the rows,
+/// so it ends the stream even while a read is still under way.
+pub fn take_until<'a>(
+    source: &'a mut impl RowSource,
+    stop: &'a CancellationToken,
+    limit: Option<u64>,
+    taking: &'a mut Taking,
+) -> impl futures::Stream<Item = SessionRow> + 'a {
+    let mut stopped = Box::pin(stop.cancelled());
+    futures::stream::poll_fn(move |cx| {
+        if stopped.as_mut().poll(cx).is_ready() || limit.is_some_and(|l| taking.taken >= l) {
+            return Poll::Ready(None);
+        }
+        source.poll_row(cx).map(|next| match next {
+            Some(Ok(row)) => {
+                taking.taken += 1;
+                Some(row)
+            }
+            Some(Err(e)) => {
+                taking.read_error = Some(e);
+                None
+            }
+            None => None,
+        })
+    })
 }
 
 /// (key, id) ascending, rows without a key first.

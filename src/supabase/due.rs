@@ -21,7 +21,7 @@ use crate::domain::session::SessionRow;
 use crate::domain::shard::Shard;
 use crate::domain::stamp::error_stamp_bound;
 use crate::domain::timefmt;
-use crate::supabase::store::{filter, Filters};
+use crate::supabase::filter::{self, Filters};
 
 #[derive(Debug, Clone)]
 pub struct DueQuery {

@@ -7,6 +7,7 @@ use url::Url;
 
 use crate::domain::session::SessionRow;
 use crate::supabase::due::{Order, Walk};
+use crate::supabase::filter::quote;
 use crate::supabase::key::SupabaseKey;
 use crate::supabase::rest::{read_json, Query, Rest, StoreError};
 
@@ -52,9 +53,6 @@ impl After {
         })
     }
 }
-
-/// Server-side conditions in PostgREST's logic-tree syntax, all of which must hold.
-pub type Filters = Vec<String>;
 
 #[derive(Clone)]
 pub struct Store {
@@ -223,45 +221,5 @@ impl Store {
 
     pub(crate) fn rest(&self) -> &Rest {
         &self.rest
-    }
-}
-
-/// A value quoted for PostgREST's logic-tree syntax.
-fn quote(value: &str) -> String {
-    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// Filters in logic-tree form, built for one query.
-pub mod filter {
-    use super::quote;
-
-    /// `IS TRUE` takes no parameter, so the planner matches the partial
-    /// indexes `WHERE auto_refresh_enabled` also in a generic plan.
-    pub fn enabled() -> String {
-        "auto_refresh_enabled.is.true".into()
-    }
-
-    pub fn lt(column: &str, value: &str) -> String {
-        format!("{column}.lt.{}", quote(value))
-    }
-
-    pub fn gte(column: &str, value: &str) -> String {
-        format!("{column}.gte.{}", quote(value))
-    }
-
-    pub fn is_null(column: &str) -> String {
-        format!("{column}.is.null")
-    }
-
-    pub fn not_null(column: &str) -> String {
-        format!("{column}.not.is.null")
-    }
-
-    pub fn or(conds: &[String]) -> String {
-        format!("or({})", conds.join(","))
-    }
-
-    pub fn all(conds: &[String]) -> String {
-        format!("and({})", conds.join(","))
     }
 }

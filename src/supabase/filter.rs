@@ -1,0 +1,41 @@
+//! Server-side conditions in PostgREST's logic-tree syntax
+//! (`a.eq.1,or(b.gt.2,…)`), built for one query.
+
+/// Conditions all of which must hold.
+pub type Filters = Vec<String>;
+
+/// A value quoted for PostgREST's logic-tree syntax.
+pub fn quote(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Auto refresh on. Written `IS TRUE`, which takes no parameter and is
+/// what the partial indexes' predicate says, so the planner matches them
+/// in every plan, generic ones too.
+pub fn enabled() -> String {
+    "auto_refresh_enabled.is.true".into()
+}
+
+pub fn lt(column: &str, value: &str) -> String {
+    format!("{column}.lt.{}", quote(value))
+}
+
+pub fn gte(column: &str, value: &str) -> String {
+    format!("{column}.gte.{}", quote(value))
+}
+
+pub fn is_null(column: &str) -> String {
+    format!("{column}.is.null")
+}
+
+pub fn not_null(column: &str) -> String {
+    format!("{column}.not.is.null")
+}
+
+pub fn or(conds: &[String]) -> String {
+    format!("or({})", conds.join(","))
+}
+
+pub fn all(conds: &[String]) -> String {
+    format!("and({})", conds.join(","))
+}
