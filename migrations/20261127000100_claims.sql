@@ -4,5 +4,6 @@
 -- auth_sessions; on an install that applied it, the later file removes
 -- them. On a new install it does nothing (adding a stored generated column
 -- rewrites the whole table under an exclusive lock, only for the next file
--- to drop it). Kept so that file names stay in the order they shipped in.
-DO $$ BEGIN END $$;
+-- to drop it). Kept so that file names stay in the order they shipped in;
+-- it creates nothing, so it grants nothing.
+NOTIFY pgrst, 'reload schema';

@@ -17,6 +17,11 @@ pub enum Kind {
     RssBig,
     /// Any N, L, C from the environment, for profiling (see `custom()`).
     Custom,
+    /// Through the Supabase-like gateway, which holds each REST request
+    /// (`remote.rs`).
+    Remote,
+    /// `--limit 1` through the gateway: what one session costs in requests.
+    Limit1,
 }
 
 #[derive(Clone, Copy)]

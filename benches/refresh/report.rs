@@ -1,24 +1,72 @@
-//! The report: two tables (figures, then where the time and CPU went), the
-//! `status` timings, and each target, `ok` or `MISSED`.
+//! The report, in Markdown: for the scenarios behind the counting proxy two
+//! tables (figures, then where the time and CPU went) and the `status`
+//! timings; then the gateway runs' tables (`remote.rs`) and the reading
+//! times (`linear.rs`); then each target, `ok` or `MISSED`.
 
 use std::time::Duration;
 
 use aimharder_refresh::engine::due::PAGE_SIZE;
 
 use crate::cpu::cores;
+use crate::linear::LinearMeasured;
 use crate::measure::{find, mib, ms, secs, Kind, Measured, Targets};
-use crate::{rss, status, throughput};
+use crate::remote::GatewayMeasured;
+use crate::{linear, remote, rss, status, throughput};
+
+/// Everything one benchmark run measured.
+pub struct Results {
+    /// Behind the counting proxy: base, tail, rss-small, rss-big, custom.
+    pub proxied: Vec<Measured>,
+    /// Through the gateway: remote (one per hold), limit1.
+    pub gateway: Vec<GatewayMeasured>,
+    pub linear: Option<LinearMeasured>,
+}
 
 fn latency(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
 
-pub fn report(quick: bool, results: &[Measured]) {
+pub fn report(quick: bool, all: &Results) {
     println!();
     println!(
-        "refresh-all --rate 0 --json, release binary ({})",
+        "release binary, {}",
         if quick { "quick sizes" } else { "full sizes" }
     );
+    if !all.proxied.is_empty() {
+        proxied(&all.proxied);
+    }
+    if !all.gateway.is_empty() {
+        remote::print(&all.gateway);
+    }
+    if let Some(measured) = &all.linear {
+        linear::print(measured);
+    }
+
+    // Targets (they are stated for the full sizes).
+    println!();
+    if quick {
+        // With N = 1,000 the last slow answers (up to 1 s) weigh on a 2 s
+        // bound, and a 10× smaller N gives memory less time to settle.
+        println!("(quick sizes: the timing and memory targets are meant for the full run)");
+    }
+    let mut targets = Targets::default();
+    check_proxied(&all.proxied, &mut targets);
+    remote::check(&all.gateway, &mut targets);
+    if let Some(measured) = &all.linear {
+        linear::check(measured, &mut targets);
+    }
+    println!();
+    if targets.missed() == 0 {
+        println!("all targets met");
+    } else {
+        println!("{} target(s) missed", targets.missed());
+    }
+}
+
+/// The tables of the scenarios behind the counting proxy.
+fn proxied(results: &[Measured]) {
+    println!();
+    println!("refresh-all --rate 0 --json behind the counting proxy:");
     println!();
     println!("| scenario | N | L | C | tail | wall s | bound s | ratio | REST/session | GET | PATCH | other | peak RSS MiB | recorded |");
     println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -76,19 +124,13 @@ pub fn report(quick: bool, results: &[Measured]) {
         );
     }
     status::print_times(results);
+}
 
-    // Targets (they are stated for the full sizes).
-    println!();
-    if quick {
-        // With N = 1,000 the last slow answers (up to 1 s) weigh on a 2 s
-        // bound, and a 10× smaller N gives memory less time to settle.
-        println!("(quick sizes: the timing and memory targets are meant for the full run)");
-    }
-    let mut targets = Targets::default();
-    throughput::check(results, &mut targets);
+fn check_proxied(results: &[Measured], targets: &mut Targets) {
+    throughput::check(results, targets);
     if let Some(big) = find(results, Kind::RssBig) {
-        rss::check(big, find(results, Kind::RssSmall), &mut targets);
-        status::check(big, &mut targets);
+        rss::check(big, find(results, Kind::RssSmall), targets);
+        status::check(big, targets);
     }
     for m in results {
         let n = m.scenario.n;
@@ -112,11 +154,5 @@ pub fn report(quick: bool, results: &[Measured]) {
                 m.rest.get()
             ),
         );
-    }
-    println!();
-    if targets.missed() == 0 {
-        println!("all targets met");
-    } else {
-        println!("{} target(s) missed", targets.missed());
     }
 }

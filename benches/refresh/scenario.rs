@@ -3,12 +3,13 @@
 //! between, and one `refresh-all` of the release binary, measured.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aimharder_testkit::aimharder::FakeAimHarder;
 use aimharder_testkit::stack::TestDb;
 
-use crate::binary::{run_binary, run_totals, tail_of};
+use crate::binary::{run_binary, run_totals, tail_of, BinRun};
 use crate::cpu::{cpu_sample, postmaster_pid, self_cpu};
 use crate::measure::{Kind, Measured, Scenario};
 use crate::proxy::CountingProxy;
@@ -71,26 +72,7 @@ pub async fn run_scenario(s: Scenario) -> Measured {
     let cpu_bench = self_cpu() - bench_before;
     let stack_after = cpu_sample(postmaster);
 
-    let doc = run_totals(&dir.path().join("stdout"));
-    assert_eq!(
-        run.code,
-        0,
-        "{}: refresh-all exited {}; totals {doc}; stderr:\n{}",
-        s.name,
-        run.code,
-        tail_of(&dir.path().join("stderr"))
-    );
-    let refreshed = doc["refreshed"].as_u64().unwrap_or(0);
-    let recorded: usize = db
-        .sql("SELECT count(*) FROM auth_sessions WHERE refresh_count = 1")
-        .parse()
-        .expect("a count");
-    assert_eq!(
-        (recorded, refreshed),
-        (s.n, s.n as u64),
-        "{}: not everything was refreshed and recorded; totals {doc}",
-        s.name
-    );
+    let (recorded, refreshed) = verify(s.name, &run, dir.path(), &db, s.n);
 
     let status_after = if s.kind == Kind::RssBig {
         time_status(&db, dir.path()).await
@@ -125,11 +107,36 @@ pub async fn run_scenario(s: Scenario) -> Measured {
     }
 }
 
+/// Stops the benchmark unless the run exited 0, reported `expect` sessions
+/// refreshed and left exactly that many rows at `refresh_count = 1`.
+/// Returns (recorded, refreshed).
+pub fn verify(name: &str, run: &BinRun, dir: &Path, db: &TestDb, expect: usize) -> (usize, u64) {
+    let doc = run_totals(&dir.join("stdout"));
+    assert_eq!(
+        run.code,
+        0,
+        "{name}: refresh-all exited {}; totals {doc}; stderr:\n{}",
+        run.code,
+        tail_of(&dir.join("stderr"))
+    );
+    let refreshed = doc["refreshed"].as_u64().unwrap_or(0);
+    let recorded: usize = db
+        .sql("SELECT count(*) FROM auth_sessions WHERE refresh_count = 1")
+        .parse()
+        .expect("a count");
+    assert_eq!(
+        (recorded, refreshed),
+        (expect, expect as u64),
+        "{name}: not everything was refreshed and recorded; totals {doc}"
+    );
+    (recorded, refreshed)
+}
+
 /// N due sessions in one statement: odd rows were refreshed 7 h ago (the
 /// default cutoff is 6 h), even ones never were; half carry two cookies,
 /// a third a fingerprint of their own. All start at `refresh_count = 0`, so
 /// "recorded" is simply `refresh_count = 1` afterwards.
-fn seed(db: &TestDb, n: usize) {
+pub fn seed(db: &TestDb, n: usize) {
     db.sql(&format!(
         "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, fingerprint, \
                                     created_at, last_refresh_date, refresh_count)

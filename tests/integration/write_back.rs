@@ -151,10 +151,7 @@ async fn a_write_outage_stops_the_calls_and_the_next_run_stores_every_rotated_to
     );
     // What waits for its write is bounded: a batch (64) and twice the
     // concurrency gathering, plus the calls in flight.
-    assert!(
-        (1..=64 + 2 * 4 + 4).contains(&unrecorded),
-        "{unrecorded}"
-    );
+    assert!((1..=64 + 2 * 4 + 4).contains(&unrecorded), "{unrecorded}");
     assert!(
         doc["stopped"].as_str().unwrap().contains("Supabase"),
         "{doc}"

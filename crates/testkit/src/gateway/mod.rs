@@ -25,6 +25,10 @@
 //!   next to a secret key.
 //! - Records every request it receives ([`Gateway::requests`]): method,
 //!   target, headers, and how it was answered.
+//! - Counts them by kind ([`Gateway::counts_by_kind`]): pages, claims,
+//!   writes, renewals, releases, other.
+//! - Can hold every request before serving it ([`Gateway::hold_each`]), as
+//!   if Supabase were that far away.
 //! - Faults: a wall-clock outage ([`Gateway::outage_after`]), a method that
 //!   fails ([`Gateway::fail_method`]), and redirects
 //!   ([`Gateway::redirect_to`]).
@@ -46,9 +50,11 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::listen::serve_each;
 use crate::stack::{ANON_KEY, SERVICE_KEY};
 
+mod kinds;
 mod records;
 
 use crate::wire::{read_message, Message};
+pub use kinds::RequestKinds;
 pub use records::{Answer, GatewayRequest};
 
 /// The path prefix Supabase serves PostgREST under.
@@ -74,6 +80,8 @@ struct State {
     method_faults: HashMap<String, usize>,
     redirect: Option<String>,
     strict_authorization: bool,
+    /// How long each request waits before it is seen ([`Gateway::hold_each`]).
+    hold: Duration,
 }
 
 /// What to do with one request, decided when it arrives.
@@ -168,6 +176,19 @@ impl Gateway {
             .get(method)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Requests answered so far, by kind (from each one's method and path).
+    pub fn counts_by_kind(&self) -> RequestKinds {
+        RequestKinds::of(&self.state.lock().unwrap().requests)
+    }
+
+    /// Hold every request that arrives from now on for `delay` before it is
+    /// counted, checked and forwarded, as if Supabase were `delay` away.
+    /// Each connection is served on its own, so concurrent requests are held
+    /// concurrently. `Duration::ZERO` (the default) holds nothing.
+    pub fn hold_each(&self, delay: Duration) {
+        self.state.lock().unwrap().hold = delay;
     }
 
     /// Requests answered `answer` so far.
@@ -356,6 +377,10 @@ impl Gateway {
         let (mut read, mut write) = client.into_split();
         let mut pending = Vec::new();
         while let Some(request) = read_message(&mut read, &mut pending, false).await {
+            let hold = self.state.lock().unwrap().hold;
+            if !hold.is_zero() {
+                tokio::time::sleep(hold).await;
+            }
             let now = Instant::now();
             let close = request
                 .header("connection")
