@@ -157,8 +157,11 @@ async fn timed(
 /// refreshed 7 h ago, so both due walks have rows; no cookies, no
 /// fingerprint.
 fn seed_small(db: &TestDb, n: usize) {
+    // A synchronous commit: VACUUM marks pages all-visible (which the
+    // counts' index-only scans need) only once the inserts are on disk, and
+    // the test cluster commits asynchronously.
     db.sql(&format!(
-        "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, \
+        "SET synchronous_commit = on; INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, \
                                     created_at, last_refresh_date, refresh_count)
          SELECT 'm' || i || '@example.com', 't' || i, '[]'::jsonb,
                 now() - interval '30 days' + i * interval '1 ms',

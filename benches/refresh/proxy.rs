@@ -39,6 +39,9 @@ impl Counts {
     pub fn patch(&self) -> u64 {
         self.requests[1]
     }
+    pub fn post(&self) -> u64 {
+        self.requests[2]
+    }
     pub fn total(&self) -> u64 {
         self.requests.iter().sum()
     }

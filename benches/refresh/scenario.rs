@@ -137,8 +137,11 @@ pub fn verify(name: &str, run: &BinRun, dir: &Path, db: &TestDb, expect: usize) 
 /// a third a fingerprint of their own. All start at `refresh_count = 0`, so
 /// "recorded" is simply `refresh_count = 1` afterwards.
 pub fn seed(db: &TestDb, n: usize) {
+    // A synchronous commit: VACUUM marks pages all-visible (which the
+    // counts' index-only scans need) only once the inserts are on disk, and
+    // the test cluster commits asynchronously.
     db.sql(&format!(
-        "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, fingerprint, \
+        "SET synchronous_commit = on; INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, fingerprint, \
                                     created_at, last_refresh_date, refresh_count)
          SELECT 'member' || i || '@example.com',
                 i || '|1766731601|' || md5(i::text),

@@ -30,6 +30,7 @@ pub async fn refresh_all(
 ) -> anyhow::Result<Finished> {
     let started = timefmt::now();
     let clock = Instant::now();
+    let journaling = journal.is_some();
     let query = DueQuery {
         older_than: args.older_than,
         retry_errors_after: args.retry_errors_after,
@@ -118,8 +119,13 @@ pub async fn refresh_all(
         }
     }
     if let Some(e) = store_error {
+        let kept = if journaling {
+            "were kept in the journal for the next run"
+        } else {
+            "are lost: no folder for the journal (set AIMHARDER_STATE_DIR)"
+        };
         return Err(AppError::Store(e)).context(format!(
-            "Supabase stopped taking writes, so the run stopped calling AimHarder: {} results not written were journaled for the next run, the sessions not called were left untouched",
+            "Supabase stopped taking writes, so the run stopped calling AimHarder: the results not written ({} refreshed) {kept}, the sessions not called were left untouched",
             totals.unrecorded
         ));
     }

@@ -8,6 +8,11 @@
 //! twice the concurrency (or the rate's share). A claim is sent once that
 //! many minus the rows claimed and not started yet reaches a quarter of it,
 //! so claims cost few requests and the calls never wait on one.
+//!
+//! Claims go one at a time, so while one is on its way the calls live on
+//! what is claimed already: with Supabase far away (a claim taking 120 ms,
+//! say) the most may rise to three claims' worth of calls, or the calls
+//! would wait for claims.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,9 +58,11 @@ impl Horizon {
     }
 
     /// Rows to hold claimed and not started, given the pace calls start
-    /// at (`None` until measured).
-    pub fn target(&self, measured: Option<f64>) -> usize {
-        let most = 4 * self.concurrency;
+    /// at (`None` until measured) and how long a claim takes.
+    pub fn target(&self, measured: Option<f64>, claim_takes: Duration) -> usize {
+        let pace_now = measured.or(self.rate).unwrap_or(0.0);
+        let in_flight = (3.0 * pace_now * claim_takes.as_secs_f64()).ceil() as usize;
+        let most = (4 * self.concurrency).max(in_flight);
         let pace = match (self.rate, measured) {
             (Some(rate), Some(seen)) => rate.min(seen),
             (Some(rate), None) => rate,
@@ -97,6 +104,7 @@ impl Claimer {
         let done = exhausted.clone();
         let task = tokio::spawn(async move {
             let mut pace = Pace::default();
+            let mut claim_takes = Ewma::default();
             let mut claimed = 0u64;
             loop {
                 if stop.is_cancelled() {
@@ -107,7 +115,7 @@ impl Claimer {
                     done.store(true, Ordering::SeqCst);
                     break;
                 }
-                let target = plan.target(pace.measure(holds.starts()));
+                let target = plan.target(pace.measure(holds.starts()), claim_takes.get());
                 let unstarted = holds.unstarted();
                 let want = target.saturating_sub(unstarted);
                 if unstarted > 0 && want < Horizon::batch(target) {
@@ -135,7 +143,13 @@ impl Claimer {
                     }
                 }
                 let end = rows.len() < want && read_error.is_none() && !stop.is_cancelled();
-                match claim_in_order(&store, &rows, &spec, &holds).await {
+                if stop.is_cancelled() {
+                    break;
+                }
+                let sent = Instant::now();
+                let got = claim_in_order(&store, &rows, &spec, &holds).await;
+                claim_takes.add(sent.elapsed());
+                match got {
                     Ok(got) => {
                         claimed += got.len() as u64;
                         for row in got {
@@ -209,6 +223,25 @@ async fn claim_in_order(
     Ok(claimed)
 }
 
+/// How long claims take, smoothed.
+#[derive(Default)]
+struct Ewma {
+    mean: Option<Duration>,
+}
+
+impl Ewma {
+    fn add(&mut self, sample: Duration) {
+        self.mean = Some(match self.mean {
+            Some(mean) => mean.mul_f64(0.7) + sample.mul_f64(0.3),
+            None => sample,
+        });
+    }
+
+    fn get(&self) -> Duration {
+        self.mean.unwrap_or_default()
+    }
+}
+
 /// The pace calls start at, over the last [`PACE_WINDOW`].
 #[derive(Default)]
 struct Pace {
@@ -241,23 +274,30 @@ mod tests {
     #[test]
     fn the_horizon_follows_the_pace_and_stays_near_the_concurrency() {
         let lease = Duration::from_secs(180);
+        let near = Duration::from_millis(3);
         // The defaults: 4 at a time, 2 per second: 4 rows (2 s of pace).
-        assert_eq!(Horizon::new(4, Some(2.0), lease).target(None), 4);
+        assert_eq!(Horizon::new(4, Some(2.0), lease).target(None, near), 4);
         // A wide concurrency at a slow pace claims by the pace, not by
         // the concurrency: the rows would wait minutes otherwise.
-        assert_eq!(Horizon::new(1024, Some(2.0), lease).target(None), 4);
-        assert_eq!(Horizon::new(1024, Some(0.05), lease).target(None), 1);
+        assert_eq!(Horizon::new(1024, Some(2.0), lease).target(None, near), 4);
+        assert_eq!(Horizon::new(1024, Some(0.05), lease).target(None, near), 1);
         // No limit: twice the concurrency until calls start, then what
         // starts in the horizon, at most four times the concurrency.
         let free = Horizon::new(32, None, lease);
-        assert_eq!(free.target(None), 64);
-        assert_eq!(free.target(Some(10.0)), 20);
-        assert_eq!(free.target(Some(640.0)), 128);
+        assert_eq!(free.target(None, near), 64);
+        assert_eq!(free.target(Some(10.0), near), 20);
+        assert_eq!(free.target(Some(640.0), near), 128);
+        // Supabase 120 ms away: three claims' worth of calls, or the calls
+        // would wait for the claims.
+        assert_eq!(free.target(Some(640.0), Duration::from_millis(130)), 250);
         // Slower than the rate: the measured pace wins.
-        assert_eq!(Horizon::new(4, Some(100.0), lease).target(Some(1.0)), 2);
+        assert_eq!(
+            Horizon::new(4, Some(100.0), lease).target(Some(1.0), near),
+            2
+        );
         // A short lease shortens the horizon with it.
         assert_eq!(
-            Horizon::new(4, Some(1.0), Duration::from_secs(2)).target(None),
+            Horizon::new(4, Some(1.0), Duration::from_secs(2)).target(None, near),
             1
         );
         assert_eq!(Horizon::batch(128), 32);
