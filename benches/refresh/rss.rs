@@ -45,12 +45,12 @@ pub fn quarters(samples: &[(Duration, u64)], wall: Duration) -> [f64; 4] {
     })
 }
 
-/// rss-big: at most 32 MiB, and at most 1.2 × rss-small's.
+/// rss-big: at most 24 MiB, and at most 1.2 × rss-small's.
 pub fn check(big: &Measured, small: Option<&Measured>, targets: &mut Targets) {
     targets.check(
-        big.rss_kib <= 32 * 1024,
+        big.rss_kib <= 24 * 1024,
         format!(
-            "rss: {} MiB at N={} <= 32 MiB",
+            "rss: {} MiB at N={} <= 24 MiB",
             mib(big.rss_kib),
             big.scenario.n
         ),

@@ -12,7 +12,9 @@
 //! Claims go one at a time, so while one is on its way the calls live on
 //! what is claimed already: with Supabase far away (a claim taking 120 ms,
 //! say) the most may rise to three claims' worth of calls, or the calls
-//! would wait for claims.
+//! would wait for claims; never past eight times the concurrency, so that a
+//! slow database (claims taking seconds) does not make the run hold
+//! thousands of rows.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,7 +64,7 @@ impl Horizon {
     pub fn target(&self, measured: Option<f64>, claim_takes: Duration) -> usize {
         let pace_now = measured.or(self.rate).unwrap_or(0.0);
         let in_flight = (3.0 * pace_now * claim_takes.as_secs_f64()).ceil() as usize;
-        let most = (4 * self.concurrency).max(in_flight);
+        let most = (4 * self.concurrency).max(in_flight.min(8 * self.concurrency));
         let pace = match (self.rate, measured) {
             (Some(rate), Some(seen)) => rate.min(seen),
             (Some(rate), None) => rate,
@@ -290,6 +292,9 @@ mod tests {
         // Supabase 120 ms away: three claims' worth of calls, or the calls
         // would wait for the claims.
         assert_eq!(free.target(Some(640.0), Duration::from_millis(130)), 250);
+        // A database that takes a second per claim: eight times the
+        // concurrency at most.
+        assert_eq!(free.target(Some(2500.0), Duration::from_secs(1)), 256);
         // Slower than the rate: the measured pace wins.
         assert_eq!(
             Horizon::new(4, Some(100.0), lease).target(Some(1.0), near),
