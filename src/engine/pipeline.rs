@@ -104,6 +104,7 @@ impl Engine {
             stop: self.caller.stop().clone(),
             abort: abort.clone(),
             capacity: BATCH + 2 * self.caller.concurrency(),
+            handed: self.caller.concurrency(),
         });
         let renewing = CancellationToken::new();
         let renewer = tokio::spawn(renew(
@@ -113,9 +114,11 @@ impl Engine {
             renewing.clone(),
         ));
         {
+            // Twice the slots: a session waits ready for the next free slot
+            // (its lease is checked once it has one).
             let sessions = rows
                 .map(|row| self.refresh(row, &input))
-                .buffer_unordered(self.caller.concurrency());
+                .buffer_unordered(2 * self.caller.concurrency());
             let mut sessions = std::pin::pin!(sessions);
             let mut reports_open = true;
             loop {

@@ -84,15 +84,19 @@ pub struct WriterSetup {
     pub stop: CancellationToken,
     /// The second signal: what is held goes to the journal, now.
     pub abort: CancellationToken,
-    /// Results that may wait for their write at most.
+    /// Results that may wait for their write at most: gathered by the
+    /// writer, and handed over to it not yet gathered.
     pub capacity: usize,
+    /// Of those, how many may be handed over while the writer is busy (so
+    /// a call's result rarely waits for the writer to come round).
+    pub handed: usize,
 }
 
 impl Writer {
     pub fn start(setup: WriterSetup) -> (WriterInput, Writer) {
-        // The channel holds one result: the writer's own queue is what is
-        // bounded, and a call's result waits for room in it.
-        let (tx, rx) = mpsc::channel(1);
+        // The writer's own queue and this channel, together, are what is
+        // bounded: beyond them a call's result waits for room.
+        let (tx, rx) = mpsc::channel(setup.handed.max(1));
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let failure = Arc::new(Mutex::new(None));
         let task = tokio::spawn(
@@ -162,7 +166,7 @@ impl Task {
                 || !open
                 || self.oldest.is_some_and(|t| t.elapsed() >= LINGER);
             if in_flight.is_none() && ready && !self.waiting.is_empty() {
-                let n = self.waiting.len().min(self.setup.capacity);
+                let n = self.waiting.len();
                 let batch: Vec<Pending> = self.waiting.drain(..n).collect();
                 self.oldest = (!self.waiting.is_empty()).then(Instant::now);
                 in_flight = Some(self.send(batch, false));
@@ -170,7 +174,8 @@ impl Task {
             if !open && self.waiting.is_empty() && in_flight.is_none() {
                 return;
             }
-            let room = self.waiting.len() < self.setup.capacity;
+            let room =
+                self.waiting.len() < self.setup.capacity.saturating_sub(self.setup.handed).max(1);
             let linger = self.oldest.map(|t| t + LINGER);
             tokio::select! {
                 biased;

@@ -165,13 +165,14 @@ async fn a_killed_runner_strands_few_sessions_and_only_for_its_lease() {
     unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGKILL) };
     let _ = child.wait_with_output().await;
     // What it held: the calls in flight and the few claimed to start next
-    // (at most four times the concurrency), never the whole due set.
+    // (four times the concurrency, eight when claims take long, as on a
+    // loaded machine), never the whole due set.
     let stranded: usize = db
         .sql("SELECT count(*) FROM refresh_claims WHERE lease_until > now() AND credentials <> 'written'")
         .parse()
         .unwrap();
     assert!(stranded >= 1, "the killed run held its calls in flight");
-    assert!(stranded <= 4 + 4 * 4, "{stranded} sessions stranded");
+    assert!(stranded <= 4 + 8 * 4, "{stranded} sessions stranded");
     // For its lease, no longer.
     let longest =
         db.sql("SELECT max(lease_until) <= now() + interval '30 seconds' FROM refresh_claims");

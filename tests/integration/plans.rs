@@ -31,7 +31,21 @@ fn seed(db: &TestDb, n: usize) {
          FROM generate_series(1, {n}) AS i"
     ));
     // As a long-lived Supabase table: statistics and a visibility map.
-    db.sql("VACUUM ANALYZE auth_sessions");
+    // VACUUM marks a page all-visible only once no transaction older than
+    // the inserts runs, and other tests share the cluster: look again
+    // until it has (their transactions are short).
+    for _ in 0..50 {
+        db.sql("VACUUM ANALYZE auth_sessions");
+        let visible = db.sql(&format!(
+            "SELECT relallvisible >= relpages * 0.95 FROM pg_class \
+             WHERE relname = 'auth_sessions' AND relnamespace = '{}'::regnamespace",
+            db.schema()
+        ));
+        if visible == "t" {
+            return;
+        }
+    }
+    panic!("VACUUM never marked the seeded table all-visible");
 }
 
 #[tokio::test]
