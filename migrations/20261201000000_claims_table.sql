@@ -1,7 +1,8 @@
 -- aimharder-refresh: claims in a table of the tool's own, and the functions
--- the tool calls over PostgREST (claims, write-back, counts, lookup by email)
--- with the indexes they use. Replaces what 20261127000100_claims.sql added to
--- auth_sessions (the claim columns, the claim-voiding trigger, the old claim
+-- the tool claims and writes results through over PostgREST, with the
+-- indexes its queries use (the counts and the lookup by email are in
+-- 20261201000100_counts_and_lookup.sql). Replaces what
+-- 20261127000100_claims.sql added to auth_sessions (the claim columns, the claim-voiding trigger, the old claim
 -- function and the stored refresh_due_at column).
 --
 -- Apply after the earlier files in migrations/ (file-name order). Safe to
@@ -62,9 +63,9 @@ GRANT SELECT, UPDATE ON auth_sessions TO service_role;
 --   with a predicate the planner cannot match to PostgREST's `IS TRUE`
 --   (that file explains): they are replaced here;
 -- * refresh-one --email: lower(user_email);
--- * the counts of status and the metrics: the two above, the primary key,
---   and the small partial indexes of never refreshed rows and rows with an
---   error.
+-- * the counts of status and the metrics (the next file): the two above,
+--   the primary key, and the small partial indexes of never refreshed rows
+--   and rows with an error.
 DROP INDEX IF EXISTS auth_sessions_refresh_never_idx;
 DROP INDEX IF EXISTS auth_sessions_refresh_due_idx;
 CREATE INDEX IF NOT EXISTS auth_sessions_due_never_idx
@@ -137,26 +138,60 @@ DECLARE
     v_not_since timestamptz := now() - make_interval(secs => p_started_ms_ago / 1000.0);
 BEGIN
     PERFORM refresh_check_table(p_table);
-    -- Take the claims. A claim another run is releasing right now (its
-    -- write) is waited for by the conflict check; the next statement then
-    -- reads the row as that write left it, since each statement here sees
-    -- what committed before it started.
+    -- The run's own claims (a claim taken again right before its call):
+    -- renewed, waiting for the run's own renewer if it holds one.
+    WITH retaken AS (
+        UPDATE refresh_claims c
+           SET lease_until = now() + make_interval(secs => p_lease_seconds),
+               credentials = ''
+         WHERE c.run_id = p_run
+           AND c.credentials <> 'written'
+           AND c.session_id IN (SELECT value::uuid FROM jsonb_array_elements_text(p_ids))
+        RETURNING c.session_id
+    )
+    SELECT array_agg(session_id) INTO v_taken FROM retaken;
+
+    -- Lapsed claims of other runs: taken over. A claim row locked right now
+    -- (its result being written, or another run taking it) is skipped,
+    -- never waited for: claiming then never waits on a write, so claims and
+    -- writes cannot deadlock.
     WITH wanted AS (
         SELECT DISTINCT value::uuid AS session_id
           FROM jsonb_array_elements_text(p_ids)
+    ), lockable AS (
+        SELECT c.session_id
+          FROM refresh_claims c
+          JOIN wanted w ON w.session_id = c.session_id
+         WHERE c.run_id <> p_run AND c.lease_until < now()
+         ORDER BY c.session_id
+           FOR UPDATE OF c SKIP LOCKED
     ), taken AS (
-        INSERT INTO refresh_claims AS c (session_id, run_id, lease_until, credentials)
-        SELECT w.session_id, p_run, now() + make_interval(secs => p_lease_seconds), ''
-          FROM wanted w
-        ON CONFLICT (session_id) DO UPDATE
-           SET run_id = EXCLUDED.run_id,
-               lease_until = EXCLUDED.lease_until,
+        UPDATE refresh_claims c
+           SET run_id = p_run,
+               lease_until = now() + make_interval(secs => p_lease_seconds),
                credentials = ''
-         WHERE c.run_id = p_run OR c.lease_until < now()
+          FROM lockable l
+         WHERE c.session_id = l.session_id
         RETURNING c.session_id
     )
-    SELECT array_agg(session_id) INTO v_taken FROM taken;
-    IF v_taken IS NULL THEN
+    SELECT coalesce(v_taken, '{}') || coalesce(array_agg(session_id), '{}') INTO v_taken FROM taken;
+
+    -- New claims, in id order, so that two runs claiming at once never wait
+    -- on each other in a circle; one another run claims meanwhile is its.
+    WITH wanted AS (
+        SELECT DISTINCT value::uuid AS session_id
+          FROM jsonb_array_elements_text(p_ids)
+    ), fresh AS (
+        INSERT INTO refresh_claims (session_id, run_id, lease_until, credentials)
+        SELECT w.session_id, p_run, now() + make_interval(secs => p_lease_seconds), ''
+          FROM wanted w
+         WHERE NOT EXISTS (SELECT 1 FROM refresh_claims c WHERE c.session_id = w.session_id)
+         ORDER BY w.session_id
+        ON CONFLICT (session_id) DO NOTHING
+        RETURNING session_id
+    )
+    SELECT coalesce(v_taken, '{}') || coalesce(array_agg(session_id), '{}') INTO v_taken FROM fresh;
+    IF cardinality(v_taken) = 0 THEN
         RETURN;
     END IF;
 
@@ -183,8 +218,9 @@ END
 $$;
 
 -- 6. Renews run p_run's claims on p_ids for p_lease_seconds from now (a call
--- that runs long); returns the ids still held. A claim whose result was
--- written meanwhile stays ended.
+-- that runs long); returns the ids renewed. A claim whose result was
+-- written meanwhile stays ended; one being written right now is skipped
+-- (it needs no renewal), never waited for.
 CREATE OR REPLACE FUNCTION refresh_renew(p_run uuid, p_ids jsonb, p_lease_seconds integer)
 RETURNS TABLE (session_id uuid)
 LANGUAGE sql
@@ -192,11 +228,19 @@ VOLATILE
 SECURITY INVOKER
 SET search_path FROM CURRENT
 AS $$
+    WITH held AS (
+        SELECT c.session_id
+          FROM refresh_claims c
+         WHERE c.run_id = p_run
+           AND c.credentials <> 'written'
+           AND c.session_id IN (SELECT value::uuid FROM jsonb_array_elements_text(p_ids))
+         ORDER BY c.session_id
+           FOR UPDATE SKIP LOCKED
+    )
     UPDATE refresh_claims c
        SET lease_until = now() + make_interval(secs => p_lease_seconds)
-     WHERE c.run_id = p_run
-       AND c.credentials <> 'written'
-       AND c.session_id IN (SELECT value::uuid FROM jsonb_array_elements_text(p_ids))
+      FROM held h
+     WHERE c.session_id = h.session_id
     RETURNING c.session_id;
 $$;
 
@@ -219,7 +263,11 @@ BEGIN
        AND c.session_id IN (SELECT value::uuid FROM jsonb_array_elements_text(p_ids));
     GET DIAGNOSTICS released = ROW_COUNT;
     DELETE FROM refresh_claims c WHERE c.run_id = p_run AND c.credentials = 'written';
-    DELETE FROM refresh_claims c WHERE c.lease_until < now() - interval '1 hour';
+    -- Rows locked right now are someone's business: skipped.
+    DELETE FROM refresh_claims c
+     WHERE c.session_id IN (SELECT d.session_id FROM refresh_claims d
+                             WHERE d.lease_until < now() - interval '1 hour'
+                               FOR UPDATE SKIP LOCKED);
     RETURN NEXT;
 END
 $$;
@@ -343,7 +391,8 @@ DECLARE
     v_written record;
 BEGIN
     PERFORM refresh_check_table(p_table);
-    FOR v_result IN SELECT value FROM jsonb_array_elements(p_results) LOOP
+    -- In id order: two batches never lock the same rows in two orders.
+    FOR v_result IN SELECT value FROM jsonb_array_elements(p_results) ORDER BY value->>'id' LOOP
         session_id := (v_result->>'id')::uuid;
         detail := NULL;
         IF p_careful THEN
@@ -366,98 +415,14 @@ BEGIN
     -- Marks of results written a while ago (by any run): no retry comes
     -- for them now.
     DELETE FROM refresh_claims c
-     WHERE c.lease_until < now() - interval '1 minute' AND c.credentials = 'written';
+     WHERE c.session_id IN (SELECT d.session_id FROM refresh_claims d
+                             WHERE d.lease_until < now() - interval '1 minute'
+                               AND d.credentials = 'written'
+                               FOR UPDATE SKIP LOCKED);
 END
 $$;
 
--- 10. Every count status and the metrics report, in one request. Each
--- count is read from an index (see 3.), never by scanning the table:
--- p_stale_cutoff splits fresh from stale, p_due_cutoff and p_error_bound are
--- the due walk's (due: auto refresh on, coalesce(last_refresh_date,
--- created_at) before p_due_cutoff or unknown, and no error stamped by the
--- tool at or after p_error_bound).
-CREATE OR REPLACE FUNCTION refresh_counts(
-    p_table text,
-    p_stale_cutoff timestamptz,
-    p_due_cutoff timestamptz,
-    p_error_bound text
-)
-RETURNS TABLE (
-    total bigint,
-    auto_refresh_enabled bigint,
-    fresh bigint,
-    stale bigint,
-    never_refreshed bigint,
-    with_errors bigint,
-    due bigint,
-    enabled_with_errors bigint
-)
-LANGUAGE plpgsql
-STABLE
-SECURITY INVOKER
-SET search_path FROM CURRENT
-AS $$
-BEGIN
-    PERFORM refresh_check_table(p_table);
-    RETURN QUERY
-    WITH enabled AS MATERIALIZED (
-        SELECT
-            (SELECT count(*) FROM auth_sessions s WHERE s.auto_refresh_enabled IS TRUE) AS n,
-            (SELECT count(*) FROM auth_sessions s
-              WHERE s.auto_refresh_enabled IS TRUE AND s.last_refresh_date >= p_stale_cutoff) AS fresh,
-            (SELECT count(*) FROM auth_sessions s
-              WHERE s.auto_refresh_enabled IS TRUE AND s.last_refresh_date IS NULL
-                AND s.created_at >= p_stale_cutoff) AS young,
-            (SELECT count(*) FROM auth_sessions s
-              WHERE s.auto_refresh_enabled IS TRUE AND s.last_refresh_date < p_due_cutoff)
-          + (SELECT count(*) FROM auth_sessions s
-              WHERE s.auto_refresh_enabled IS TRUE AND s.last_refresh_date IS NULL
-                AND (s.created_at < p_due_cutoff OR s.created_at IS NULL)) AS due_by_age
-    ), errors AS MATERIALIZED (
-        -- Few rows carry an error: read them through their own index.
-        SELECT count(*) AS n,
-               count(*) FILTER (WHERE s.auto_refresh_enabled IS TRUE) AS enabled,
-               count(*) FILTER (
-                   WHERE s.auto_refresh_enabled IS TRUE
-                     AND s.last_refresh_error LIKE '[%' AND s.last_refresh_error >= p_error_bound
-                     AND (coalesce(s.last_refresh_date, s.created_at) < p_due_cutoff
-                          OR coalesce(s.last_refresh_date, s.created_at) IS NULL)) AS held_back
-          FROM auth_sessions s
-         WHERE s.last_refresh_error IS NOT NULL
-    )
-    SELECT
-        (SELECT count(*) FROM auth_sessions),
-        e.n,
-        e.fresh,
-        e.n - e.fresh - e.young,
-        (SELECT count(*) FROM auth_sessions s WHERE s.last_refresh_date IS NULL),
-        r.n,
-        e.due_by_age - r.held_back,
-        r.enabled
-      FROM enabled e, errors r;
-END
-$$;
-
--- 11. The sessions of one member, by email compared without regard to case
--- (an exact address, never a pattern), oldest first; at most 100.
-CREATE OR REPLACE FUNCTION refresh_sessions_by_email(p_table text, p_email text)
-RETURNS SETOF auth_sessions
-LANGUAGE plpgsql
-STABLE
-SECURITY INVOKER
-SET search_path FROM CURRENT
-AS $$
-BEGIN
-    PERFORM refresh_check_table(p_table);
-    RETURN QUERY
-    SELECT * FROM auth_sessions s
-     WHERE lower(s.user_email) = lower(p_email)
-     ORDER BY s.created_at, s.id
-     LIMIT 100;
-END
-$$;
-
--- 12. Who may call them: service_role only.
+-- 10. Who may call them: service_role only.
 REVOKE EXECUTE ON FUNCTION
     refresh_credentials_digest(text, jsonb),
     refresh_check_table(text),
@@ -465,9 +430,7 @@ REVOKE EXECUTE ON FUNCTION
     refresh_renew(uuid, jsonb, integer),
     refresh_release(uuid, jsonb),
     refresh_write_one(uuid, jsonb),
-    refresh_write(text, uuid, jsonb, boolean),
-    refresh_counts(text, timestamptz, timestamptz, text),
-    refresh_sessions_by_email(text, text)
+    refresh_write(text, uuid, jsonb, boolean)
   FROM PUBLIC, anon, authenticated;
 GRANT EXECUTE ON FUNCTION
     refresh_credentials_digest(text, jsonb),
@@ -476,9 +439,7 @@ GRANT EXECUTE ON FUNCTION
     refresh_renew(uuid, jsonb, integer),
     refresh_release(uuid, jsonb),
     refresh_write_one(uuid, jsonb),
-    refresh_write(text, uuid, jsonb, boolean),
-    refresh_counts(text, timestamptz, timestamptz, text),
-    refresh_sessions_by_email(text, text)
+    refresh_write(text, uuid, jsonb, boolean)
   TO service_role;
 
 -- PostgREST caches the schema; tell it what changed.

@@ -30,6 +30,9 @@ pub async fn refresh_all(
 ) -> anyhow::Result<Finished> {
     let started = timefmt::now();
     let clock = Instant::now();
+    // Before the first page is read: a session refreshed after this is not
+    // claimed again, and the pages must not be older than that.
+    let claim = wiring::claim(args.claim_lease, true);
     let journaling = journal.is_some();
     let query = DueQuery {
         older_than: args.older_than,
@@ -72,7 +75,7 @@ pub async fn refresh_all(
             store.clone(),
             output,
             wiring::caller(&args.pace, stop.clone(), deadline),
-            wiring::claim(args.claim_lease, true),
+            claim,
             journal,
         )?;
         let claimer = Claimer::start(

@@ -22,9 +22,19 @@ use crate::http::{client_builder, describe_transport, join_path, retry_after};
 use crate::supabase::key::SupabaseKey;
 
 pub const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
-/// The migration with the claims table, the functions the tool calls and
-/// the grants they need.
+/// The migration with the claims table, the functions the tool claims and
+/// writes through, and the grants they need.
 pub const CLAIMS_MIGRATION: &str = "migrations/20261201000000_claims_table.sql";
+/// The migration with the functions of the counts and the lookup by email.
+pub const COUNTS_MIGRATION: &str = "migrations/20261201000100_counts_and_lookup.sql";
+
+/// The migration that creates database function `name`.
+pub fn migration_of(name: &str) -> &'static str {
+    match name {
+        "refresh_counts" | "refresh_sessions_by_email" => COUNTS_MIGRATION,
+        _ => CLAIMS_MIGRATION,
+    }
+}
 
 /// How long one request may keep failing transiently before it is given
 /// up: a short Supabase outage (a restart, a deploy) costs a run nothing.
@@ -44,14 +54,14 @@ pub enum StoreError {
     Redirected { status: u16, host: String },
     #[error("table {table:?} does not exist in Supabase: check AIMHARDER_SESSIONS_TABLE, then apply {MIGRATION}")]
     MissingTable { table: String },
-    #[error("the database function {name} is missing: apply {CLAIMS_MIGRATION} (and every file in migrations/, in file-name order)")]
+    #[error("the database function {name} is missing: apply {} (and every file of migrations/ before it, in file-name order)", migration_of(name))]
     MissingFunction { name: String },
     #[error("table {table:?} lacks column(s) {column}: apply the migration {MIGRATION} and the later files in migrations/, in file-name order (Supabase SQL editor or psql)")]
     MissingColumn { table: String, column: String },
     /// PostgreSQL's 42501: the key's role lacks a privilege. Supabase grants
     /// new tables and functions to no API role since 2026-10-30, so this is
     /// a migration (or a GRANT) not applied, not a wrong key.
-    #[error("Supabase refused the request: {message}; apply {CLAIMS_MIGRATION} (it grants service_role what the tool uses), or run: {grant}")]
+    #[error("Supabase refused the request: {message}; apply {CLAIMS_MIGRATION} and {COUNTS_MIGRATION} (they grant service_role what the tool uses), or run: {grant}")]
     PermissionDenied { message: String, grant: String },
     /// The request itself was refused (a bad value, a constraint).
     #[error("Supabase rejected the request (HTTP {status}): {message}")]

@@ -13,6 +13,7 @@ use crate::supabase_keys::gateway_stack;
 use crate::BIN;
 
 const CLAIMS_MIGRATION: &str = "migrations/20261201000000_claims_table.sql";
+const COUNTS_MIGRATION: &str = "migrations/20261201000100_counts_and_lookup.sql";
 
 fn one_line(stderr: &str) -> String {
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
@@ -135,21 +136,22 @@ async fn an_install_on_the_old_claims_schema_is_told_to_apply_the_new_migration(
     db.apply_migration("tests/fixtures/claims_migration_of_20261127.sql");
     let aim = FakeAimHarder::start().await;
     let id = Seed::new("a@example.com", "1|1|old").insert(&db);
-    for args in [
-        &["refresh-all", "--rate", "0"][..],
-        &["refresh-one", "--id", &id],
-        &["status"],
+    for (args, migration) in [
+        (&["refresh-all", "--rate", "0"][..], CLAIMS_MIGRATION),
+        (&["refresh-one", "--id", &id], CLAIMS_MIGRATION),
+        (&["status"], COUNTS_MIGRATION),
     ] {
         let done = BIN.run(&db, &aim).args(args).output().await;
         assert_eq!(done.code, 78, "{args:?}: {}", done.stderr);
         let line = one_line(&done.stderr);
-        assert!(line.contains(CLAIMS_MIGRATION), "{args:?}: {line}");
+        assert!(line.contains(migration), "{args:?}: {line}");
     }
     assert!(aim.seen().is_empty(), "nothing called on the old schema");
 
-    // The upgrade: run the new migration. The claim columns, the trigger
+    // The upgrade: run the new migrations. The claim columns, the trigger
     // and the stored due key are gone; the row is as the web app left it.
     db.apply_migration(CLAIMS_MIGRATION);
+    db.apply_migration(COUNTS_MIGRATION);
     let columns = db.sql(&format!(
         "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns \
          WHERE table_schema = '{}' AND table_name = 'auth_sessions' \
@@ -170,7 +172,7 @@ async fn an_install_on_the_old_claims_schema_is_told_to_apply_the_new_migration(
         .await;
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(row(&db, &id)["refresh_count"], 4);
-    // And again: the migration is idempotent.
+    // And again: the migrations are idempotent.
     db.apply_migration(CLAIMS_MIGRATION);
     db.apply_migrations();
     let done = BIN
