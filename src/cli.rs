@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 use crate::domain::shard::Shard;
@@ -37,14 +37,14 @@ pub struct GlobalArgs {
     #[arg(long, env = "SUPABASE_REST_URL", global = true)]
     pub rest_url: Option<String>,
     /// Supabase secret key (sb_secret_…; Project Settings → API Keys).
-    #[arg(long, env = "SUPABASE_SECRET_KEY", hide_env_values = true, global = true,
+    #[arg(long, env = "SUPABASE_SECRET_KEY", global = true,
           value_parser = parse_secret)]
     pub secret_key: Option<SecretString>,
     /// Read the Supabase secret key from this file.
     #[arg(long, env = "SUPABASE_SECRET_KEY_FILE", global = true)]
     pub secret_key_file: Option<PathBuf>,
     /// Legacy service_role JWT key (retired by Supabase at the end of 2026).
-    #[arg(long, env = "SUPABASE_SERVICE_ROLE_KEY", hide_env_values = true, global = true,
+    #[arg(long, env = "SUPABASE_SERVICE_ROLE_KEY", global = true,
           value_parser = parse_secret)]
     pub service_role_key: Option<SecretString>,
     /// Read the legacy service_role key from this file.
@@ -76,7 +76,7 @@ pub struct GlobalArgs {
     pub endpoint: EndpointArg,
     /// Send AimHarder traffic (refresh and probe, never Supabase's) through
     /// this proxy: http://, https:// or socks5://[user:password@]host:port.
-    #[arg(long, env = "AIMHARDER_PROXY", hide_env_values = true, global = true,
+    #[arg(long, env = "AIMHARDER_PROXY", global = true,
           value_parser = parse_secret)]
     pub proxy: Option<SecretString>,
     /// Stop the run when this many sessions in a row fail for the runner's
@@ -116,6 +116,24 @@ pub struct GlobalArgs {
     /// Log line format on stderr.
     #[arg(long, env = "AIMHARDER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+}
+
+/// The command-line definition with no setting's environment value shown in
+/// `--help` (a healthcheck URL, a proxy or a project URL is a secret to
+/// some): the variable's name is shown, never what it holds.
+pub fn command() -> clap::Command {
+    fn hide(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| arg.hide_env_values(true))
+            .mut_subcommands(hide)
+    }
+    hide(Cli::command())
+}
+
+/// Parses the process's arguments against [`command`].
+pub fn try_parse() -> Result<Cli, clap::Error> {
+    let matches = command().try_get_matches()?;
+    <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -356,7 +374,25 @@ mod tests {
 
     #[test]
     fn clap_definition_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn help_names_the_variables_but_shows_none_of_their_values() {
+        let text = command().render_long_help().to_string();
+        assert!(text.contains("AIMHARDER_HEALTHCHECK_URL"), "{text}");
+        fn every_arg_hides(cmd: &clap::Command) {
+            for arg in cmd.get_arguments() {
+                assert!(
+                    arg.get_env().is_none() || arg.is_hide_env_values_set(),
+                    "{} --{:?}",
+                    cmd.get_name(),
+                    arg.get_id()
+                );
+            }
+            cmd.get_subcommands().for_each(every_arg_hides);
+        }
+        every_arg_hides(&command());
     }
 
     #[test]

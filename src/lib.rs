@@ -13,8 +13,6 @@ pub mod supabase;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
-
 pub use cli::Cli;
 
 /// The binary: reads `.env`, parses the command line, runs.
@@ -23,7 +21,7 @@ pub fn main_entry() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(app::exit::EX_CONFIG);
     }
-    let cli = match Cli::try_parse() {
+    let cli = match cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -86,13 +84,13 @@ fn print_reference(command: &cli::Command) -> u8 {
         cli::Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,
-                &mut Cli::command(),
+                &mut cli::command(),
                 "aimharder-refresh",
                 &mut stdout,
             );
         }
         _ => {
-            if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut stdout) {
+            if let Err(e) = clap_mangen::Man::new(cli::command()).render(&mut stdout) {
                 eprintln!("error: cannot write the man page: {e}");
                 return 1;
             }
