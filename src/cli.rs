@@ -370,7 +370,6 @@ fn parse_shard(raw: &str) -> Result<ShardArg, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn clap_definition_is_consistent() {
