@@ -78,7 +78,7 @@ pub async fn refresh_all(
             claim,
             journal,
         )?;
-        let claimer = Claimer::start(
+        let mut claimer = Claimer::start(
             store.clone(),
             due,
             engine.claim_spec().clone(),
@@ -88,15 +88,11 @@ pub async fn refresh_all(
             stop.clone(),
         );
         let mut taking = Taking::default();
-        let (left, ran) = {
-            let mut claimer = claimer;
-            // The claimer holds to the limit: it claims no more.
-            let rows = take_until(&mut claimer, engine.stop(), None, &mut taking);
-            let ran = engine.run(rows, &abort, &mut record).await;
-            let exhausted = claimer.is_exhausted();
-            claimer.finish().await;
-            (!exhausted || engine.holds().unstarted() > 0, ran)
-        };
+        // The claimer holds to the limit: it claims no more.
+        let rows = take_until(&mut claimer, engine.stop(), None, &mut taking);
+        let ran = engine.run(rows, &abort, &mut record).await;
+        let left = !claimer.is_exhausted() || engine.holds().unstarted() > 0;
+        claimer.finish().await;
         give_back(&store, &engine).await;
         let left = abort.is_cancelled() || (stop.is_cancelled() && left);
         (left, taking.read_error, ran.write_error, engine.tripped())

@@ -115,16 +115,6 @@ impl DueStream {
         self.rx.recv().await
     }
 
-    /// The rows a run takes (see [`take_until`]).
-    pub fn take_until<'a>(
-        &'a mut self,
-        stop: &'a CancellationToken,
-        limit: Option<u64>,
-        taking: &'a mut Taking,
-    ) -> impl futures::Stream<Item = SessionRow> + 'a {
-        take_until(self, stop, limit, taking)
-    }
-
     /// True once every page was read and handed over.
     pub fn is_exhausted(&self) -> bool {
         self.exhausted.load(Ordering::SeqCst) && self.rx.is_empty()
@@ -192,7 +182,7 @@ fn merge_order(
     a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
 }
 
-/// What [`DueStream::take_until`] took.
+/// What [`take_until`] took.
 #[derive(Default)]
 pub struct Taking {
     pub taken: u64,

@@ -9,7 +9,7 @@ use crate::domain::probe::{Liveness, ProbeReport};
 use crate::domain::session::SessionRow;
 use crate::engine::breaker::Trip;
 use crate::engine::caller::{Called, Caller};
-use crate::engine::due::{DueStream, Taking};
+use crate::engine::due::{take_until, DueStream, Taking};
 use crate::output::report::Output;
 use crate::supabase::rest::StoreError;
 
@@ -42,7 +42,7 @@ impl Prober {
         mut on_done: impl FnMut(ProbeReport),
     ) -> Result<(), StoreError> {
         let mut taking = Taking::default();
-        let rows = rows.take_until(self.caller.stop(), limit, &mut taking);
+        let rows = take_until(&mut rows, self.caller.stop(), limit, &mut taking);
         let mut reports = rows
             .map(|row| async move { self.probe(&row).await })
             .buffer_unordered(self.caller.concurrency() * 2);

@@ -276,24 +276,17 @@ impl Task {
         let report = match fate {
             Fate::Written { .. } => pending.report,
             Fate::Changed => {
-                let mut report = pending.report;
-                report.outcome = Outcome::Skipped;
-                report.token_changed = false;
-                report.cookies_changed = false;
-                report.error = Some(match reason {
+                let why = match reason {
                     Some(reason) => format!("{CHANGED_MEANWHILE} ({reason})"),
                     None => CHANGED_MEANWHILE.to_string(),
-                });
-                report
+                };
+                not_written(pending.report, Outcome::Skipped, why)
             }
-            Fate::Deleted => {
-                let mut report = pending.report;
-                report.outcome = Outcome::Skipped;
-                report.token_changed = false;
-                report.cookies_changed = false;
-                report.error = Some("the session was deleted meanwhile".into());
-                report
-            }
+            Fate::Deleted => not_written(
+                pending.report,
+                Outcome::Skipped,
+                "the session was deleted meanwhile".into(),
+            ),
             Fate::Conflict { count } if pending.rounds < CONFLICT_ROUNDS => {
                 pending.item.expected_count = count;
                 pending.rounds += 1;
@@ -317,10 +310,7 @@ impl Task {
                     cookies: None,
                     ..pending.item
                 };
-                pending.report.outcome = Outcome::Failed;
-                pending.report.token_changed = false;
-                pending.report.cookies_changed = false;
-                pending.report.error = Some(why);
+                pending.report = not_written(pending.report, Outcome::Failed, why);
                 pending.rounds += 1;
                 self.requeue(pending);
                 return;
@@ -405,6 +395,16 @@ impl Task {
         }
         let _ = self.reports.send(report);
     }
+}
+
+/// `report` as it ends when its result is not written as it was: with
+/// `outcome` and `why`, and no credentials changed.
+fn not_written(mut report: SessionReport, outcome: Outcome, why: String) -> SessionReport {
+    report.outcome = outcome;
+    report.token_changed = false;
+    report.cookies_changed = false;
+    report.error = Some(why);
+    report
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
