@@ -58,7 +58,7 @@ impl RetryBudget {
     pub fn next_delay(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
         let backoff = self.backoff.next_delay()?;
         let delay = retry_after.unwrap_or(backoff);
-        if self.started.elapsed() + delay > self.limit {
+        if self.started.elapsed().saturating_add(delay) > self.limit {
             return None;
         }
         self.attempts += 1;

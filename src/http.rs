@@ -42,14 +42,48 @@ pub fn describe_transport(e: &reqwest::Error) -> String {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
+/// The longest `Retry-After` read as given: anything longer is read as
+/// this, so that no sum of times with it can overflow (every caller waits
+/// far less anyway).
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(24 * 3600);
+
+/// `Retry-After` as seconds or an HTTP date, at most [`RETRY_AFTER_MAX`].
 pub fn retry_after(value: Option<&HeaderValue>, now: OffsetDateTime) -> Option<Duration> {
     let raw = value?.to_str().ok()?.trim();
-    if let Ok(secs) = raw.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    let wait = match raw.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = OffsetDateTime::parse(raw, &Rfc2822).ok()?;
+            (at - now).try_into().unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(RETRY_AFTER_MAX))
+}
+
+/// Why a body was not read whole.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Longer than the cap: the server sent more than any answer of its
+    /// should hold.
+    TooLarge(usize),
+    /// The connection failed mid-body.
+    Transport(reqwest::Error),
+}
+
+/// The body of `resp`, read chunk by chunk up to `cap` bytes: a server
+/// (or whatever sits in its place) cannot make the tool hold more.
+pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(BodyError::TooLarge(cap));
     }
-    let at = OffsetDateTime::parse(raw, &Rfc2822).ok()?;
-    Some((at - now).try_into().unwrap_or(Duration::ZERO))
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge(cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `base` with `segment` appended to its path, whatever trailing slash it had.
@@ -92,5 +126,9 @@ mod tests {
         let past = HeaderValue::from_static("Thu, 26 Nov 2026 14:00:00 GMT");
         assert_eq!(retry_after(Some(&past), now), Some(Duration::ZERO));
         assert_eq!(retry_after(None, now), None);
+        let absurd = HeaderValue::from_static("18446744073709551615");
+        assert_eq!(retry_after(Some(&absurd), now), Some(RETRY_AFTER_MAX));
+        let far = HeaderValue::from_static("Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(retry_after(Some(&far), now), Some(RETRY_AFTER_MAX));
     }
 }

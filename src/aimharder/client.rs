@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
+use reqwest::header::{
+    HeaderValue, ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, REFERER, RETRY_AFTER, SET_COOKIE,
+};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
@@ -13,7 +15,9 @@ use url::Url;
 
 use crate::aimharder::api::{is_logout, new_token, whoami_members};
 use crate::aimharder::parser::{parse_page, Page, RefreshedSession};
-use crate::http::{client_builder, describe_transport, join_path, retry_after};
+use crate::http::{
+    client_builder, describe_transport, join_path, read_capped, retry_after, BodyError,
+};
 
 /// The words for a `{"logout": …}` answer.
 const LOGOUT: &str =
@@ -44,6 +48,10 @@ pub struct Transient {
     pub retry_after: Option<Duration>,
     /// The HTTP status, when there was an answer.
     pub status: Option<u16>,
+    /// The request may have reached AimHarder and been acted on (a timeout,
+    /// a connection lost after sending, a 5xx); not a refused connection
+    /// nor a 429.
+    pub reached: bool,
 }
 
 /// What `/api/whoami` says of a session.
@@ -108,6 +116,10 @@ pub struct AimHarder {
     endpoint: Endpoint,
     url: Url,
     whoami: Url,
+    /// `Origin` and `Referer` of AimHarder's own page, which makes these
+    /// calls: AimHarder has answered `{"logout": 1}` to calls without them.
+    origin: HeaderValue,
+    referer: HeaderValue,
 }
 
 impl AimHarder {
@@ -130,12 +142,42 @@ impl AimHarder {
             Endpoint::Setrefresh => "setrefresh",
             Endpoint::TokenUpdate => "api/tokenUpdate",
         };
+        let origin = config.base_url.origin().ascii_serialization();
+        let page = join_path(&config.base_url, "");
         Ok(Self {
             http,
             endpoint: config.endpoint,
             url: join_path(&config.base_url, path),
             whoami: join_path(&config.base_url, "api/whoami"),
+            origin: HeaderValue::from_str(&origin)?,
+            referer: HeaderValue::from_str(page.as_str())?,
         })
+    }
+
+    /// What the browser adds to the page's own API calls (`fetch` from a
+    /// page of the same origin).
+    fn api_call(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        req.header(ACCEPT, "application/json, text/javascript, */*; q=0.01")
+            .header(ORIGIN, self.origin.clone())
+            .header(REFERER, self.referer.clone())
+            .header("X-Requested-With", "XMLHttpRequest")
+            .header("Sec-Fetch-Site", "same-origin")
+            .header("Sec-Fetch-Mode", "cors")
+            .header("Sec-Fetch-Dest", "empty")
+    }
+
+    /// What the browser sends when it opens a page of the site.
+    fn navigation(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        req.header(
+            ACCEPT,
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        )
+        .header(REFERER, self.referer.clone())
+        .header("Upgrade-Insecure-Requests", "1")
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("Sec-Fetch-Mode", "navigate")
+        .header("Sec-Fetch-Dest", "document")
+        .header("Sec-Fetch-User", "?1")
     }
 
     /// One keep-alive call with the session's token, fingerprint and cookies.
@@ -150,17 +192,18 @@ impl AimHarder {
             ("fingerprint", fingerprint),
         ];
         let req = match self.endpoint {
-            Endpoint::Setrefresh => self.http.get(self.url.clone()).query(&fields),
+            Endpoint::Setrefresh => self.navigation(self.http.get(self.url.clone()).query(&fields)),
             Endpoint::TokenUpdate => {
                 let form = url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("token", token.expose_secret())
                     .append_pair("ciclo", "1")
                     .append_pair("fingerprint", fingerprint)
                     .finish();
-                self.http
-                    .post(self.url.clone())
-                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .header("X-Requested-With", "XMLHttpRequest")
+                self.api_call(self.http.post(self.url.clone()))
+                    .header(
+                        CONTENT_TYPE,
+                        "application/x-www-form-urlencoded; charset=UTF-8",
+                    )
                     .body(form)
             }
         };
@@ -202,11 +245,7 @@ impl AimHarder {
     /// in. Changes nothing at AimHarder; a `Set-Cookie` in the answer is
     /// not kept (a probe writes nothing).
     pub async fn whoami(&self, cookie_header: Option<&SecretString>) -> Result<Whoami, Transient> {
-        let req = self
-            .http
-            .get(self.whoami.clone())
-            .header("X-Requested-With", "XMLHttpRequest")
-            .header(reqwest::header::ACCEPT, "application/json");
+        let req = self.api_call(self.http.get(self.whoami.clone()));
         let body = match exchange(req, cookie_header).await? {
             Exchange::Body { body, .. } => body,
             Exchange::ToLogin(reason) => return Ok(Whoami::Dead(reason)),
@@ -272,6 +311,7 @@ async fn exchange(
             reason: format!("HTTP {}", status.as_u16()),
             retry_after: retry_after(resp.headers().get(RETRY_AFTER), OffsetDateTime::now_utc()),
             status: Some(status.as_u16()),
+            reached: status.is_server_error(),
         });
     }
     if status == StatusCode::FORBIDDEN {
@@ -286,29 +326,13 @@ async fn exchange(
             status.as_u16()
         )));
     }
-    let body = read_capped(resp).await?;
-    Ok(match body {
+    Ok(match read_capped(resp, MAX_BODY).await {
         Ok(body) => Exchange::Body { body, set_cookies },
-        Err(reason) => Exchange::Failed(reason),
-    })
-}
-
-/// The body, or why it was not read in full (`Err` outside: a transport
-/// failure worth retrying).
-async fn read_capped(mut resp: reqwest::Response) -> Result<Result<Vec<u8>, String>, Transient> {
-    let mut body = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_BODY {
-                    return Ok(Err("unexpected response: body larger than 1 MiB".into()));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(Ok(body)),
-            Err(e) => return Err(transport_failure(&e)),
+        Err(BodyError::TooLarge(_)) => {
+            Exchange::Failed("unexpected response: body larger than 1 MiB".into())
         }
-    }
+        Err(BodyError::Transport(e)) => return Err(transport_failure(&e)),
+    })
 }
 
 fn transport_failure(e: &reqwest::Error) -> Transient {
@@ -316,6 +340,8 @@ fn transport_failure(e: &reqwest::Error) -> Transient {
         reason: describe_transport(e),
         retry_after: None,
         status: None,
+        // Only a connection never made is sure not to have reached it.
+        reached: !e.is_connect(),
     }
 }
 

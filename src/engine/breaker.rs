@@ -2,8 +2,11 @@
 //! reasons that are the runner's, not the session's (a refused network,
 //! timeouts, 5xx after retries), the run stops starting sessions. Going on
 //! would stamp the same error on every row and hammer a service that
-//! refuses us. A session that ends any other way (refreshed, expired, an
-//! unexpected page) shows AimHarder answers, and resets the count.
+//! refuses us. So do sessions AimHarder answers "logout" while its whoami
+//! says they are alive: AimHarder refuses the requests themselves (it has
+//! done so to calls that did not look like a browser's). A session that
+//! ends any other way (refreshed, a confirmed expiry, an unexpected page)
+//! shows AimHarder answers, and resets the count.
 
 use std::sync::Mutex;
 
@@ -16,6 +19,19 @@ pub enum Settled<'a> {
     /// AimHarder unavailable through every retry (timeouts, connection
     /// errors, 5xx): the reason as recorded.
     Unavailable(&'a str),
+    /// AimHarder answered logout to a session its whoami says is alive.
+    Disbelieved(&'a str),
+}
+
+/// What the sessions in a row that tripped the breaker had in common.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TripKind {
+    /// HTTP 403: AimHarder refuses this network.
+    Refused,
+    /// Timeouts, connection errors, 5xx.
+    Unavailable,
+    /// Logouts of sessions whoami says are alive.
+    Disbelieved,
 }
 
 /// Why the breaker tripped.
@@ -24,15 +40,23 @@ pub struct Trip {
     pub in_a_row: u32,
     /// The last failure's reason, as the sessions' errors give it.
     pub last: String,
-    /// The last failure was a refusal (403), not an unavailable AimHarder.
-    pub refused: bool,
+    pub kind: TripKind,
 }
 
 impl Trip {
     /// One line naming AimHarder, what it did, and what to do.
     pub fn message(&self) -> String {
         let n = self.in_a_row;
-        if self.refused {
+        if self.kind == TripKind::Disbelieved {
+            return format!(
+                "AimHarder answered logout to {n} sessions in a row that its whoami says are \
+                 alive: it refuses these requests, this is not a mass expiry, and nothing was \
+                 disabled; check what the tool sends (headers, cookies, AIMHARDER_PROXY) against \
+                 AimHarder's own page, and try again later ({})",
+                self.last
+            );
+        }
+        if self.kind == TripKind::Refused {
             format!(
                 "AimHarder refused {n} sessions in a row (HTTP 403): it refuses this network, as it \
                  does some cloud IP ranges (GitHub-hosted runners among them); run from another \
@@ -78,8 +102,14 @@ impl Breaker {
                 state.in_a_row = 0;
                 false
             }
-            Settled::Refused(reason) | Settled::Unavailable(reason) => {
-                let refused = matches!(settled, Settled::Refused(_));
+            Settled::Refused(reason)
+            | Settled::Unavailable(reason)
+            | Settled::Disbelieved(reason) => {
+                let kind = match settled {
+                    Settled::Refused(_) => TripKind::Refused,
+                    Settled::Disbelieved(_) => TripKind::Disbelieved,
+                    _ => TripKind::Unavailable,
+                };
                 state.in_a_row += 1;
                 if self.limit == 0 || state.in_a_row < self.limit || state.tripped.is_some() {
                     return false;
@@ -87,7 +117,7 @@ impl Breaker {
                 state.tripped = Some(Trip {
                     in_a_row: state.in_a_row,
                     last: reason.to_string(),
-                    refused,
+                    kind,
                 });
                 true
             }
@@ -148,12 +178,25 @@ mod tests {
         let trip = Trip {
             in_a_row: 10,
             last: "HTTP 503 (after 3 attempts)".into(),
-            refused: false,
+            kind: TripKind::Unavailable,
         };
         let message = trip.message();
         assert!(
             message.contains("AimHarder failed 10 sessions in a row (HTTP 503 (after 3 attempts))")
         );
         assert!(!message.contains("PROXY"));
+    }
+
+    #[test]
+    fn logouts_of_live_sessions_trip_it_as_refused_requests() {
+        let breaker = Breaker::new(3);
+        let why = "AimHarder answered logout but the session is alive";
+        assert!(!breaker.settle(Settled::Disbelieved(why)));
+        assert!(!breaker.settle(Settled::Disbelieved(why)));
+        assert!(breaker.settle(Settled::Disbelieved(why)));
+        let message = breaker.tripped().unwrap().message();
+        assert!(message.contains("3 sessions in a row that its whoami says are alive"));
+        assert!(message.contains("not a mass expiry"));
+        assert!(message.contains("nothing was disabled"));
     }
 }

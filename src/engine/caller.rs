@@ -43,35 +43,52 @@ pub enum Called<T> {
     Answered {
         answer: T,
         attempts: u32,
+        /// An earlier attempt may have reached AimHarder (it timed out, the
+        /// connection was lost after sending, a 5xx): with `tokenUpdate` it
+        /// may have rotated the token without the tool seeing the new one.
+        after_unseen: bool,
     },
     /// Transient failures until the attempts ran out, or until the run
     /// stopped (or its deadline came near) before a retry.
-    Failed {
-        reason: String,
-        attempts: u32,
-    },
+    Failed { reason: String, attempts: u32 },
 }
 
-/// An answer that may be AimHarder refusing this runner (403): with the
-/// retries used up, what the circuit breaker counts.
+/// What an answer tells the circuit breaker: with the retries used up,
+/// what it counts.
 pub trait Answer {
-    /// The reason, when the answer is a refusal of the runner.
-    fn refusal(&self) -> Option<&str>;
+    /// How the call settled; `None` when only a later step can tell (the
+    /// caller then calls [`Caller::settle`] itself).
+    fn settled(&self) -> Option<Settled<'_>>;
 }
 
 impl Answer for Attempt {
-    fn refusal(&self) -> Option<&str> {
+    fn settled(&self) -> Option<Settled<'_>> {
         match self {
-            Attempt::Blocked(reason) => Some(reason),
-            _ => None,
+            Attempt::Blocked(reason) => Some(Settled::Refused(reason)),
+            // A logout is a claim: whoami tells.
+            Attempt::Expired(_) => None,
+            _ => Some(Settled::Answered),
         }
     }
 }
 
 impl Answer for Whoami {
-    fn refusal(&self) -> Option<&str> {
+    fn settled(&self) -> Option<Settled<'_>> {
         match self {
-            Whoami::Blocked(reason) => Some(reason),
+            Whoami::Blocked(reason) => Some(Settled::Refused(reason)),
+            _ => Some(Settled::Answered),
+        }
+    }
+}
+
+/// Whoami asked to check a logout: only a refusal settles it, the rest is
+/// for the session's outcome to tell.
+pub struct Confirming(pub Whoami);
+
+impl Answer for Confirming {
+    fn settled(&self) -> Option<Settled<'_>> {
+        match &self.0 {
+            Whoami::Blocked(reason) => Some(Settled::Refused(reason)),
             _ => None,
         }
     }
@@ -122,7 +139,7 @@ impl Caller {
 
     /// Records how a call ended; the breaker tripping stops the run: no
     /// new session and no new retry starts, those in flight finish.
-    fn settle(&self, settled: Settled<'_>) {
+    pub fn settle(&self, settled: Settled<'_>) {
         if self.breaker.settle(settled) {
             if let Some(trip) = self.breaker.tripped() {
                 tracing::warn!("circuit breaker: {}", trip.message());
@@ -192,6 +209,7 @@ impl Caller {
             }
         };
         let mut attempts = 0u32;
+        let mut after_unseen = false;
         let mut last_reason = String::new();
         let mut permit = Some(begun.permit);
         loop {
@@ -216,21 +234,30 @@ impl Caller {
                 reason,
                 retry_after,
                 status,
+                reached,
             } = match answer {
                 Ok(answer) => {
-                    self.settle(answer.refusal().map_or(Settled::Answered, Settled::Refused));
-                    return Called::Answered { answer, attempts };
+                    if let Some(settled) = answer.settled() {
+                        self.settle(settled);
+                    }
+                    return Called::Answered {
+                        answer,
+                        attempts,
+                        after_unseen,
+                    };
                 }
                 Err(transient) => transient,
             };
+            after_unseen |= reached;
+            // Whether or not this session tries again: the others wait too.
+            if let (Some(wait), Some(429 | 503)) = (retry_after, status) {
+                self.pause_run(wait);
+            }
             let Some(jittered) = backoff.next_delay() else {
                 let reason = format!("{reason} (after {attempts} attempts)");
                 self.settle(Settled::Unavailable(&reason));
                 return Called::Failed { reason, attempts };
             };
-            if let (Some(wait), Some(429 | 503)) = (retry_after, status) {
-                self.pause_run(wait);
-            }
             let delay = retry_after.map_or(jittered, |ra| ra.min(RETRY_AFTER_CAP).max(jittered));
             let wake = Instant::now() + delay;
             if self.stop.is_cancelled() || self.deadline.is_some_and(|d| wake >= d) {
@@ -281,14 +308,14 @@ mod tests {
 
     /// Test answers: never a refusal.
     impl Answer for () {
-        fn refusal(&self) -> Option<&str> {
-            None
+        fn settled(&self) -> Option<Settled<'_>> {
+            Some(Settled::Answered)
         }
     }
 
     impl Answer for Instant {
-        fn refusal(&self) -> Option<&str> {
-            None
+        fn settled(&self) -> Option<Settled<'_>> {
+            Some(Settled::Answered)
         }
     }
 
@@ -314,6 +341,7 @@ mod tests {
                     reason: format!("HTTP {status}"),
                     retry_after: Some(wait),
                     status: Some(status),
+                    reached: status >= 500,
                 })
             } else {
                 Ok(())
@@ -369,5 +397,55 @@ mod tests {
         assert_eq!(caller.tripped().unwrap().in_a_row, 3);
         let called = caller.call(|| async { Ok::<_, Transient>(()) }).await;
         assert!(matches!(called, Called::NotStarted));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_on_the_last_attempt_still_pauses_the_run() {
+        let caller = caller();
+        let t0 = Instant::now();
+        let a = caller
+            .call(|| async {
+                Err::<(), _>(Transient {
+                    reason: "HTTP 429".into(),
+                    retry_after: Some(Duration::from_secs(20)),
+                    status: Some(429),
+                    reached: false,
+                })
+            })
+            .await;
+        assert!(matches!(a, Called::Failed { attempts: 3, .. }));
+        let b = caller
+            .call(|| async { Ok::<_, Transient>(Instant::now()) })
+            .await;
+        let Called::Answered { answer, .. } = b else {
+            panic!("not answered")
+        };
+        // A's last 429 came at 40 s (two waits of 20 s); B waits 20 s more.
+        assert!(answer - t0 >= Duration::from_secs(60), "{:?}", answer - t0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_after_an_attempt_that_may_have_reached_aimharder_says_so() {
+        let caller = caller();
+        for (reached, unseen) in [(true, true), (false, false)] {
+            let tries = AtomicU32::new(0);
+            let called = caller
+                .call(|| async {
+                    if tries.fetch_add(1, Ordering::SeqCst) == 0 {
+                        Err(Transient {
+                            reason: "timed out".into(),
+                            retry_after: None,
+                            status: None,
+                            reached,
+                        })
+                    } else {
+                        Ok(())
+                    }
+                })
+                .await;
+            assert!(
+                matches!(called, Called::Answered { after_unseen, .. } if after_unseen == unseen)
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@
 pub mod breaker;
 pub mod caller;
 pub mod claimer;
+pub mod confirm;
 pub mod due;
 pub mod holds;
 pub mod journal;

@@ -17,6 +17,7 @@ use crate::domain::session::SessionRow;
 use crate::domain::timefmt;
 use crate::engine::breaker::Trip;
 use crate::engine::caller::{Called, Caller};
+use crate::engine::confirm::confirm_logout;
 use crate::engine::holds::Holds;
 use crate::engine::journal::{credentials_digest, Journal};
 use crate::engine::writer::{Pending, Writer, WriterInput, WriterSetup, BATCH};
@@ -195,10 +196,19 @@ impl Engine {
                     .refresh(&token, &fingerprint, cookie_header.as_ref())
             })
             .await;
-        let (attempt, attempts) = match called {
-            Called::NotStarted => unreachable!("a begun call makes its first attempt"),
-            Called::Answered { answer, attempts } => (answer, attempts),
-            Called::Failed { reason, attempts } => (Attempt::Failed(reason), attempts),
+        let (attempt, attempts, after_unseen) = match called {
+            // A begun call makes its first attempt; were it not to, the
+            // session is simply not called.
+            Called::NotStarted => {
+                self.holds.done(&row.id);
+                return Some(report.with_error("stopped before it started"));
+            }
+            Called::Answered {
+                answer,
+                attempts,
+                after_unseen,
+            } => (answer, attempts, after_unseen),
+            Called::Failed { reason, attempts } => (Attempt::Failed(reason), attempts, false),
         };
         let pending = match attempt {
             Attempt::Refreshed {
@@ -213,8 +223,16 @@ impl Engine {
                 &set_cookies,
                 attempts,
             ),
-            Attempt::Expired(reason) => {
-                self.failure(&row, report, Written::Expired, &reason, attempts)
+            Attempt::Expired(logout) => {
+                let checked = confirm_logout(
+                    &self.caller,
+                    &self.aimharder,
+                    cookie_header.as_ref(),
+                    &logout,
+                    after_unseen,
+                )
+                .await;
+                self.failure(&row, report, checked.outcome, &checked.reason, attempts)
             }
             Attempt::Failed(reason) | Attempt::Blocked(reason) => {
                 self.failure(&row, report, Written::Failed, &reason, attempts)

@@ -18,7 +18,9 @@ use url::Url;
 
 use crate::backoff::RetryBudget;
 use crate::domain::stamp::truncate;
-use crate::http::{client_builder, describe_transport, join_path, retry_after};
+use crate::http::{
+    client_builder, describe_transport, join_path, read_capped, retry_after, BodyError,
+};
 use crate::supabase::key::SupabaseKey;
 
 pub const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
@@ -228,7 +230,10 @@ impl Rest {
 
     async fn classify(&self, resp: Response, rpc: bool) -> StoreError {
         let status = resp.status();
-        let body = resp.text().await.unwrap_or_default();
+        let body = read_capped(resp, MAX_ERROR_ANSWER)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         let err: PgError = serde_json::from_str(&body).unwrap_or_default();
         if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
             && err.code.as_deref() != Some("42501")
@@ -378,11 +383,28 @@ fn missing_column(message: &str) -> String {
         .to_string()
 }
 
+/// The most of a Supabase answer read: pages of rows and batches of fates
+/// are far smaller; more is not an answer of PostgREST's.
+const MAX_ANSWER: usize = 64 * 1024 * 1024;
+/// The most of an error answer read: its message is all that is used.
+const MAX_ERROR_ANSWER: usize = 64 * 1024;
+
 pub async fn read_json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T, StoreError> {
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| StoreError::Unreachable(describe_transport(&e)))?;
+    let bytes = match read_capped(resp, MAX_ANSWER).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge(cap)) => {
+            return Err(StoreError::Rejected {
+                status: 200,
+                message: format!(
+                    "unexpected answer from Supabase: more than {} MiB",
+                    cap >> 20
+                ),
+            })
+        }
+        Err(BodyError::Transport(e)) => {
+            return Err(StoreError::Unreachable(describe_transport(&e)))
+        }
+    };
     serde_json::from_slice(&bytes).map_err(|e| StoreError::Rejected {
         status: 200,
         message: format!("unexpected answer from Supabase: {e}"),

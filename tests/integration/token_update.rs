@@ -43,8 +43,20 @@ async fn token_update_posts_the_form_and_stores_the_rotated_token() {
     assert_eq!(call.x_requested_with.as_deref(), Some("XMLHttpRequest"));
     assert_eq!(
         call.content_type.as_deref(),
-        Some("application/x-www-form-urlencoded")
+        Some("application/x-www-form-urlencoded; charset=UTF-8")
     );
+    // What AimHarder's own page sends with its fetch: without it AimHarder
+    // has answered logout to live sessions.
+    assert_eq!(call.origin.as_deref(), Some(aim.url().as_str()));
+    assert_eq!(
+        call.referer.as_deref(),
+        Some(format!("{}/", aim.url()).as_str())
+    );
+    assert_eq!(call.sec_fetch_site.as_deref(), Some("same-origin"));
+    assert_eq!(call.sec_fetch_mode.as_deref(), Some("cors"));
+    assert_eq!(call.sec_fetch_dest.as_deref(), Some("empty"));
+    assert!(call.accept.as_deref().unwrap().contains("application/json"));
+    assert_eq!(aim.not_browser_calls(), 0);
     assert!(call
         .cookie
         .as_deref()
@@ -162,6 +174,17 @@ async fn the_simulated_aimharder_kills_a_token_it_replaced_so_a_lost_rotation_sh
         "UPDATE auth_sessions SET aimharder_token = '{old}' WHERE id = '{id}'"
     ));
     let done = run().await;
-    assert_eq!(done.json()["outcome"], "expired", "{}", done.stdout);
+    // The replaced token answers logout, but the session lives on at
+    // AimHarder (whoami knows it): not disabled, and the loss is counted.
+    let s = done.json();
+    assert_eq!(s["outcome"], "failed", "{}", done.stdout);
+    assert!(
+        s["error"]
+            .as_str()
+            .unwrap()
+            .contains("AimHarder answered logout but the session is alive"),
+        "{s}"
+    );
+    assert_eq!(row(&db, &id)["auto_refresh_enabled"], true);
     assert_eq!(aim.stale_token_calls(), 1, "the loss is counted");
 }

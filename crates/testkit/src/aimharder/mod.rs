@@ -43,7 +43,11 @@ pub enum Reply {
     Redirect(u16, &'static str),
     LoginPage,
     /// 200 `{"logout":1}`: how AimHarder's API announces a dead session.
+    /// The session (its cookie) is dead from then on: whoami says so too.
     Logout,
+    /// 200 `{"logout":1}` to a session that is alive: AimHarder refusing
+    /// the request, not the session (whoami still knows the member).
+    FalseLogout,
     /// 200 `{"data":[]}`: whoami's answer for a dead session (`Reply::ok()`
     /// is a live one there).
     Dead,
@@ -118,6 +122,17 @@ fn rotates(reply: &Reply, token: &str) -> bool {
     }
 }
 
+/// Whether `reply` to a keep-alive tells the session it is logged out
+/// (and so ends it).
+fn logs_out(reply: &Reply) -> bool {
+    match reply {
+        Reply::Then(_, next) | Reply::Delay(_, next) => logs_out(next),
+        Reply::Logout | Reply::LoginPage => true,
+        Reply::Redirect(_, location) => location.contains("login") || location.contains("logout"),
+        _ => false,
+    }
+}
+
 /// What one request carried.
 #[derive(Clone, Debug)]
 pub struct Seen {
@@ -135,6 +150,38 @@ pub struct Seen {
     pub user_agent: Option<String>,
     pub content_type: Option<String>,
     pub x_requested_with: Option<String>,
+    pub accept: Option<String>,
+    pub origin: Option<String>,
+    pub referer: Option<String>,
+    pub sec_fetch_site: Option<String>,
+    pub sec_fetch_mode: Option<String>,
+    pub sec_fetch_dest: Option<String>,
+}
+
+impl Seen {
+    /// Whether an API call (`tokenUpdate`, `whoami`) came as the page's
+    /// own `fetch` would send it, from `origin`. AimHarder has answered
+    /// `{"logout": 1}` to calls that did not, whatever the session.
+    pub fn is_browser_call(&self, origin: &str) -> bool {
+        let is = |v: &Option<String>, want: &str| v.as_deref() == Some(want);
+        is(&self.origin, origin)
+            && self
+                .referer
+                .as_deref()
+                .is_some_and(|r| r.starts_with(origin))
+            && is(&self.sec_fetch_site, "same-origin")
+            && is(&self.sec_fetch_mode, "cors")
+            && is(&self.sec_fetch_dest, "empty")
+            && self
+                .accept
+                .as_deref()
+                .is_some_and(|a| a.contains("application/json"))
+            && (self.path != TOKEN_UPDATE
+                || self
+                    .content_type
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")))
+    }
 }
 
 /// What happened, in order: a request for a token arrived, or was answered.
@@ -150,6 +197,10 @@ struct State {
     replaced: HashSet<String>,
     /// Requests that came with a replaced token.
     stale_calls: usize,
+    /// API calls answered logout because they did not look like a browser's.
+    not_browser_calls: usize,
+    /// Sessions (cookie values) a scripted answer logged out.
+    logged_out: HashSet<String>,
     scripts: HashMap<String, Vec<Reply>>,
     seen: Vec<Seen>,
     arrivals: Vec<Instant>,
@@ -258,6 +309,12 @@ impl FakeAimHarder {
         self.state.lock().unwrap().stale_calls
     }
 
+    /// API calls answered `{"logout":1}` because they lacked what a
+    /// browser sends.
+    pub fn not_browser_calls(&self) -> usize {
+        self.state.lock().unwrap().not_browser_calls
+    }
+
     /// Whether `token` was replaced by a `tokenUpdate` (and is dead).
     pub fn is_replaced(&self, token: &str) -> bool {
         self.state.lock().unwrap().replaced.contains(token)
@@ -318,17 +375,37 @@ impl FakeAimHarder {
                     Some(replies) => replies.first().cloned().unwrap_or(default),
                     None => default,
                 };
-                let reply = match state.liveness.as_mut() {
-                    Some(model) => model.reply(&seen, scripted),
-                    None => scripted,
+                // As AimHarder has done: an API call that does not look
+                // like the page's own is answered as if logged out (the
+                // session itself is untouched).
+                let api = seen.path == TOKEN_UPDATE || seen.path == WHOAMI;
+                let session = seen.session.clone().unwrap_or_default();
+                let reply = if api && !seen.is_browser_call(&self.url()) {
+                    state.not_browser_calls += 1;
+                    Reply::FalseLogout
+                } else if seen.path == WHOAMI
+                    && (seen.session.is_none() || state.logged_out.contains(&session))
+                {
+                    // No session cookie, or one logged out: nobody is logged in.
+                    Reply::Dead
+                } else {
+                    match state.liveness.as_mut() {
+                        Some(model) => model.reply(&seen, scripted),
+                        None => scripted,
+                    }
                 };
+                if seen.path != WHOAMI && logs_out(&reply) {
+                    state.logged_out.insert(session);
+                }
                 // The token rotates: once replaced, it is dead, whatever
                 // the script says. Decided as the request arrives, so of
                 // two calls with one token only the first rotates it.
                 if seen.path == TOKEN_UPDATE {
                     if state.replaced.contains(&seen.token) {
+                        // The session lives on (its cookies); only this
+                        // token is dead.
                         state.stale_calls += 1;
-                        Reply::Logout
+                        Reply::FalseLogout
                     } else {
                         if rotates(&reply, &seen.token) {
                             state.replaced.insert(seen.token.clone());
@@ -437,7 +514,7 @@ impl FakeAimHarder {
             }
             Reply::Redirect(code, location) => response(code, &[("Location", location)], b""),
             Reply::LoginPage => html(LOGIN_PAGE),
-            Reply::Logout => json(r#"{"logout":1}"#),
+            Reply::Logout | Reply::FalseLogout => json(r#"{"logout":1}"#),
             Reply::NoScript => html("<html><body><p>Hola</p></body></html>"),
             Reply::Huge => {
                 let mut body = refresh_page(&seen.token, &seen.fingerprint).into_bytes();

@@ -56,5 +56,11 @@ pub fn parse_request(request: &Message) -> Seen {
         user_agent: header("user-agent"),
         content_type: header("content-type"),
         x_requested_with: header("x-requested-with"),
+        accept: header("accept"),
+        origin: header("origin"),
+        referer: header("referer"),
+        sec_fetch_site: header("sec-fetch-site"),
+        sec_fetch_mode: header("sec-fetch-mode"),
+        sec_fetch_dest: header("sec-fetch-dest"),
     }
 }
