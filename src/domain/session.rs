@@ -27,6 +27,14 @@ pub struct SessionRow {
     pub auto_refresh_enabled: Option<bool>,
 }
 
+impl SessionRow {
+    /// Disabled with an error on it: the tool turned it off (as expired),
+    /// not a person (who leaves no error).
+    pub fn disabled_by_tool(&self) -> bool {
+        self.auto_refresh_enabled == Some(false) && self.last_refresh_error.is_some()
+    }
+}
+
 impl std::fmt::Debug for SessionRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionRow")

@@ -321,6 +321,7 @@ impl Engine {
             error: None,
             answered_ms_ago: None,
             refreshed_at: None,
+            re_enable: row.disabled_by_tool(),
         };
         self.pending(row, report, item, now)
     }
@@ -348,6 +349,7 @@ impl Engine {
             error: Some(reason.to_string()),
             answered_ms_ago: None,
             refreshed_at: None,
+            re_enable: false,
         };
         self.pending(row, report.with_error(reason), item, timefmt::now())
     }

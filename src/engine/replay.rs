@@ -149,6 +149,7 @@ async fn write_one(store: &Store, entry: &Entry) -> Result<Fate, StoreError> {
         error,
         answered_ms_ago: None,
         refreshed_at: Some(entry.answered_at().to_string()),
+        re_enable: entry.failed.is_none() && row.disabled_by_tool(),
     };
     let fates = store
         .write(&spec.run, std::slice::from_ref(&item), false)

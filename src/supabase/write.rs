@@ -44,6 +44,10 @@ pub struct WriteItem {
     /// the database takes no later than its own now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refreshed_at: Option<String>,
+    /// A success on a session the tool disabled: turn auto refresh back on
+    /// (the database does only while the row still has an error).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub re_enable: bool,
 }
 
 /// What became of one result.
@@ -145,6 +149,7 @@ mod tests {
             error: None,
             answered_ms_ago: Some(12),
             refreshed_at: None,
+            re_enable: false,
         };
         let json = serde_json::to_value(&item).unwrap();
         assert_eq!(

@@ -313,3 +313,37 @@ async fn coming_back_a_session_switched_off_by_hand_stays_off() {
     assert_eq!(r["auto_refresh_enabled"], false, "{r}");
     assert_eq!(r["aimharder_token"], "1|2|new");
 }
+
+#[tokio::test]
+async fn a_tool_disabled_session_that_succeeds_is_enabled_again_and_a_hand_disabled_one_stays_off() {
+    let (db, aim) = stack().await;
+    for endpoint in ["setrefresh", "token-update"] {
+        let by_tool = Seed::new("tool@example.com", &format!("1|1|tool-{endpoint}"))
+            .disabled()
+            .error(EXPIRED)
+            .insert(&db);
+        let by_hand = Seed::new("hand@example.com", &format!("2|1|hand-{endpoint}"))
+            .disabled()
+            .insert(&db);
+        for id in [&by_tool, &by_hand] {
+            let done = BIN
+                .run(&db, &aim)
+                .env("AIMHARDER_REFRESH_ENDPOINT", endpoint)
+                .args(&["refresh-one", "--id", id, "--json"])
+                .output()
+                .await;
+            assert_eq!(done.code, 0, "{endpoint}: {}", done.stderr);
+            assert_eq!(done.json()["outcome"], "refreshed", "{endpoint}");
+        }
+        let tool = row(&db, &by_tool);
+        assert_eq!(tool["auto_refresh_enabled"], true, "{endpoint}: {tool}");
+        assert!(tool["last_refresh_error"].is_null(), "{endpoint}");
+        let hand = row(&db, &by_hand);
+        assert_eq!(hand["auto_refresh_enabled"], false, "{endpoint}: {hand}");
+        assert_eq!(hand["refresh_count"], 4, "refreshed all the same");
+        // The next login of the hand-disabled member still leaves it off,
+        // and the tool-enabled one is walked by refresh-all again.
+        web_app_login(&db, &by_hand, &format!("2|2|hand-{endpoint}"));
+        assert_eq!(row(&db, &by_hand)["auto_refresh_enabled"], false);
+    }
+}
