@@ -299,20 +299,27 @@ impl Task {
             }
             Fate::Rejected(detail) if refreshed && pending.rounds < CONFLICT_ROUNDS => {
                 // Supabase took the request and refused the values (say, a
-                // rotated fingerprint longer than the column): say so on
-                // the row.
+                // rotated fingerprint longer than the column): the rotated
+                // token alone is stored, and the error said on the row.
                 let why = format!("refreshed, but the new values could not be stored: {detail}");
+                let keeps_token = pending.item.token.is_some();
                 pending.item = WriteItem {
                     outcome: Written::Failed,
                     error: Some(why.clone()),
-                    token: None,
                     fingerprint: None,
                     cookies: None,
                     ..pending.item
                 };
                 pending.report = not_written(pending.report, Outcome::Failed, why);
+                pending.report.token_changed = keeps_token;
                 pending.rounds += 1;
                 self.requeue(pending);
+                return;
+            }
+            // Even the token alone was refused: it must not be lost.
+            Fate::Rejected(detail) if pending.item.token.is_some() => {
+                let why = format!("Supabase refused even the rotated token alone: {detail}");
+                self.failed_one(pending, &why);
                 return;
             }
             Fate::Rejected(detail) => {

@@ -315,7 +315,8 @@ async fn coming_back_a_session_switched_off_by_hand_stays_off() {
 }
 
 #[tokio::test]
-async fn a_tool_disabled_session_that_succeeds_is_enabled_again_and_a_hand_disabled_one_stays_off() {
+async fn a_tool_disabled_session_that_succeeds_is_enabled_again_and_a_hand_disabled_one_stays_off()
+{
     let (db, aim) = stack().await;
     for endpoint in ["setrefresh", "token-update"] {
         let by_tool = Seed::new("tool@example.com", &format!("1|1|tool-{endpoint}"))

@@ -175,7 +175,7 @@ async fn a_rotated_fingerprint_too_long_for_the_column_fails_that_row_only() {
     aim.script(
         "1|1|long",
         vec![Reply::Refresh {
-            token: None,
+            token: Some("1|2|rotated".into()),
             fingerprint: Some("f".repeat(100)),
             set_cookies: vec![],
         }],
@@ -193,7 +193,44 @@ async fn a_rotated_fingerprint_too_long_for_the_column_fails_that_row_only() {
         .to_string();
     assert!(err.contains("could not be stored"), "{err}");
     assert_eq!(row(&db, &long)["fingerprint"], "short");
+    // The refused write still stores the rotated token, alone.
+    assert_eq!(row(&db, &long)["aimharder_token"], "1|2|rotated");
     assert_eq!(row(&db, &fine)["refresh_count"], 4);
+}
+
+#[tokio::test]
+async fn a_rotated_token_supabase_refuses_even_alone_goes_to_the_journal() {
+    let (db, aim) = stack().await;
+    // A rule the database keeps that the new token breaks.
+    db.sql(
+        "ALTER TABLE auth_sessions ADD CONSTRAINT short_tokens CHECK (length(aimharder_token) <= 24)",
+    );
+    let id = Seed::new("a@example.com", "1|1|short").insert(&db);
+    let rotated = "1|2|a-rotated-token-longer-than-the-column";
+    aim.script("1|1|short", vec![Reply::rotate(rotated)]);
+    let state = tempfile::tempdir().unwrap();
+    let done = BIN
+        .run(&db, &aim)
+        .env("AIMHARDER_STATE_DIR", state.path().to_str().unwrap())
+        .args(&["refresh-all", "--json", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    let s = done.session(&id);
+    assert!(
+        s["error"].as_str().unwrap().contains("kept in the journal"),
+        "{s}"
+    );
+    let journaled: String = std::fs::read_dir(state.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".jsonl"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(
+        journaled.contains(rotated),
+        "the rotated token is journaled"
+    );
 }
 
 #[tokio::test]

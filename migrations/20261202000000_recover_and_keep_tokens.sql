@@ -1,4 +1,5 @@
--- A success re-enables what the tool disabled.
+-- A success re-enables what the tool disabled; a refused write keeps the
+-- rotated token.
 --
 -- A session the tool turned off as expired (auto_refresh_enabled false,
 -- last_refresh_error set) that then succeeds (through refresh-one, or a
@@ -7,6 +8,10 @@
 -- and it was never refreshed again. A success result may now carry
 -- `re_enable`: the write turns auto refresh back on when the row still
 -- has an error. A row switched off by hand (no error) stays off.
+--
+-- A failure may now carry a token: the rotated token of a refresh whose
+-- write was refused (a fingerprint too long for its column, say) is
+-- stored alone, with the error, instead of being dropped.
 --
 -- Only refresh_write_one changes (same signature, so its grants stand;
 -- they are repeated below for a reader of this file alone).
@@ -67,6 +72,9 @@ BEGIN
     ELSE
         v_sets := ARRAY['last_refresh_error = left(''['' || to_char($3 AT TIME ZONE ''UTC'', ''YYYY-MM-DD"T"HH24:MI:SS"Z"'') || ''] '' || ($4->>''error''), 500)'];
         IF v_outcome = 'expired' THEN v_sets := array_append(v_sets, 'auto_refresh_enabled = false'); END IF;
+        -- A failure may carry the rotated token of a refresh whose other
+        -- values were refused: the token alone is stored, with the error.
+        IF p_result ? 'token' THEN v_sets := array_append(v_sets, 'aimharder_token = $4->>''token'''); END IF;
     END IF;
     -- The conditions sit in the UPDATE itself, so a concurrent writer (the
     -- web app storing a new login) is seen as it commits.
