@@ -13,6 +13,9 @@ pub enum AppError {
     NotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A signal ended the command before it was done.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 /// How a finished run ends when nothing went wrong outside the sessions.
@@ -28,12 +31,39 @@ pub enum RunVerdict {
     Unavailable,
 }
 
+/// A bug: a task of the run panicked (whatever else it reported).
+pub const EX_SOFTWARE: u8 = 70;
 pub const EX_USAGE: u8 = 64;
 pub const EX_NOINPUT: u8 = 66;
 pub const EX_UNAVAILABLE: u8 = 69;
 pub const EX_TEMPFAIL: u8 = 75;
 pub const EX_NOPERM: u8 = 77;
 pub const EX_CONFIG: u8 = 78;
+
+static PANICKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on a panic anywhere (a spawned task's too, which would
+/// otherwise only end that task) is remembered, so that the run cannot
+/// exit as if all went well. The default report on stderr stays.
+pub fn watch_panics() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICKED.store(true, std::sync::atomic::Ordering::SeqCst);
+        report(info);
+    }));
+}
+
+/// `code`, unless something panicked: then [`EX_SOFTWARE`].
+pub fn unless_panicked(code: u8) -> u8 {
+    if PANICKED.load(std::sync::atomic::Ordering::SeqCst) {
+        eprintln!(
+            "error: a task of the run panicked (a bug; see above): its work may be incomplete"
+        );
+        EX_SOFTWARE
+    } else {
+        code
+    }
+}
 
 pub fn verdict_code(verdict: RunVerdict) -> u8 {
     match verdict {
@@ -66,6 +96,7 @@ pub fn error_code(err: &anyhow::Error) -> u8 {
         return match app {
             AppError::Usage(_) => EX_USAGE,
             AppError::NotFound(_) => EX_NOINPUT,
+            AppError::Interrupted(_) => EX_TEMPFAIL,
             AppError::Store(e) => store_code(e),
         };
     }
@@ -76,4 +107,22 @@ pub fn error_code(err: &anyhow::Error) -> u8 {
         return config_code(e);
     }
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_that_panics_makes_the_exit_an_error_never_0() {
+        watch_panics();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        // A spawned task's panic ends only that task: nothing else sees it.
+        rt.block_on(async {
+            let _ = tokio::spawn(async { panic!("a page reader's bug") }).await;
+        });
+        assert_eq!(unless_panicked(0), EX_SOFTWARE);
+    }
 }

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod probe;
 pub mod refresh_all;
 pub mod refresh_one;
+pub mod signals;
 pub mod status;
 pub mod target;
 pub mod wiring;
@@ -18,11 +19,17 @@ use crate::domain::timefmt;
 use crate::engine::journal::Journal;
 use crate::engine::replay::replay;
 use crate::supabase::store::Store;
+use exit::AppError;
 use finished::Finished;
+use signals::Stopping;
 
 /// Runs one command from checked settings and returns its exit code; an
 /// error is reported on stderr in one line.
 pub async fn run(settings: Settings) -> u8 {
+    // First: a signal from here on is heard, whatever runs, and no panic
+    // of a task goes unnoticed.
+    let stopping = Stopping::install();
+    exit::watch_panics();
     let health = match settings
         .hooks
         .healthcheck
@@ -45,7 +52,18 @@ pub async fn run(settings: Settings) -> u8 {
     let due_older_than = settings.hooks.due_older_than;
     // One client for the command and, after it, the metrics' counts.
     let (outcome, store) = match wiring::connect(&settings.store) {
-        Ok(store) => (dispatch(settings, store.clone()).await, Some(store)),
+        Ok(store) => {
+            let outcome = tokio::select! {
+                biased;
+                done = dispatch(settings, store.clone(), &stopping) => done,
+                // What the run holds was journaled at the abort; whatever
+                // it still waits for (Supabase, say) is not waited for.
+                _ = stopping.grace_over() => Err(AppError::Interrupted(
+                    "ended by a second signal before the run could finish; results it held were journaled".into(),
+                ).into()),
+            };
+            (outcome, Some(store))
+        }
         Err(e) => (Err(e), None),
     };
     let (code, summary, totals, tripped) = match outcome {
@@ -56,10 +74,12 @@ pub async fn run(settings: Settings) -> u8 {
             (exit::error_code(&err), message, None, false)
         }
     };
+    let code = exit::unless_panicked(code);
+    let ending_now = stopping.abort.is_cancelled();
     if let Some(path) = metrics_file {
         let states = match &store {
-            Some(store) => state_counts(store, due_older_than).await,
-            None => None,
+            Some(store) if !ending_now => state_counts(store, due_older_than).await,
+            _ => None,
         };
         let run = metrics::RunMetrics {
             command,
@@ -75,8 +95,12 @@ pub async fn run(settings: Settings) -> u8 {
         }
     }
     if let Some(h) = health {
-        h.finish(code, format!("{command} exit {code}: {summary}"))
-            .await;
+        let ping = h.finish(code, format!("{command} exit {code}: {summary}"));
+        if ending_now {
+            let _ = tokio::time::timeout(signals::GRACE / 3, ping).await;
+        } else {
+            ping.await;
+        }
     }
     code
 }
@@ -95,7 +119,11 @@ async fn state_counts(store: &Store, due_older_than: std::time::Duration) -> Opt
     }
 }
 
-async fn dispatch(settings: Settings, store: Store) -> anyhow::Result<Finished> {
+async fn dispatch(
+    settings: Settings,
+    store: Store,
+    stopping: &Stopping,
+) -> anyhow::Result<Finished> {
     let output = settings.output;
     let journal = match settings.journal {
         JournalSetting::File(path) => Some(Journal::new(path)),
@@ -113,12 +141,18 @@ async fn dispatch(settings: Settings, store: Store) -> anyhow::Result<Finished> 
     }
     match &settings.command {
         CommandSettings::RefreshOne(args) => {
-            refresh_one::refresh_one(store, output, args, journal).await
+            refresh_one::refresh_one(store, output, args, journal, stopping).await
         }
         CommandSettings::RefreshAll(args) => {
-            refresh_all::refresh_all(store, output, args, journal).await
+            refresh_all::refresh_all(store, output, args, journal, stopping).await
         }
-        CommandSettings::Probe(args) => probe::probe(store, output, args).await,
-        CommandSettings::Status(args) => status::status(store, output, args).await,
+        CommandSettings::Probe(args) => probe::probe(store, output, args, stopping).await,
+        // Reads only: a signal ends it at once.
+        CommandSettings::Status(args) => tokio::select! {
+            done = status::status(store, output, args) => done,
+            _ = stopping.stop.cancelled() => Err(AppError::Interrupted(
+                format!("{}: status stopped before it finished", stopping.why().unwrap_or("stopped")),
+            ).into()),
+        },
     }
 }

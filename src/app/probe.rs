@@ -4,11 +4,11 @@
 
 use anyhow::Context as _;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::aimharder::client::AimHarder;
 use crate::app::exit::{verdict_code, AppError, RunVerdict};
 use crate::app::finished::Finished;
+use crate::app::signals::Stopping;
 use crate::app::target;
 use crate::app::wiring;
 use crate::config::{Probe, ProbeTarget};
@@ -19,16 +19,26 @@ use crate::output::report::Output;
 use crate::supabase::due::Selection;
 use crate::supabase::store::{Columns, Store};
 
-pub async fn probe(store: Store, output: Output, args: &Probe) -> anyhow::Result<Finished> {
+pub async fn probe(
+    store: Store,
+    output: Output,
+    args: &Probe,
+    stopping: &Stopping,
+) -> anyhow::Result<Finished> {
     let clock = Instant::now();
     let aimharder = AimHarder::new(&args.aimharder).context("cannot build the AimHarder client")?;
-    let caller = wiring::caller(&args.pace, CancellationToken::new(), None);
+    let caller = wiring::caller(&args.pace, stopping.stop.clone(), None);
     let prober = Prober::new(aimharder, caller, output);
     let (totals, summary) = match &args.target {
         ProbeTarget::One(one) => {
             let row = target::find(&store, one, output).await?;
             let mut sink = ProbeSink::start(output, true)?;
-            if let Some(report) = prober.probe(&row).await {
+            let asked = tokio::select! {
+                biased;
+                _ = stopping.abort.cancelled() => None,
+                asked = prober.probe(&row) => asked,
+            };
+            if let Some(report) = asked {
                 sink.session(&report)?;
             }
             sink.finish(clock.elapsed().as_millis())?
@@ -42,7 +52,7 @@ pub async fn probe(store: Store, output: Output, args: &Probe) -> anyhow::Result
             let mut sink = ProbeSink::start(output, false)?;
             let mut write_error = None;
             let read = prober
-                .probe_all(rows, *limit, |report| {
+                .probe_all(rows, *limit, &stopping.abort, |report| {
                     if let Err(e) = sink.session(&report) {
                         write_error.get_or_insert(e);
                     }
@@ -67,7 +77,10 @@ pub async fn probe(store: Store, output: Output, args: &Probe) -> anyhow::Result
     if let Some(trip) = prober.tripped() {
         return Ok(Finished::tripped(&trip, None, &summary));
     }
-    let verdict = if totals.all_alive() {
+    let verdict = if stopping.why().is_some() {
+        // A signal cut it short: the sessions not asked are not known.
+        RunVerdict::Interrupted
+    } else if totals.all_alive() {
         RunVerdict::Clean
     } else {
         RunVerdict::Problems

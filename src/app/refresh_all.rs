@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::exit::AppError;
 use crate::app::finished::Finished;
+use crate::app::signals::Stopping;
 use crate::app::wiring::{self, engine};
 use crate::config::RefreshAll;
 use crate::domain::outcome::{Outcome, SessionReport};
@@ -27,6 +28,7 @@ pub async fn refresh_all(
     output: Output,
     args: &RefreshAll,
     journal: Option<Journal>,
+    stopping: &Stopping,
 ) -> anyhow::Result<Finished> {
     let started = timefmt::now();
     let clock = Instant::now();
@@ -41,11 +43,9 @@ pub async fn refresh_all(
         shard: args.shard,
         now: started,
     };
-    let stop = CancellationToken::new();
-    let stopped_by = std::sync::Arc::new(std::sync::Mutex::new(None::<&'static str>));
+    let (stop, abort) = (&stopping.stop, &stopping.abort);
     let deadline = args.max_duration.map(|d| clock + d);
-    let abort = CancellationToken::new();
-    watch_for_stop(stop.clone(), abort.clone(), deadline, stopped_by.clone());
+    watch_deadline(stopping.clone(), deadline);
 
     let bar = progress_bar(&store, &query, args.limit).await;
     let due = DueStream::start(
@@ -67,8 +67,8 @@ pub async fn refresh_all(
         }
     };
     let (left, read_error, store_error, trip) = if args.dry_run {
-        let read_error = dry_run(due, args.limit, output, &stop, &mut record).await;
-        (false, read_error, None, None)
+        let (left, read_error) = dry_run(due, args.limit, output, stop, &mut record).await;
+        (left, read_error, None, None)
     } else {
         let engine = engine(
             &args.aimharder,
@@ -90,10 +90,16 @@ pub async fn refresh_all(
         let mut taking = Taking::default();
         // The claimer holds to the limit: it claims no more.
         let rows = take_until(&mut claimer, engine.stop(), None, &mut taking);
-        let ran = engine.run(rows, &abort, &mut record).await;
+        let ran = engine.run(rows, abort, &mut record).await;
         let left = !claimer.is_exhausted() || engine.holds().unstarted() > 0;
-        claimer.finish().await;
-        give_back(&store, &engine).await;
+        // Ended now: no Supabase request is waited for, the claims lapse.
+        tokio::select! {
+            _ = claimer.finish() => {}
+            _ = abort.cancelled() => {}
+        }
+        if !abort.is_cancelled() {
+            give_back(&store, &engine).await;
+        }
         let left = abort.is_cancelled() || (stop.is_cancelled() && left);
         (left, taking.read_error, ran.write_error, engine.tripped())
     };
@@ -105,10 +111,7 @@ pub async fn refresh_all(
     let stopped = match (&trip, &store_error) {
         (Some(trip), _) => Some(format!("circuit breaker: {}", trip.message())),
         (None, Some(e)) => Some(format!("Supabase stopped taking writes: {e}")),
-        (None, None) if left => stopped_by
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .map(str::to_string),
+        (None, None) if left => stopping.why().map(str::to_string),
         (None, None) => None,
     };
     let (totals, summary) = sink.finish(clock.elapsed().as_millis(), stopped.as_deref())?;
@@ -151,18 +154,23 @@ async fn give_back(store: &Store, engine: &Engine) {
     }
 }
 
-/// Lists what would be refreshed; `Some` if reading stopped early.
+/// Lists what would be refreshed: whether a stop left some unlisted, and
+/// `Some` error if reading stopped early.
 async fn dry_run(
     mut due: DueStream,
     limit: Option<u64>,
     output: Output,
     stop: &CancellationToken,
     record: &mut impl FnMut(SessionReport),
-) -> Option<StoreError> {
+) -> (bool, Option<StoreError>) {
     let mut listed = 0u64;
     while limit.is_none_or(|l| listed < l) {
         let next = tokio::select! {
-            _ = stop.cancelled() => break,
+            biased;
+            _ = stop.cancelled() => {
+                due.finish().await;
+                return (true, None);
+            }
             next = due.next() => next,
         };
         match next {
@@ -174,97 +182,26 @@ async fn dry_run(
                     Outcome::Due,
                 ));
             }
-            Some(Err(e)) => return Some(e),
+            Some(Err(e)) => return (false, Some(e)),
             None => break,
         }
     }
     due.finish().await;
-    None
+    (false, None)
 }
 
-/// Deadline and SIGINT/SIGTERM both mean: start nothing new, finish what
-/// runs (`stop`). A second signal means: end now, without waiting for the
-/// requests in flight (`abort`).
-fn watch_for_stop(
-    stop: CancellationToken,
-    abort: CancellationToken,
-    deadline: Option<Instant>,
-    why: std::sync::Arc<std::sync::Mutex<Option<&'static str>>>,
-) {
+/// The deadline stops the run as the first signal does: nothing new
+/// starts, what runs finishes.
+fn watch_deadline(stopping: Stopping, deadline: Option<Instant>) {
+    let Some(deadline) = deadline else { return };
     tokio::spawn(async move {
-        let mut signals = Signals::new();
-        let deadline_hit = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        let reason = tokio::select! {
-            _ = deadline_hit => "deadline reached",
-            name = signals.next() => name,
-            _ = stop.cancelled() => return,
-        };
-        tracing::warn!("{reason}: starting nothing new, finishing requests in flight");
-        if let Ok(mut w) = why.lock() {
-            *w = Some(reason);
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = stopping.stop.cancelled() => return,
         }
-        stop.cancel();
-        let again = signals.next().await;
-        tracing::warn!("{again} again: ending now, without waiting for requests in flight");
-        abort.cancel();
+        tracing::warn!("deadline reached: starting nothing new, finishing requests in flight");
+        stopping.stopped_by("deadline reached");
     });
-}
-
-/// SIGINT and SIGTERM, listened to for the whole run so that a second one
-/// is not missed.
-struct Signals {
-    #[cfg(unix)]
-    int: Option<tokio::signal::unix::Signal>,
-    #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn new() -> Self {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            Self {
-                int: signal(SignalKind::interrupt()).ok(),
-                term: signal(SignalKind::terminate()).ok(),
-            }
-        }
-        #[cfg(not(unix))]
-        Self {}
-    }
-
-    /// The next signal's name (waits for ever if none can be listened to).
-    async fn next(&mut self) -> &'static str {
-        #[cfg(unix)]
-        {
-            let int = async {
-                match self.int.as_mut() {
-                    Some(s) => s.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            let term = async {
-                match self.term.as_mut() {
-                    Some(s) => s.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = int => "interrupted (SIGINT)",
-                _ = term => "terminated (SIGTERM)",
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            "interrupted (SIGINT)"
-        }
-    }
 }
 
 /// A bar on a terminal only; under cron or CI nothing is drawn.

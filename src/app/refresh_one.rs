@@ -4,6 +4,7 @@ use anyhow::Context as _;
 
 use crate::app::exit::AppError;
 use crate::app::finished::Finished;
+use crate::app::signals::Stopping;
 use crate::app::target;
 use crate::app::wiring::{self, engine};
 use crate::config::{Pace, RefreshOne};
@@ -13,13 +14,13 @@ use crate::engine::journal::Journal;
 use crate::output::github;
 use crate::output::report::Output;
 use crate::supabase::store::Store;
-use tokio_util::sync::CancellationToken;
 
 pub async fn refresh_one(
     store: Store,
     output: Output,
     args: &RefreshOne,
     journal: Option<Journal>,
+    stopping: &Stopping,
 ) -> anyhow::Result<Finished> {
     let row = target::find(&store, &args.target, output).await?;
     if let Some(min_age) = args.if_older_than {
@@ -34,7 +35,7 @@ pub async fn refresh_one(
                 "refreshed less than {} ago",
                 humantime::format_duration(min_age)
             ));
-            return finish_one(output, &report);
+            return finish_one(output, &report, false);
         }
     }
     // One session: nothing "in a row" for a circuit breaker to see.
@@ -51,41 +52,60 @@ pub async fn refresh_one(
         .await
         .map_err(AppError::from)?;
     let Some(row) = claimed.into_iter().next() else {
+        if store
+            .by_id(&row.id)
+            .await
+            .map_err(AppError::from)?
+            .is_none()
+        {
+            return Err(AppError::NotFound(format!(
+                "session {} was deleted before it could be refreshed",
+                row.id
+            ))
+            .into());
+        }
         let report = SessionReport::new(
             &row.id,
             output.email(row.user_email.as_deref()).as_deref(),
             Outcome::Skipped,
         )
         .with_error("another run is refreshing this session right now");
-        return finish_one(output, &report);
+        // Not done: `refresh-one && book` must not go on as if it were.
+        return finish_one(output, &report, true);
     };
     let engine = engine(
         &args.aimharder,
         store,
         output,
-        wiring::caller(&pace, CancellationToken::new(), None),
+        wiring::caller(&pace, stopping.stop.clone(), None),
         claim,
         journal,
     )?;
     engine.holds().claimed([row.id.as_str()], sent);
     let mut report = None;
     let ran = engine
-        .run(
-            futures::stream::once(async { row }),
-            &CancellationToken::new(),
-            |r| report = Some(r),
-        )
+        .run(futures::stream::once(async { row }), &stopping.abort, |r| {
+            report = Some(r)
+        })
         .await;
-    let report = report.expect("one session, one report");
+    let Some(report) = report else {
+        return Err(
+            AppError::Interrupted("the run ended before the session was reported".into()).into(),
+        );
+    };
     if let Some(e) = ran.write_error {
-        finish_one(output, &report)?;
+        finish_one(output, &report, false)?;
         return Err(AppError::Store(e))
             .context("Supabase would not take the result, so it was journaled for the next run");
     }
-    finish_one(output, &report)
+    // A stop before the call went out: not refreshed, and not done.
+    let left = report.outcome == Outcome::Skipped && stopping.stop.is_cancelled();
+    finish_one(output, &report, left)
 }
 
-fn finish_one(output: Output, report: &SessionReport) -> anyhow::Result<Finished> {
+/// `left`: the session was not refreshed and is still to be (another run
+/// holds it, a signal came first): exit 75.
+fn finish_one(output: Output, report: &SessionReport, left: bool) -> anyhow::Result<Finished> {
     let summary = output.session(report)?;
     let mut totals = Totals::default();
     totals.add(report.outcome);
@@ -96,5 +116,5 @@ fn finish_one(output: Output, report: &SessionReport) -> anyhow::Result<Finished
         &[]
     };
     github::step_summary("refresh-one", &totals, problems, None);
-    Ok(Finished::refreshing(totals, summary, false))
+    Ok(Finished::refreshing(totals, summary, left))
 }

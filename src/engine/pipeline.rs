@@ -16,7 +16,7 @@ use crate::domain::outcome::{Outcome, SessionReport};
 use crate::domain::session::SessionRow;
 use crate::domain::timefmt;
 use crate::engine::breaker::Trip;
-use crate::engine::caller::{Called, Caller};
+use crate::engine::caller::{Begun, Called, Caller};
 use crate::engine::confirm::confirm_logout;
 use crate::engine::holds::Holds;
 use crate::engine::journal::{credentials_digest, Journal};
@@ -89,8 +89,10 @@ impl Engine {
     /// Calls every claimed row of `rows`, at most `concurrency` at once;
     /// each session starts as soon as a slot frees, and its result goes to
     /// the writer, which writes beside the calls. `abort` ends the run at
-    /// once: calls in flight are dropped (their claims lapse), results held
-    /// for writing are journaled.
+    /// once: calls in flight are dropped (their claims lapse), every result
+    /// AimHarder answered and not yet written goes to the journal (the
+    /// writer journals what it holds, and takes what is handed over after).
+    /// `rows` must end once the run stops (`abort` comes after a stop).
     pub async fn run(
         &self,
         rows: impl Stream<Item = SessionRow>,
@@ -118,14 +120,13 @@ impl Engine {
             // Twice the slots: a session waits ready for the next free slot
             // (its lease is checked once it has one).
             let sessions = rows
-                .map(|row| self.refresh(row, &input))
+                .map(|row| self.refresh(row, &input, abort))
                 .buffer_unordered(2 * self.caller.concurrency());
             let mut sessions = std::pin::pin!(sessions);
             let mut reports_open = true;
             loop {
                 tokio::select! {
                     biased;
-                    _ = abort.cancelled() => break,
                     report = writer.next_report(), if reports_open => match report {
                         Some(report) => on_done(report),
                         None => reports_open = false,
@@ -144,6 +145,10 @@ impl Engine {
             on_done(report);
         }
         renewing.cancel();
+        if abort.is_cancelled() {
+            // Its request may be in Supabase's retries: the claims lapse.
+            renewer.abort();
+        }
         let _ = renewer.await;
         Ran {
             write_error: writer.finish().await,
@@ -152,32 +157,71 @@ impl Engine {
 
     /// Refreshes one claimed session; its report, or `None` when its result
     /// went to the writer (which reports it once written).
-    async fn refresh(&self, row: SessionRow, writer: &WriterInput) -> Option<SessionReport> {
+    async fn refresh(
+        &self,
+        row: SessionRow,
+        writer: &WriterInput,
+        abort: &CancellationToken,
+    ) -> Option<SessionReport> {
         let email = self.settings.output.email(row.user_email.as_deref());
         let report = SessionReport::new(&row.id, email.as_deref(), Outcome::Skipped);
         let Some(begun) = self.caller.begin().await else {
             return Some(report.with_error("stopped before it started"));
         };
         // Right before the call: the claim must still be the run's.
-        let row = match self.claimed_now(row).await {
+        let claimed = tokio::select! {
+            biased;
+            _ = abort.cancelled() => Err("the run was ended before its call".to_string()),
+            claimed = self.claimed_now(row) => claimed,
+        };
+        let row = match claimed {
             Ok(row) => row,
             Err(why) => return Some(report.with_error(why)),
         };
+        let (id, email_of) = (row.id.clone(), row.user_email.clone());
+        let pending = tokio::select! {
+            biased;
+            _ = abort.cancelled() => {
+                // The request may have reached AimHarder: with
+                // `tokenUpdate`, a token may have rotated unseen.
+                self.holds.done(&id);
+                let email = self.settings.output.email(email_of.as_deref());
+                // Not the session's failure: the operator ended the run.
+                let mut report = SessionReport::new(&id, email.as_deref(), Outcome::Skipped)
+                    .with_error(
+                        "the run was ended by a second signal during its call: AimHarder may \
+                         have taken it (its claim lapses by itself)",
+                    );
+                report.attempts = 1;
+                return Some(report);
+            }
+            called = self.call(row, report, begun) => match called {
+                Ok(pending) => pending,
+                Err(report) => return Some(report),
+            },
+        };
+        self.hand_over(writer, pending).await
+    }
+
+    /// The call itself, from its slot to the result to write; `Err` gives
+    /// the report of a session not called after all.
+    async fn call(
+        &self,
+        row: SessionRow,
+        report: SessionReport,
+        begun: Begun<'_>,
+    ) -> Result<Pending, SessionReport> {
         let Some(token) = row
             .aimharder_token
             .as_ref()
             .filter(|t| !t.expose_secret().trim().is_empty())
             .cloned()
         else {
-            let pending = self.failure(&row, report, Written::Failed, "stored token is empty", 0);
-            return self.hand_over(writer, pending).await;
+            return Ok(self.failure(&row, report, Written::Failed, "stored token is empty", 0));
         };
         let jar = match CookieJar::from_json(&row.aimharder_cookies) {
             Ok(jar) => jar,
-            Err(e) => {
-                let pending = self.failure(&row, report, Written::Failed, &e.to_string(), 0);
-                return self.hand_over(writer, pending).await;
-            }
+            Err(e) => return Ok(self.failure(&row, report, Written::Failed, &e.to_string(), 0)),
         };
         let fingerprint = row
             .fingerprint
@@ -201,7 +245,7 @@ impl Engine {
             // session is simply not called.
             Called::NotStarted => {
                 self.holds.done(&row.id);
-                return Some(report.with_error("stopped before it started"));
+                return Err(report.with_error("stopped before it started"));
             }
             Called::Answered {
                 answer,
@@ -238,7 +282,7 @@ impl Engine {
                 self.failure(&row, report, Written::Failed, &reason, attempts)
             }
         };
-        self.hand_over(writer, pending).await
+        Ok(pending)
     }
 
     /// The row, claimed by this run with time to spare: as it is when its
@@ -261,7 +305,7 @@ impl Engine {
                 }
                 None => {
                     self.holds.done(&row.id);
-                    Err("its claim lapsed before the call and another run holds it now (or it was refreshed meanwhile)".into())
+                    Err("its claim lapsed before the call and another run holds it now (or it was refreshed or deleted meanwhile)".into())
                 }
             },
             Err(e) => {

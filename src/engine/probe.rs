@@ -2,6 +2,7 @@
 //! refresh run; nothing is written anywhere.
 
 use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
 
 use crate::aimharder::client::{AimHarder, Whoami};
 use crate::aimharder::cookies::CookieJar;
@@ -34,11 +35,14 @@ impl Prober {
 
     /// Probes every row of `rows` (at most `limit`), each report to
     /// `on_done` as it comes; `Err` if reading further rows failed (the
-    /// sessions before were reported).
+    /// sessions before were reported). `abort` ends it at once: questions
+    /// in flight are dropped (a probe writes nothing), so the caller can
+    /// end its document whole.
     pub async fn probe_all(
         &self,
         mut rows: DueStream,
         limit: Option<u64>,
+        abort: &CancellationToken,
         mut on_done: impl FnMut(ProbeReport),
     ) -> Result<(), StoreError> {
         let mut taking = Taking::default();
@@ -46,10 +50,17 @@ impl Prober {
         let mut reports = rows
             .map(|row| async move { self.probe(&row).await })
             .buffer_unordered(self.caller.concurrency() * 2);
-        while let Some(report) = reports.next().await {
-            // Sessions the breaker kept from being asked are not listed.
-            if let Some(report) = report {
-                on_done(report);
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = abort.cancelled() => break,
+                next = reports.next() => next,
+            };
+            match next {
+                // Sessions the breaker kept from being asked are not listed.
+                Some(Some(report)) => on_done(report),
+                Some(None) => {}
+                None => break,
             }
         }
         drop(reports);

@@ -154,6 +154,46 @@ impl Run {
         self
     }
 
+    /// Starts the binary as a child a test can signal (stdout and stderr
+    /// piped; stderr readable while it runs).
+    pub fn spawn(self) -> Running {
+        let mut child = tokio::process::Command::new(self.bin.path)
+            .args(&self.args)
+            .env_clear()
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.dir.path().join(&self.subdir))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the binary");
+        let log = std::sync::Arc::new((
+            std::sync::Mutex::new(String::new()),
+            tokio::sync::Notify::new(),
+        ));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let reader = {
+            let log = log.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut text = log.0.lock().unwrap();
+                    text.push_str(&line);
+                    text.push('\n');
+                    log.1.notify_waiters();
+                }
+                log.1.notify_waiters();
+            })
+        };
+        Running {
+            child,
+            log,
+            reader,
+            dir: self.dir,
+        }
+    }
+
     pub async fn output(self) -> Done {
         let out = tokio::process::Command::new(self.bin.path)
             .args(&self.args)
@@ -169,6 +209,54 @@ impl Run {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             dir: self.dir,
+        }
+    }
+}
+
+/// A binary started by [`Run::spawn`].
+pub struct Running {
+    child: tokio::process::Child,
+    log: std::sync::Arc<(std::sync::Mutex<String>, tokio::sync::Notify)>,
+    reader: tokio::task::JoinHandle<()>,
+    dir: tempfile::TempDir,
+}
+
+impl Running {
+    /// Sends `signal` (`libc::SIGTERM`, ...) to the child.
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.id().expect("still running") as i32;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, signal) };
+    }
+
+    /// Returns once stderr has a line containing `needle` (or stderr
+    /// closed: the caller's assertions then tell).
+    pub async fn wait_for_log(&self, needle: &str) {
+        loop {
+            let notified = self.log.1.notified();
+            if self.log.0.lock().unwrap().contains(needle) || self.reader.is_finished() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits for the exit.
+    pub async fn finish(self) -> Done {
+        let Running {
+            child,
+            log,
+            reader,
+            dir,
+        } = self;
+        let out = child.wait_with_output().await.expect("wait for the binary");
+        let _ = reader.await;
+        let stderr = log.0.lock().unwrap().clone();
+        Done {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+            dir,
         }
     }
 }
