@@ -116,6 +116,17 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_body_is_read_up_to_its_cap_and_no_further() {
+        let answer = |body: Vec<u8>| reqwest::Response::from(::http::Response::new(body));
+        let body = read_capped(answer(vec![b'x'; 10]), 10).await.unwrap();
+        assert_eq!(body.len(), 10);
+        assert!(matches!(
+            read_capped(answer(vec![b'x'; 11]), 10).await,
+            Err(BodyError::TooLarge(10))
+        ));
+    }
+
     #[test]
     fn retry_after_reads_seconds_and_dates() {
         let now = time::macros::datetime!(2026-11-26 15:00:00 UTC);

@@ -1,16 +1,9 @@
-//! Run ids: a random version-4 uuid, for the healthcheck's `rid` and for
-//! the claims a run takes.
+//! Run ids: a random version-4 uuid from the OS's CSPRNG, for the
+//! healthcheck's `rid` and for the claims a run takes (nothing else tells
+//! two runs' claims apart, so they must not be guessable or repeat).
 
 pub fn new_run_id() -> String {
-    let hex = format!("{:032x}", fastrand::u128(..));
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 #[cfg(test)]
@@ -23,6 +16,10 @@ mod tests {
         let groups: Vec<usize> = a.split('-').map(str::len).collect();
         assert_eq!(groups, [8, 4, 4, 4, 12]);
         assert_eq!(&a[14..15], "4");
+        assert!(
+            matches!(&a[19..20], "8" | "9" | "a" | "b"),
+            "RFC 4122 variant: {a}"
+        );
         assert_ne!(a, new_run_id());
     }
 }
