@@ -3,14 +3,13 @@
 //! found it (same credentials, same count, not refreshed since); a row that
 //! moved on makes it moot, and it is dropped.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
-use std::time::Instant;
 
 use crate::domain::session::SessionRow;
 use crate::domain::timefmt;
-use crate::engine::journal::{credentials_digest, Entry, Journal};
+use crate::engine::journal::{credentials_digest, Entry, Journal, Take};
 use crate::supabase::claims::ClaimSpec;
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::Store;
@@ -31,8 +30,15 @@ pub struct Replayed {
 /// be read or written back only warns: the run goes on.
 pub async fn replay(journal: &Journal, store: &Store) -> Replayed {
     let (entries, taken) = match journal.take() {
-        Ok(Some(taken)) => taken,
-        Ok(None) => return Replayed::default(),
+        Ok(Take::Entries(entries, taken)) => (entries, taken),
+        Ok(Take::Nothing) => return Replayed::default(),
+        Ok(Take::Busy) => {
+            tracing::info!(
+                "another run on this machine is writing the journal {} right now: left to it",
+                journal.path().display()
+            );
+            return Replayed::default();
+        }
         Err(e) => {
             tracing::warn!("cannot read the journal {}: {e}", journal.path().display());
             return Replayed::default();

@@ -11,9 +11,13 @@ use aimharder_testkit::run::{row, Seed};
 use crate::supabase_keys::gateway_stack;
 use crate::BIN;
 
+/// The journals in `state` (beside them stays each one's lock file).
 fn journal_files(state: &Path) -> Vec<PathBuf> {
     match std::fs::read_dir(state) {
-        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Ok(entries) => entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -165,5 +169,41 @@ async fn no_folder_for_the_journal_is_said_and_the_run_goes_on() {
         !status.stderr.contains("journal"),
         "status keeps no journal: {}",
         status.stderr
+    );
+}
+
+/// The journal holds tokens: a state folder of another user's is refused
+/// before anything is called, naming the folder and the setting.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_state_folder_of_another_user_stops_the_run() {
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("theirs");
+    std::fs::create_dir(&state).unwrap();
+    // Root may give it away; anyone else finds one that is not theirs.
+    let me = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(home.path()).unwrap());
+    let theirs = if me == 0 {
+        std::os::unix::fs::chown(&state, Some(65534), None).unwrap();
+        state.clone()
+    } else {
+        PathBuf::from("/")
+    };
+    let done = BIN
+        .bare()
+        .env("SUPABASE_URL", "http://127.0.0.1:9")
+        .env("SUPABASE_SECRET_KEY", "sb_secret_0123456789abcdef")
+        .env("AIMHARDER_BASE_URL", "http://127.0.0.1:9")
+        .env("AIMHARDER_STATE_DIR", theirs.to_str().unwrap())
+        .args(&["refresh-all", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 78, "{}", done.stderr);
+    assert!(
+        done.stderr.contains(&format!(
+            "the state folder {} belongs to another user",
+            theirs.display()
+        )) && done.stderr.contains("AIMHARDER_STATE_DIR"),
+        "{}",
+        done.stderr
     );
 }
