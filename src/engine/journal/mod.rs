@@ -85,7 +85,10 @@ pub struct Taken {
 }
 
 impl Journal {
-    pub fn new(file: PathBuf) -> Self {
+    /// A journal at `file`, with no older name (runs name theirs with
+    /// [`file_in`]).
+    #[cfg(test)]
+    fn new(file: PathBuf) -> Self {
         Self { file, legacy: None }
     }
 
