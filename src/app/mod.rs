@@ -16,7 +16,6 @@ pub mod wiring;
 use crate::config::{CommandSettings, JournalSetting, Settings};
 use crate::domain::status::StatusReport;
 use crate::domain::timefmt;
-use crate::engine::journal::Journal;
 use crate::engine::replay::replay;
 use crate::supabase::store::Store;
 use exit::AppError;
@@ -126,7 +125,7 @@ async fn dispatch(
 ) -> anyhow::Result<Finished> {
     let output = settings.output;
     let journal = match settings.journal {
-        JournalSetting::File(path) => Some(Journal::new(path)),
+        JournalSetting::File(journal) => Some(journal),
         JournalSetting::Nowhere => {
             tracing::warn!(
                 "no folder for the journal of unrecorded results: set AIMHARDER_STATE_DIR (--state-dir) or HOME; \

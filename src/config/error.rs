@@ -17,3 +17,11 @@ impl From<crate::supabase::key::KeyRefusal> for ConfigError {
         ConfigError::Config(refusal.to_string())
     }
 }
+
+/// A state folder the journal cannot be kept in (another user's) is a
+/// configuration error (exit 78).
+impl From<crate::engine::journal::StateDirError> for ConfigError {
+    fn from(refusal: crate::engine::journal::StateDirError) -> Self {
+        ConfigError::Config(refusal.to_string())
+    }
+}

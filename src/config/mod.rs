@@ -43,7 +43,7 @@ pub enum JournalSetting {
     /// No `--state-dir`, `XDG_STATE_HOME` or `HOME` to put it in: the run
     /// goes on (keeping sessions alive matters more) and says so.
     Nowhere,
-    File(PathBuf),
+    File(journal::Journal),
 }
 
 /// One command's checked settings.
@@ -167,7 +167,7 @@ impl Settings {
         // first; a dry run and `status` write nothing.
         let calls = refreshing || matches!(cli.command, Command::Probe(_));
         let journal = if calls {
-            journal_file(global, &store)
+            journal_file(global, &store)?
         } else {
             JournalSetting::Unused
         };
@@ -354,8 +354,10 @@ fn hooks(global: &GlobalArgs) -> Result<Hooks, ConfigError> {
     })
 }
 
-/// The journal of one sessions table, in the state folder.
-fn journal_file(global: &GlobalArgs, store: &StoreConfig) -> JournalSetting {
+/// The journal of one sessions table, in the state folder: one that is this
+/// user's alone (checked here, so that a folder of another user's stops
+/// the run before anything is called).
+fn journal_file(global: &GlobalArgs, store: &StoreConfig) -> Result<JournalSetting, ConfigError> {
     let set = |v: Option<std::ffi::OsString>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
     let dir = match global
         .state_dir
@@ -369,14 +371,15 @@ fn journal_file(global: &GlobalArgs, store: &StoreConfig) -> JournalSetting {
         ) {
             (Some(state), _) => state.join("aimharder-refresh"),
             (None, Some(home)) => home.join(".local/state/aimharder-refresh"),
-            (None, None) => return JournalSetting::Nowhere,
+            (None, None) => return Ok(JournalSetting::Nowhere),
         },
     };
-    JournalSetting::File(journal::file_in(
+    journal::check_state_dir(&dir)?;
+    Ok(JournalSetting::File(journal::file_in(
         &dir,
-        store.rest_url.as_str(),
+        &store.rest_url,
         &store.table,
-    ))
+    )))
 }
 
 fn store_config(args: &GlobalArgs) -> Result<StoreConfig, ConfigError> {

@@ -1,16 +1,18 @@
 //! Writing journaled results, first thing in a run: each one conditionally,
 //! like any write. A result is written only while the row is as the call
 //! found it (same credentials, same count, not refreshed since); a row that
-//! moved on makes it moot, and it is dropped.
+//! moved on makes it moot, and it is dropped. Of several answers for one
+//! session the newest wins, and none lands over a newer one ([`order`]).
 
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
-use std::time::Instant;
+use time::OffsetDateTime;
 
 use crate::domain::session::SessionRow;
 use crate::domain::timefmt;
-use crate::engine::journal::{credentials_digest, Entry, Journal};
+use crate::engine::journal::{credentials_digest, Entry, Journal, Take};
 use crate::supabase::claims::ClaimSpec;
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::Store;
@@ -22,6 +24,9 @@ pub struct Replayed {
     pub written: usize,
     /// The row moved on (a new login, a later refresh) or is gone.
     pub dropped: usize,
+    /// A later answer for the same session, called with the same
+    /// credentials, is written instead (see [`order`]).
+    pub superseded: usize,
     /// Not written yet (Supabase unavailable, the row claimed by a run
     /// right now): back in the journal for the next run.
     pub kept: usize,
@@ -31,25 +36,40 @@ pub struct Replayed {
 /// be read or written back only warns: the run goes on.
 pub async fn replay(journal: &Journal, store: &Store) -> Replayed {
     let (entries, taken) = match journal.take() {
-        Ok(Some(taken)) => taken,
-        Ok(None) => return Replayed::default(),
+        Ok(Take::Entries(entries, taken)) => (entries, taken),
+        Ok(Take::Nothing) => return Replayed::default(),
+        Ok(Take::Busy) => {
+            tracing::info!(
+                "another run on this machine is writing the journal {} right now: left to it",
+                journal.path().display()
+            );
+            return Replayed::default();
+        }
         Err(e) => {
             tracing::warn!("cannot read the journal {}: {e}", journal.path().display());
             return Replayed::default();
         }
     };
     let mut done = Replayed::default();
+    let (entries, superseded) = order(entries);
+    done.superseded = superseded;
     let mut keep = Vec::new();
+    // Sessions with an entry kept: their later entries are kept too, so
+    // that none is written before the one it follows.
+    let mut held = HashSet::new();
     let mut unavailable: Option<StoreError> = None;
     for entry in entries {
-        if unavailable.is_some() {
+        if unavailable.is_some() || held.contains(&entry.id) {
             keep.push(entry);
             continue;
         }
         match write_one(store, &entry).await {
             Ok(Fate::Written) => done.written += 1,
             Ok(Fate::Moot) => done.dropped += 1,
-            Ok(Fate::Later) => keep.push(entry),
+            Ok(Fate::Later) => {
+                held.insert(entry.id.clone());
+                keep.push(entry);
+            }
             // Supabase took the request and refused it: trying again would
             // not help.
             Err(e @ StoreError::Rejected { .. }) => {
@@ -83,10 +103,74 @@ pub async fn replay(journal: &Journal, store: &Store) -> Replayed {
     tracing::info!(
         written = done.written,
         dropped = done.dropped,
+        superseded = done.superseded,
         kept = done.kept,
         "journal of unrecorded results from earlier runs"
     );
     done
+}
+
+/// The entries to write, in the order to write them, and how many were
+/// superseded. Each is written only while the row is as its call found it
+/// (its credentials and count: its precondition), so:
+/// - Of a session's entries with one precondition (calls made with the
+///   same credentials), one is written: the newest success, else the newest
+///   failure. With a rotating endpoint only the newest token can be alive,
+///   and a failure never costs the token of a success (it was most likely
+///   the old token's death); the next call tells again.
+/// - The others are written oldest first: an entry called with what an
+///   earlier one stored matches only once that one is written, so a chain
+///   lands in order, and an older token never lands over a newer one (the
+///   newer one's row has moved on).
+fn order(entries: Vec<Entry>) -> (Vec<Entry>, usize) {
+    let total = entries.len();
+    // A time that cannot be read is taken for the oldest.
+    let when: Vec<Option<OffsetDateTime>> = entries
+        .iter()
+        .map(|e| timefmt::parse(e.answered_at()))
+        .collect();
+    // The one entry written for each precondition: a success over a
+    // failure, then the later answer, then the later line.
+    let rank = |i: usize| (entries[i].failed.is_none(), when[i], i);
+    let mut chosen: HashMap<(&str, &str, Option<i64>), usize> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        chosen
+            .entry((&e.id, &e.credentials, e.refresh_count))
+            .and_modify(|j| {
+                if rank(i) > rank(*j) {
+                    *j = i;
+                }
+            })
+            .or_insert(i);
+    }
+    let chosen: HashSet<usize> = chosen.into_values().collect();
+    // Sessions in the order they first appear; each one's by answer time.
+    let mut sessions: Vec<Vec<(Option<OffsetDateTime>, usize, Entry)>> = Vec::new();
+    let mut slots: HashMap<String, usize> = HashMap::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        if !chosen.contains(&i) {
+            tracing::info!(
+                "a journaled result for {} (answered {}) is superseded: another answer to the same credentials is written (the newest success, else the newest failure)",
+                entry.id,
+                entry.answered_at()
+            );
+            continue;
+        }
+        let slot = *slots.entry(entry.id.clone()).or_insert_with(|| {
+            sessions.push(Vec::new());
+            sessions.len() - 1
+        });
+        sessions[slot].push((when[i], i, entry));
+    }
+    let ordered: Vec<Entry> = sessions
+        .into_iter()
+        .flat_map(|mut list| {
+            list.sort_by_key(|(when, i, _)| (*when, *i));
+            list.into_iter().map(|(_, _, entry)| entry)
+        })
+        .collect();
+    let superseded = total - ordered.len();
+    (ordered, superseded)
 }
 
 enum Fate {
@@ -174,4 +258,112 @@ fn as_called(row: &SessionRow, entry: &Entry) -> bool {
             .aimharder_token
             .as_ref()
             .is_some_and(|t| !t.expose_secret().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::journal::Failure;
+    use secrecy::SecretString;
+
+    /// An answer for session `id` at 04:`minute`, called with `credentials`
+    /// at `count`; a success brings `token`, else it failed.
+    fn answer(id: &str, minute: u8, credentials: &str, count: i64, token: Option<&str>) -> Entry {
+        let at = format!("2026-11-27T04:{minute:02}:00Z");
+        Entry {
+            id: id.into(),
+            run: "0a1b2c3d-0000-4000-8000-00000000abcd".into(),
+            refreshed_at: token.is_some().then(|| at.clone()),
+            failed: token.is_none().then(|| Failure {
+                at,
+                error: "answered logout".into(),
+                expired: true,
+            }),
+            refresh_count: Some(count),
+            credentials: credentials.into(),
+            aimharder_token: token.map(SecretString::from),
+            fingerprint: None,
+            aimharder_cookies: None,
+        }
+    }
+
+    fn ordered(entries: Vec<Entry>) -> (Vec<String>, usize) {
+        let (entries, superseded) = order(entries);
+        let told = entries
+            .iter()
+            .map(|e| match &e.aimharder_token {
+                Some(t) => format!("{}:{}", e.id, t.expose_secret()),
+                None => format!("{}:failed@{}", e.id, e.answered_at()),
+            })
+            .collect();
+        (told, superseded)
+    }
+
+    #[test]
+    fn of_two_answers_to_one_call_the_newer_token_is_written() {
+        let entries = vec![
+            answer("s", 10, "c0", 3, Some("older")),
+            answer("s", 20, "c0", 3, Some("newer")),
+        ];
+        assert_eq!(ordered(entries), (vec!["s:newer".into()], 1));
+        // Also when the lines come the other way round (two files, two runs).
+        let entries = vec![
+            answer("s", 20, "c0", 3, Some("newer")),
+            answer("s", 10, "c0", 3, Some("older")),
+        ];
+        assert_eq!(ordered(entries), (vec!["s:newer".into()], 1));
+    }
+
+    #[test]
+    fn a_failure_never_costs_a_success_its_token() {
+        for entries in [
+            vec![
+                answer("s", 10, "c0", 3, Some("rotated")),
+                answer("s", 20, "c0", 3, None),
+            ],
+            vec![
+                answer("s", 20, "c0", 3, None),
+                answer("s", 10, "c0", 3, Some("rotated")),
+            ],
+            vec![
+                answer("s", 5, "c0", 3, None),
+                answer("s", 10, "c0", 3, Some("rotated")),
+            ],
+        ] {
+            assert_eq!(ordered(entries), (vec!["s:rotated".into()], 1));
+        }
+        // Of failures alone, the newest tells.
+        let entries = vec![
+            answer("s", 20, "c0", 3, None),
+            answer("s", 10, "c0", 3, None),
+        ];
+        assert_eq!(
+            ordered(entries),
+            (vec!["s:failed@2026-11-27T04:20:00Z".into()], 1)
+        );
+    }
+
+    #[test]
+    fn a_chain_is_written_in_answer_order_and_sessions_stay_apart() {
+        // `b` was called with what `a` stored (credentials c1, count 4);
+        // the failure after it with what `b` stored.
+        let entries = vec![
+            answer("s", 30, "c2", 5, None),
+            answer("t", 15, "c0", 3, Some("t-only")),
+            answer("s", 20, "c1", 4, Some("b")),
+            answer("s", 10, "c0", 3, Some("a")),
+        ];
+        assert_eq!(
+            ordered(entries),
+            (
+                vec![
+                    "s:a".into(),
+                    "s:b".into(),
+                    "s:failed@2026-11-27T04:30:00Z".into(),
+                    "t:t-only".into()
+                ],
+                0
+            )
+        );
+    }
 }

@@ -6,14 +6,20 @@
 use std::path::{Path, PathBuf};
 
 use aimharder_testkit::aimharder::{rotated, Reply};
+use aimharder_testkit::gateway::Gateway;
 use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::stack::TestDb;
 
 use crate::supabase_keys::gateway_stack;
 use crate::BIN;
 
+/// The journals in `state` (beside them stays each one's lock file).
 fn journal_files(state: &Path) -> Vec<PathBuf> {
     match std::fs::read_dir(state) {
-        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Ok(entries) => entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -165,5 +171,157 @@ async fn no_folder_for_the_journal_is_said_and_the_run_goes_on() {
         !status.stderr.contains("journal"),
         "status keeps no journal: {}",
         status.stderr
+    );
+}
+
+/// Seeds the journal that a run against `gw` replays with `lines`, in
+/// that order, in a state folder made with `mode`.
+fn seed_journal(gw: &Gateway, state: &Path, mode: u32, lines: &[serde_json::Value]) {
+    let mut dir = std::fs::DirBuilder::new();
+    dir.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut dir, mode);
+    dir.create(state).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(state, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let base = url::Url::parse(&gw.supabase_url()).unwrap();
+    let rest = aimharder_refresh::http::join_path(&base, "rest/v1");
+    let journal = aimharder_refresh::engine::journal::file_in(state, &rest, "auth_sessions");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(journal.path(), text).unwrap();
+}
+
+/// A journal line for the row `id` as it is in `db` now (its credentials
+/// and count), answered `hours_ago`: a success bringing `token`, or (with
+/// none) a logout.
+fn answer(db: &TestDb, id: &str, hours_ago: i64, token: Option<&str>) -> serde_json::Value {
+    let r = row(db, id);
+    let called = secrecy::SecretString::from(r["aimharder_token"].as_str().unwrap());
+    let credentials = aimharder_refresh::engine::journal::credentials_digest(
+        Some(&called),
+        &r["aimharder_cookies"],
+    );
+    let at = aimharder_refresh::domain::timefmt::rfc3339(
+        time::OffsetDateTime::now_utc() - time::Duration::hours(hours_ago),
+    );
+    let mut line = serde_json::json!({
+        "id": id,
+        "run": format!("0a1b2c3d-0000-4000-8000-{:012}", hours_ago),
+        "refresh_count": r["refresh_count"],
+        "credentials": credentials,
+        "aimharder_token": token,
+        "fingerprint": null,
+        "aimharder_cookies": null,
+    });
+    match token {
+        Some(_) => line["refreshed_at"] = at.into(),
+        None => {
+            line["failed"] =
+                serde_json::json!({"at": at, "error": "AimHarder answered logout", "expired": true})
+        }
+    }
+    line
+}
+
+/// Two runs' answers to one call's credentials (say, from two journals
+/// merged): the newer token is stored, not the first line's; and a logout
+/// answered after a success, though listed first, costs it neither its
+/// token nor its auto refresh.
+#[tokio::test]
+async fn a_replay_of_two_journaled_results_for_one_session_stores_the_newer_token() {
+    let (db, aim, gw) = gateway_stack().await;
+    let twice = Seed::new("twice@example.com", "69240|1766731601|twice")
+        .session("twice")
+        .insert(&db);
+    let failed_after = Seed::new("after@example.com", "69241|1766731601|after")
+        .session("after")
+        .insert(&db);
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state");
+    seed_journal(
+        &gw,
+        &state,
+        0o755,
+        &[
+            answer(&db, &twice, 2, Some("69240|1766818001|older")),
+            answer(&db, &twice, 1, Some("69240|1766904401|newer")),
+            answer(&db, &failed_after, 1, None),
+            answer(&db, &failed_after, 2, Some("69241|1766818001|rotated")),
+        ],
+    );
+
+    // Not due: the run only writes the journal.
+    let done = BIN
+        .via_gateway(&gw, &aim)
+        .env("AIMHARDER_STATE_DIR", state.to_str().unwrap())
+        .args(&["refresh-all", "--json", "--rate", "0", "--older-than", "1d"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(
+        done.stderr.contains("written=2") && done.stderr.contains("superseded=2"),
+        "{}",
+        done.stderr
+    );
+    let r = row(&db, &twice);
+    assert_eq!(r["aimharder_token"], "69240|1766904401|newer");
+    assert_eq!(r["refresh_count"], 4);
+    let r = row(&db, &failed_after);
+    assert_eq!(r["aimharder_token"], "69241|1766818001|rotated");
+    assert_eq!(r["auto_refresh_enabled"], true, "{r}");
+    assert!(r["last_refresh_error"].is_null(), "{r}");
+    assert_eq!(aim.seen().len(), 0, "nothing called");
+
+    // The folder was made this user's alone; the journal is gone.
+    assert!(done.stderr.contains("made 0700"), "{}", done.stderr);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+    assert!(
+        journal_files(&state).is_empty(),
+        "{:?}",
+        journal_files(&state)
+    );
+}
+
+/// The journal holds tokens: a state folder of another user's is refused
+/// before anything is called, naming the folder and the setting.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_state_folder_of_another_user_stops_the_run() {
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("theirs");
+    std::fs::create_dir(&state).unwrap();
+    // Root may give it away; anyone else finds one that is not theirs.
+    let me = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(home.path()).unwrap());
+    let theirs = if me == 0 {
+        std::os::unix::fs::chown(&state, Some(65534), None).unwrap();
+        state.clone()
+    } else {
+        PathBuf::from("/")
+    };
+    let done = BIN
+        .bare()
+        .env("SUPABASE_URL", "http://127.0.0.1:9")
+        .env("SUPABASE_SECRET_KEY", "sb_secret_0123456789abcdef")
+        .env("AIMHARDER_BASE_URL", "http://127.0.0.1:9")
+        .env("AIMHARDER_STATE_DIR", theirs.to_str().unwrap())
+        .args(&["refresh-all", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 78, "{}", done.stderr);
+    assert!(
+        done.stderr.contains(&format!(
+            "the state folder {} belongs to another user",
+            theirs.display()
+        )) && done.stderr.contains("AIMHARDER_STATE_DIR"),
+        "{}",
+        done.stderr
     );
 }
