@@ -316,7 +316,8 @@ async fn exchange(
     }
     if status == StatusCode::FORBIDDEN {
         return Ok(Exchange::Blocked(
-            "blocked, HTTP 403 (AimHarder blocks some cloud IP ranges; run from another network)"
+            "blocked, HTTP 403 (AimHarder refuses networks by location, many outside Spain and \
+             cloud ranges among them; run from a network it accepts or set AIMHARDER_PROXY)"
                 .into(),
         ));
     }

@@ -182,6 +182,7 @@ impl Settings {
             output: Output {
                 json: global.json,
                 show_emails: global.show_emails,
+                quiet: global.quiet,
             },
             log: log_settings(global),
             hooks,

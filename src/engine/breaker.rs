@@ -58,10 +58,10 @@ impl Trip {
         }
         if self.kind == TripKind::Refused {
             format!(
-                "AimHarder refused {n} sessions in a row (HTTP 403): it refuses this network, as it \
-                 does some cloud IP ranges (GitHub-hosted runners among them); run from another \
-                 network, set AIMHARDER_PROXY, or use a self-hosted runner. The other sessions \
-                 were left untouched"
+                "AimHarder refused {n} sessions in a row (HTTP 403): it refuses networks by \
+                 location, many outside Spain and cloud ranges (GitHub-hosted runners) among \
+                 them; run from a network it accepts (in Spain), set AIMHARDER_PROXY to a proxy \
+                 on one, or use a self-hosted runner. The other sessions were left untouched"
             )
         } else {
             format!(
@@ -137,7 +137,7 @@ impl Breaker {
 mod tests {
     use super::*;
 
-    const BLOCKED: &str = "blocked, HTTP 403 (AimHarder blocks some cloud IP ranges)";
+    const BLOCKED: &str = "blocked, HTTP 403 (AimHarder refuses networks by location)";
 
     #[test]
     fn trips_after_n_runner_failures_in_a_row_once() {

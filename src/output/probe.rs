@@ -13,6 +13,8 @@ pub struct ProbeSink {
     /// The JSON document being written (`--json`).
     document: Option<SessionsDocument>,
     every_line: bool,
+    /// `-q`: nothing printed when every session is alive.
+    quiet: bool,
     totals: ProbeTotals,
 }
 
@@ -26,7 +28,8 @@ impl ProbeSink {
         };
         Ok(Self {
             document,
-            every_line,
+            every_line: every_line && !output.quiet,
+            quiet: output.quiet,
             totals: ProbeTotals::default(),
         })
     }
@@ -59,6 +62,7 @@ impl ProbeSink {
         let mut out = std::io::stdout().lock();
         match self.document {
             Some(document) => document.finish(&mut out, t)?,
+            None if self.quiet && t.all_alive() => {}
             None => writeln!(out, "{summary}")?,
         }
         Ok((self.totals, summary))

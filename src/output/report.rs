@@ -24,6 +24,8 @@ struct RunTail<'a> {
 /// the counts after it: same keys as the documented shape, streamable.
 pub struct RunSink {
     dry_run: bool,
+    /// `-q`: in text, only problems are printed.
+    quiet: bool,
     totals: Totals,
     /// The JSON document being written (`--json`).
     document: Option<SessionsDocument>,
@@ -48,6 +50,7 @@ impl RunSink {
         };
         Ok(Self {
             dry_run,
+            quiet: output.quiet,
             totals: Totals::default(),
             document,
             problems: Vec::new(),
@@ -66,13 +69,16 @@ impl RunSink {
             }
         }
         let document = &mut self.document;
+        let shown = if self.quiet {
+            report.outcome.is_problem()
+        } else {
+            report.outcome != Outcome::Refreshed
+        };
         crate::output::logging::suspended(|| {
             let mut out = std::io::stdout().lock();
             match document {
                 Some(document) => document.item(&mut out, report)?,
-                None if report.outcome != Outcome::Refreshed => {
-                    writeln!(out, "{}", session_line(report))?
-                }
+                None if shown => writeln!(out, "{}", session_line(report))?,
                 None => {}
             }
             Ok(())
@@ -118,6 +124,8 @@ impl RunSink {
                     stopped,
                 },
             )?,
+            // `-q`: nothing on success (a stop is not one).
+            None if self.quiet && !t.has_problems() && stopped.is_none() => {}
             None => writeln!(out, "{summary}")?,
         }
         let title = if self.dry_run {
@@ -146,6 +154,8 @@ fn session_line(s: &SessionReport) -> String {
 pub struct Output {
     pub json: bool,
     pub show_emails: bool,
+    /// `-q`: text output prints nothing on success, only problems.
+    pub quiet: bool,
 }
 
 impl Output {
@@ -164,7 +174,7 @@ impl Output {
         let line = session_line(report);
         if self.json {
             self.print_json(report)?;
-        } else {
+        } else if !self.quiet || report.outcome.is_problem() {
             writeln!(std::io::stdout().lock(), "{line}")?;
         }
         Ok(line)

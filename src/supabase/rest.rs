@@ -50,8 +50,15 @@ pub enum StoreError {
         "Supabase is unreachable: {0}; check SUPABASE_URL / SUPABASE_REST_URL and the network"
     )]
     Unreachable(String),
-    #[error("Supabase refused the key (HTTP {status}): use the project's secret key (SUPABASE_SECRET_KEY, sb_secret_…) or its legacy service-role key")]
-    KeyRefused { status: u16 },
+    #[error("Supabase refused the key (HTTP {status}{}): use the project's secret key (SUPABASE_SECRET_KEY, sb_secret_…) or its legacy service-role key", refusal_detail(code.as_deref(), message.as_deref()))]
+    KeyRefused {
+        status: u16,
+        /// The gateway's `sb-error-code` header, when it sent one.
+        code: Option<String>,
+        /// The answer's `message` (Supabase's gateway says why: no key, an
+        /// invalid one, a secret key from a browser).
+        message: Option<String>,
+    },
     #[error("Supabase answered with a redirect (HTTP {status}) to {host}; the tool follows none, so the key never goes there: set SUPABASE_URL (or SUPABASE_REST_URL) to the address that serves the API itself")]
     Redirected { status: u16, host: String },
     #[error("table {table:?} does not exist in Supabase: check AIMHARDER_SESSIONS_TABLE, then apply {MIGRATION}")]
@@ -230,6 +237,11 @@ impl Rest {
 
     async fn classify(&self, resp: Response, rpc: bool) -> StoreError {
         let status = resp.status();
+        let sb_code = resp
+            .headers()
+            .get("sb-error-code")
+            .and_then(|v| v.to_str().ok())
+            .map(printable);
         let body = read_capped(resp, MAX_ERROR_ANSWER)
             .await
             .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -240,6 +252,12 @@ impl Rest {
         {
             return StoreError::KeyRefused {
                 status: status.as_u16(),
+                code: sb_code.filter(|c| !c.is_empty()),
+                message: err
+                    .message
+                    .as_deref()
+                    .map(printable)
+                    .filter(|m| !m.is_empty()),
             };
         }
         let message = err.message.clone().unwrap_or_else(|| truncate(&body, 200));
@@ -388,6 +406,27 @@ fn missing_column(message: &str) -> String {
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
 /// The most of an error answer read: its message is all that is used.
 const MAX_ERROR_ANSWER: usize = 64 * 1024;
+
+/// What the gateway said of a refused key, for the error line.
+fn refusal_detail(code: Option<&str>, message: Option<&str>) -> String {
+    match (code, message) {
+        (Some(code), Some(message)) => format!(", sb-error-code {code}: {message}"),
+        (Some(code), None) => format!(", sb-error-code {code}"),
+        (None, Some(message)) => format!(": {message}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// `text` fit for one line of an error: printable characters only, at most
+/// 200 of them (it came from the network).
+fn printable(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
 
 pub async fn read_json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T, StoreError> {
     let bytes = match read_capped(resp, MAX_ANSWER).await {

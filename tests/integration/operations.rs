@@ -187,3 +187,36 @@ async fn completions_and_man_page_come_from_the_cli_definition() {
         man.stdout
     );
 }
+
+#[tokio::test]
+async fn quiet_prints_nothing_on_success_and_only_the_problems_otherwise() {
+    let (db, aim) = stack().await;
+    let id = Seed::new("q@example.com", "1|1|quiet").insert(&db);
+    for args in [
+        &["refresh-all", "-q", "--rate", "0"][..],
+        &["refresh-one", "-q", "--id", &id][..],
+        &["probe", "-q", "--all"][..],
+    ] {
+        let done = BIN.run(&db, &aim).args(args).output().await;
+        assert_eq!(done.code, 0, "{args:?}: {}", done.stderr);
+        assert_eq!(done.stdout, "", "{args:?}");
+        assert_eq!(done.stderr, "", "{args:?}");
+    }
+    // A problem is still told.
+    Seed::new("b@example.com", "2|1|blocked").insert(&db);
+    aim.script("2|1|blocked", vec![Reply::Status(403)]);
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["refresh-all", "-q", "--rate", "0", "--force"])
+        .output()
+        .await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    let lines: Vec<&str> = done.stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "the failure and the counts: {}",
+        done.stdout
+    );
+    assert!(lines[0].starts_with("FAILED"), "{}", done.stdout);
+}

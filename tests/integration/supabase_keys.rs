@@ -232,6 +232,13 @@ async fn a_secret_key_of_another_project_exits_77() {
     assert_eq!(done.code, 77, "{}", done.stderr);
     one_line(&done.stderr);
     assert!(!done.stderr.contains(other));
+    // What the gateway said, quoted: its code header and its message.
+    assert!(
+        done.stderr
+            .contains("HTTP 401, sb-error-code invalid_api_key: Invalid API key"),
+        "{}",
+        done.stderr
+    );
     assert!(gw.total() >= 1);
     for r in gw.requests() {
         assert_eq!(r.answer, Answer::Refused("Invalid API key".into()), "{r:?}");

@@ -54,6 +54,16 @@ impl Answer {
             }
             Answer::NotFound => r#"{"message":"no Route matched with those values"}"#.to_string(),
             Answer::Refused(message) => {
+                // A machine-readable reason in a header, as Supabase's
+                // gateway sends one (the kit's own names: the tool only
+                // quotes it).
+                let code = match message.as_str() {
+                    "No API key found in request" => "no_api_key",
+                    "Invalid API key" => "invalid_api_key",
+                    m if m.contains("browser") => "secret_key_in_browser",
+                    _ => "forbidden_secret_key_use",
+                };
+                extra.push_str(&format!("sb-error-code: {code}\r\n"));
                 let hint = match message.as_str() {
                     "No API key found in request" => {
                         "No `apikey` request header or url param was found."
