@@ -44,7 +44,7 @@ pub async fn run(settings: Settings) -> u8 {
     let metrics_file = settings.hooks.metrics_file.clone();
     let due_older_than = settings.hooks.due_older_than;
     // One client for the command and, after it, the metrics' counts.
-    let (outcome, store) = match wiring::connect(&settings.store) {
+    let (outcome, store) = match wiring::connect(&settings.store).await {
         Ok(store) => (dispatch(settings, store.clone()).await, Some(store)),
         Err(e) => (Err(e), None),
     };

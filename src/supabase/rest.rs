@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RETRY_AFTER,
+};
 use reqwest::redirect::Policy;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::ExposeSecret;
@@ -63,6 +65,12 @@ pub enum StoreError {
     /// a migration (or a GRANT) not applied, not a wrong key.
     #[error("Supabase refused the request: {message}; apply {CLAIMS_MIGRATION} and {COUNTS_MIGRATION} (they grant service_role what the tool uses), or run: {grant}")]
     PermissionDenied { message: String, grant: String },
+    /// `--filter` names a column the table lacks.
+    #[error("--filter (AIMHARDER_FILTER) names column {column}, which table {table:?} does not have: check the column's name")]
+    UnknownFilterColumn { table: String, column: String },
+    /// The table has the column but refuses the filter (a value of another type).
+    #[error("Supabase refused --filter (AIMHARDER_FILTER) {filters}: {message}")]
+    FilterRefused { filters: String, message: String },
     /// The request itself was refused (a bad value, a constraint).
     #[error("Supabase rejected the request (HTTP {status}): {message}")]
     Rejected { status: u16, message: String },
@@ -157,6 +165,30 @@ impl Rest {
     pub async fn get(&self, query: &Query) -> Result<Response, StoreError> {
         self.send(|| query.apply(self.http.get(self.table_url.clone())), false)
             .await
+    }
+
+    /// How many rows `query` matches, counted by the server (`Prefer:
+    /// count=exact`, read from `Content-Range`); give it `limit(0)` so that
+    /// no row comes along.
+    pub async fn count(&self, query: &Query) -> Result<u64, StoreError> {
+        let resp = self
+            .send(
+                || {
+                    query
+                        .apply(self.http.get(self.table_url.clone()))
+                        .header("Prefer", "count=exact")
+                },
+                false,
+            )
+            .await?;
+        let range = resp.headers().get(CONTENT_RANGE);
+        range
+            .and_then(|v| v.to_str().ok())
+            .and_then(total_of_range)
+            .ok_or_else(|| StoreError::Rejected {
+                status: resp.status().as_u16(),
+                message: format!("a count came without its total (Content-Range {range:?})"),
+            })
     }
 
     /// Calls the database function `name` with a JSON object of arguments.
@@ -378,6 +410,11 @@ fn missing_column(message: &str) -> String {
         .to_string()
 }
 
+/// The total of a `Content-Range` like `*/42` or `0-9/42`.
+fn total_of_range(range: &str) -> Option<u64> {
+    range.rsplit_once('/')?.1.trim().parse().ok()
+}
+
 pub async fn read_json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T, StoreError> {
     let bytes = resp
         .bytes()
@@ -431,6 +468,14 @@ mod tests {
             grant_for("permission denied", "auth_sessions"),
             "GRANT SELECT, UPDATE ON auth_sessions TO service_role"
         );
+    }
+
+    #[test]
+    fn a_count_is_the_total_of_the_content_range() {
+        assert_eq!(total_of_range("*/42"), Some(42));
+        assert_eq!(total_of_range("0-9/1000"), Some(1000));
+        assert_eq!(total_of_range("0-9/*"), None);
+        assert_eq!(total_of_range("bytes"), None);
     }
 
     #[test]
