@@ -26,6 +26,7 @@ mod review;
 mod scale;
 mod schema;
 mod secrets;
+mod selection;
 mod stack_contract;
 mod status;
 mod store_faults;
