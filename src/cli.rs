@@ -58,6 +58,20 @@ pub struct GlobalArgs {
         global = true
     )]
     pub table: String,
+    /// Only rows where COLUMN=OP.VALUE holds (PostgREST's operators eq,
+    /// neq, gt, gte, lt, lte, like, ilike, in, is; each may follow not.),
+    /// e.g. session_type=eq.background; repeat for more, or join them with &
+    /// in the variable. Narrows refresh-all, probe --all, status and the
+    /// metrics' counts; refresh-one and probe --id/--email take the session
+    /// named.
+    #[arg(
+        long = "filter",
+        value_name = "COLUMN=OP.VALUE",
+        env = "AIMHARDER_FILTER",
+        value_delimiter = '&',
+        global = true
+    )]
+    pub filters: Vec<String>,
     /// AimHarder base URL.
     #[arg(
         long,

@@ -89,6 +89,8 @@ pub fn error_code(err: &anyhow::Error) -> u8 {
         | StoreError::MissingColumn { .. }
         | StoreError::MissingFunction { .. }
         | StoreError::PermissionDenied { .. }
+        | StoreError::UnknownFilterColumn { .. }
+        | StoreError::FilterRefused { .. }
         | StoreError::Redirected { .. } => EX_CONFIG,
         StoreError::Rejected { .. } | StoreError::ServerError { .. } => EX_UNAVAILABLE,
     };

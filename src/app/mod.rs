@@ -50,20 +50,27 @@ pub async fn run(settings: Settings) -> u8 {
     let metrics_file = settings.hooks.metrics_file.clone();
     let due_older_than = settings.hooks.due_older_than;
     // One client for the command and, after it, the metrics' counts.
-    let (outcome, store) = match wiring::connect(&settings.store) {
-        Ok(store) => {
-            let outcome = tokio::select! {
-                biased;
-                done = dispatch(settings, store.clone(), &stopping) => done,
-                // What the run holds was journaled at the abort; whatever
-                // it still waits for (Supabase, say) is not waited for.
-                _ = stopping.grace_over() => Err(AppError::Interrupted(
-                    "ended by a second signal before the run could finish; results it held were journaled".into(),
-                ).into()),
-            };
-            (outcome, Some(store))
+    let work = async {
+        match wiring::connect(&settings.store).await {
+            Ok(store) => (
+                dispatch(settings, store.clone(), &stopping).await,
+                Some(store),
+            ),
+            Err(e) => (Err(e), None),
         }
-        Err(e) => (Err(e), None),
+    };
+    let (outcome, store) = tokio::select! {
+        biased;
+        done = work => done,
+        // What the run holds was journaled at the abort; whatever it still
+        // waits for (Supabase, say) is not waited for.
+        _ = stopping.grace_over() => (
+            Err(AppError::Interrupted(
+                "ended by a second signal before the run could finish; results it held were journaled".into(),
+            )
+            .into()),
+            None,
+        ),
     };
     let (code, summary, totals, tripped) = match outcome {
         Ok(done) => (done.code, done.summary, done.totals, done.tripped),

@@ -19,11 +19,14 @@ use crate::supabase::store::{Store, StoreConfig};
 
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
 
-pub fn connect(config: &StoreConfig) -> anyhow::Result<Store> {
+/// The store, with `--filter` checked against the table: before the first
+/// call to AimHarder and the first byte of output.
+pub async fn connect(config: &StoreConfig) -> anyhow::Result<Store> {
     let store = Store::new(config).map_err(AppError::from)?;
     if let Some(hint) = store.key_hint() {
         tracing::warn!("{hint}");
     }
+    store.check_filters().await.map_err(AppError::from)?;
     Ok(store)
 }
 

@@ -4,6 +4,7 @@
 
 pub mod dotenv;
 pub mod error;
+pub mod filters;
 pub mod keys;
 
 use std::path::PathBuf;
@@ -408,6 +409,7 @@ fn store_config(args: &GlobalArgs) -> Result<StoreConfig, ConfigError> {
         rest_url,
         key,
         table,
+        filters: filters::parse(&args.filters)?,
     })
 }
 

@@ -1,5 +1,8 @@
 //! Every count `status` and the metrics report, in one request: a database
-//! function that reads each from an index.
+//! function that reads each from an index. With `--filter`, which that
+//! function cannot take without building SQL from the operator's text, each
+//! count is a read of no rows that the server counts, under the same
+//! conditions as the function's and the filter's.
 
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -7,7 +10,8 @@ use time::OffsetDateTime;
 use crate::domain::status::StatusReport;
 use crate::domain::timefmt;
 use crate::supabase::due::DueQuery;
-use crate::supabase::rest::{read_json, StoreError};
+use crate::supabase::filter::{self, Filters};
+use crate::supabase::rest::{read_json, Query, StoreError};
 use crate::supabase::store::Store;
 
 const COUNTS: &str = "refresh_counts";
@@ -38,6 +42,9 @@ impl Store {
         stale_cutoff: OffsetDateTime,
         due: &DueQuery,
     ) -> Result<Counts, StoreError> {
+        if self.is_filtered() {
+            return self.filtered_counts(stale_cutoff, due).await;
+        }
         let args = serde_json::json!({
             "p_table": self.rest().table(),
             "p_stale_cutoff": timefmt::rfc3339(stale_cutoff),
@@ -63,6 +70,54 @@ impl Store {
                 due: row.due,
             },
             enabled_with_errors: row.enabled_with_errors,
+        })
+    }
+
+    /// The function's counts, one request each (at once), on the rows
+    /// `--filter` selects. Due is the sum of the due walks' counts: what a
+    /// run would select, by the very conditions it selects with.
+    async fn filtered_counts(
+        &self,
+        stale_cutoff: OffsetDateTime,
+        due: &DueQuery,
+    ) -> Result<Counts, StoreError> {
+        let stale = timefmt::rfc3339(stale_cutoff);
+        let count = |conditions: Filters| {
+            let query = self
+                .narrowed(Query::select("id"))
+                .and(&conditions.join(","))
+                .limit(0);
+            async move { self.rest().count(&query).await }
+        };
+        let on = filter::enabled;
+        let due_walks = due.selection().walks.into_iter().map(|w| count(w.filters));
+        let (total, enabled, fresh, young, never_refreshed, with_errors, enabled_with_errors, due) =
+            tokio::try_join!(
+                count(vec![]),
+                count(vec![on()]),
+                count(vec![on(), filter::gte("last_refresh_date", &stale)]),
+                // Never refreshed, created within the stale window: not stale.
+                count(vec![
+                    on(),
+                    filter::is_null("last_refresh_date"),
+                    filter::gte("created_at", &stale),
+                ]),
+                count(vec![filter::is_null("last_refresh_date")]),
+                count(vec![filter::not_null("last_refresh_error")]),
+                count(vec![on(), filter::not_null("last_refresh_error")]),
+                async { Ok(futures::future::try_join_all(due_walks).await?.iter().sum()) },
+            )?;
+        Ok(Counts {
+            report: StatusReport {
+                total,
+                auto_refresh_enabled: enabled,
+                fresh,
+                stale: enabled.saturating_sub(fresh + young),
+                never_refreshed,
+                with_errors,
+                due,
+            },
+            enabled_with_errors,
         })
     }
 }

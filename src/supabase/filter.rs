@@ -1,5 +1,6 @@
-//! Server-side conditions in PostgREST's logic-tree syntax
-//! (`a.eq.1,or(b.gt.2,…)`), built for one query.
+//! Server-side conditions: the tool's own, in PostgREST's logic-tree
+//! syntax (`a.eq.1,or(b.gt.2,…)`) built for one query, and the operator's
+//! `--filter`, one query parameter each.
 
 /// Conditions all of which must hold.
 pub type Filters = Vec<String>;
@@ -38,4 +39,22 @@ pub fn or(conds: &[String]) -> String {
 
 pub fn all(conds: &[String]) -> String {
     format!("and({})", conds.join(","))
+}
+
+/// A condition the operator put on one column (`--filter`), sent as its
+/// own query parameter, `column=op.value`, next to the tool's conditions:
+/// every row the tool reads or counts must meet it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnFilter {
+    pub column: String,
+    /// The operator, with its `not.` if negated: `eq`, `not.in`.
+    pub op: String,
+    /// As PostgREST reads it: `background`, `(a,b)`, `null`.
+    pub value: String,
+}
+
+impl std::fmt::Display for ColumnFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}.{}", self.column, self.op, self.value)
+    }
 }

@@ -5,6 +5,7 @@
 pub mod claims;
 pub mod counts;
 pub mod due;
+pub mod error;
 pub mod filter;
 pub mod key;
 pub mod rest;

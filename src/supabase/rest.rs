@@ -9,11 +9,12 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RETRY_AFTER,
+};
 use reqwest::redirect::Policy;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 use url::Url;
 
 use crate::backoff::RetryBudget;
@@ -21,64 +22,17 @@ use crate::domain::stamp::truncate;
 use crate::http::{
     client_builder, describe_transport, join_path, read_capped, retry_after, BodyError,
 };
+use crate::supabase::error::{grant_for, missing_column, printable, PgError};
+pub use crate::supabase::error::{
+    migration_of, StoreError, CLAIMS_MIGRATION, COUNTS_MIGRATION, MIGRATION,
+};
 use crate::supabase::key::SupabaseKey;
-
-pub const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
-/// The migration with the claims table, the functions the tool claims and
-/// writes through, and the grants they need.
-pub const CLAIMS_MIGRATION: &str = "migrations/20261201000000_claims_table.sql";
-/// The migration with the functions of the counts and the lookup by email.
-pub const COUNTS_MIGRATION: &str = "migrations/20261201000100_counts_and_lookup.sql";
-
-/// The migration that creates database function `name`.
-pub fn migration_of(name: &str) -> &'static str {
-    match name {
-        "refresh_counts" | "refresh_sessions_by_email" => COUNTS_MIGRATION,
-        _ => CLAIMS_MIGRATION,
-    }
-}
 
 /// How long one request may keep failing transiently before it is given
 /// up: a short Supabase outage (a restart, a deploy) costs a run nothing.
 pub const RETRY_FOR: Duration = Duration::from_secs(30);
 
 const USER_AGENT: &str = concat!("aimharder-refresh/", env!("CARGO_PKG_VERSION"));
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(
-        "Supabase is unreachable: {0}; check SUPABASE_URL / SUPABASE_REST_URL and the network"
-    )]
-    Unreachable(String),
-    #[error("Supabase refused the key (HTTP {status}{}): use the project's secret key (SUPABASE_SECRET_KEY, sb_secret_…) or its legacy service-role key", refusal_detail(code.as_deref(), message.as_deref()))]
-    KeyRefused {
-        status: u16,
-        /// The gateway's `sb-error-code` header, when it sent one.
-        code: Option<String>,
-        /// The answer's `message` (Supabase's gateway says why: no key, an
-        /// invalid one, a secret key from a browser).
-        message: Option<String>,
-    },
-    #[error("Supabase answered with a redirect (HTTP {status}) to {host}; the tool follows none, so the key never goes there: set SUPABASE_URL (or SUPABASE_REST_URL) to the address that serves the API itself")]
-    Redirected { status: u16, host: String },
-    #[error("table {table:?} does not exist in Supabase: check AIMHARDER_SESSIONS_TABLE, then apply {MIGRATION}")]
-    MissingTable { table: String },
-    #[error("the database function {name} is missing: apply {} (and every file of migrations/ before it, in file-name order)", migration_of(name))]
-    MissingFunction { name: String },
-    #[error("table {table:?} lacks column(s) {column}: apply the migration {MIGRATION} and the later files in migrations/, in file-name order (Supabase SQL editor or psql)")]
-    MissingColumn { table: String, column: String },
-    /// PostgreSQL's 42501: the key's role lacks a privilege. Supabase grants
-    /// new tables and functions to no API role since 2026-10-30, so this is
-    /// a migration (or a GRANT) not applied, not a wrong key.
-    #[error("Supabase refused the request: {message}; apply {CLAIMS_MIGRATION} and {COUNTS_MIGRATION} (they grant service_role what the tool uses), or run: {grant}")]
-    PermissionDenied { message: String, grant: String },
-    /// The request itself was refused (a bad value, a constraint).
-    #[error("Supabase rejected the request (HTTP {status}): {message}")]
-    Rejected { status: u16, message: String },
-    /// Supabase failed on its side, in a way a retry does not mend.
-    #[error("Supabase failed (HTTP {status}): {message}")]
-    ServerError { status: u16, message: String },
-}
 
 /// One request to the table: query parameters in PostgREST's syntax.
 #[derive(Debug, Clone, Default)]
@@ -166,6 +120,30 @@ impl Rest {
     pub async fn get(&self, query: &Query) -> Result<Response, StoreError> {
         self.send(|| query.apply(self.http.get(self.table_url.clone())), false)
             .await
+    }
+
+    /// How many rows `query` matches, counted by the server (`Prefer:
+    /// count=exact`, read from `Content-Range`); give it `limit(0)` so that
+    /// no row comes along.
+    pub async fn count(&self, query: &Query) -> Result<u64, StoreError> {
+        let resp = self
+            .send(
+                || {
+                    query
+                        .apply(self.http.get(self.table_url.clone()))
+                        .header("Prefer", "count=exact")
+                },
+                false,
+            )
+            .await?;
+        let range = resp.headers().get(CONTENT_RANGE);
+        range
+            .and_then(|v| v.to_str().ok())
+            .and_then(total_of_range)
+            .ok_or_else(|| StoreError::Rejected {
+                status: resp.status().as_u16(),
+                message: format!("a count came without its total (Content-Range {range:?})"),
+            })
     }
 
     /// Calls the database function `name` with a JSON object of arguments.
@@ -353,79 +331,15 @@ fn redirected(resp: &Response) -> StoreError {
     }
 }
 
-#[derive(Default, Deserialize)]
-struct PgError {
-    code: Option<String>,
-    message: Option<String>,
-}
-
-/// The GRANT that mends "permission denied for function f" (or for table t).
-fn grant_for(message: &str, table: &str) -> String {
-    let named = |what: &str| {
-        message
-            .split(&format!("permission denied for {what} "))
-            .nth(1)
-            .map(|rest| {
-                rest.split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .trim_matches('"')
-                    .to_string()
-            })
-            .filter(|name| !name.is_empty())
-    };
-    if let Some(function) = named("function") {
-        return format!("GRANT EXECUTE ON FUNCTION {function} TO service_role");
-    }
-    match named("table").or_else(|| named("relation")) {
-        Some(t) if t == "refresh_claims" => {
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON refresh_claims TO service_role".into()
-        }
-        Some(t) => format!("GRANT SELECT, UPDATE ON {t} TO service_role"),
-        None => format!("GRANT SELECT, UPDATE ON {table} TO service_role"),
-    }
-}
-
-/// The column named in "column auth_sessions.foo does not exist" (or the
-/// PGRST204 "Could not find the 'foo' column ..." form).
-fn missing_column(message: &str) -> String {
-    let name = match message.find(" does not exist") {
-        Some(end) => message[..end].rsplit(' ').next().unwrap_or_default(),
-        None => message.split('\'').nth(1).unwrap_or_default(),
-    };
-    let name = name.trim_matches(|c| c == '"' || c == '\'');
-    name.rsplit('.')
-        .next()
-        .unwrap_or(name)
-        .trim_matches('"')
-        .to_string()
-}
-
 /// The most of a Supabase answer read: pages of rows and batches of fates
 /// are far smaller; more is not an answer of PostgREST's.
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
 /// The most of an error answer read: its message is all that is used.
 const MAX_ERROR_ANSWER: usize = 64 * 1024;
 
-/// What the gateway said of a refused key, for the error line.
-fn refusal_detail(code: Option<&str>, message: Option<&str>) -> String {
-    match (code, message) {
-        (Some(code), Some(message)) => format!(", sb-error-code {code}: {message}"),
-        (Some(code), None) => format!(", sb-error-code {code}"),
-        (None, Some(message)) => format!(": {message}"),
-        (None, None) => String::new(),
-    }
-}
-
-/// `text` fit for one line of an error: printable characters only, at most
-/// 200 of them (it came from the network).
-fn printable(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect::<String>()
-        .trim()
-        .to_string()
+/// The total of a `Content-Range` like `*/42` or `0-9/42`.
+fn total_of_range(range: &str) -> Option<u64> {
+    range.rsplit_once('/')?.1.trim().parse().ok()
 }
 
 pub async fn read_json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T, StoreError> {
@@ -455,43 +369,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn missing_column_is_read_from_both_error_forms() {
-        assert_eq!(
-            missing_column("column auth_sessions.refresh_count does not exist"),
-            "refresh_count"
-        );
-        assert_eq!(
-            missing_column(
-                "Could not find the 'fingerprint' column of 'auth_sessions' in the schema cache"
-            ),
-            "fingerprint"
-        );
-    }
-
-    #[test]
-    fn a_refused_privilege_names_its_grant() {
-        assert_eq!(
-            grant_for(
-                "permission denied for function refresh_claim",
-                "auth_sessions"
-            ),
-            "GRANT EXECUTE ON FUNCTION refresh_claim TO service_role"
-        );
-        assert_eq!(
-            grant_for(
-                "permission denied for table refresh_claims",
-                "auth_sessions"
-            ),
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON refresh_claims TO service_role"
-        );
-        assert_eq!(
-            grant_for("permission denied for table sessions", "sessions"),
-            "GRANT SELECT, UPDATE ON sessions TO service_role"
-        );
-        assert_eq!(
-            grant_for("permission denied", "auth_sessions"),
-            "GRANT SELECT, UPDATE ON auth_sessions TO service_role"
-        );
+    fn a_count_is_the_total_of_the_content_range() {
+        assert_eq!(total_of_range("*/42"), Some(42));
+        assert_eq!(total_of_range("0-9/1000"), Some(1000));
+        assert_eq!(total_of_range("0-9/*"), None);
+        assert_eq!(total_of_range("bytes"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use url::Url;
 
 use crate::domain::session::SessionRow;
 use crate::supabase::due::{Order, Walk};
-use crate::supabase::filter::quote;
+use crate::supabase::filter::{quote, ColumnFilter};
 use crate::supabase::key::SupabaseKey;
 use crate::supabase::rest::{read_json, Query, Rest, StoreError};
 
@@ -34,6 +34,8 @@ pub struct StoreConfig {
     pub rest_url: Url,
     pub key: SupabaseKey,
     pub table: String,
+    /// `--filter`: only rows meeting every one are read or counted.
+    pub filters: Vec<ColumnFilter>,
 }
 
 /// Where a keyset page starts: strictly after this (sort key, id).
@@ -61,6 +63,7 @@ pub struct Store {
     /// assumed present; checking up front would cost a request per run.
     has_fingerprint: Arc<AtomicBool>,
     key_hint: Option<String>,
+    filters: Arc<[ColumnFilter]>,
 }
 
 impl Store {
@@ -72,6 +75,7 @@ impl Store {
             rest: Rest::new(&config.rest_url, &config.table, &config.key)?,
             has_fingerprint: Arc::new(AtomicBool::new(true)),
             key_hint: config.key.hint(),
+            filters: config.filters.clone().into(),
         })
     }
 
@@ -151,6 +155,59 @@ impl Store {
         Ok(())
     }
 
+    /// Whether there is a `--filter`.
+    pub fn is_filtered(&self) -> bool {
+        !self.filters.is_empty()
+    }
+
+    /// `query` narrowed to the rows `--filter` selects.
+    pub(crate) fn narrowed(&self, query: Query) -> Query {
+        self.filters
+            .iter()
+            .fold(query, |q, f| q.filter(&f.column, &f.op, &f.value))
+    }
+
+    /// Asks the server, in one read of no rows, whether the table has the
+    /// columns `--filter` names and takes its values: a filter it cannot
+    /// take is a setting to mend before anything is called or printed.
+    pub async fn check_filters(&self) -> Result<(), StoreError> {
+        if self.filters.is_empty() {
+            return Ok(());
+        }
+        let probe = self.narrowed(Query::select("id").limit(0));
+        let table = self.rest.table().to_string();
+        match self.rest.get(&probe).await {
+            Ok(_) => Ok(()),
+            // The id is the tool's own column here: its lack is the
+            // migration's to mend, not the filter's.
+            Err(StoreError::MissingColumn { column, .. }) if column == "id" => {
+                Err(StoreError::MissingColumn { table, column })
+            }
+            Err(StoreError::MissingColumn { column, .. }) => {
+                let named = self.filters.iter().any(|f| f.column == column);
+                let column = if named { column } else { self.filter_columns() };
+                Err(StoreError::UnknownFilterColumn { table, column })
+            }
+            Err(StoreError::Rejected { message, .. }) => Err(StoreError::FilterRefused {
+                filters: self
+                    .filters
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("&"),
+                message,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn filter_columns(&self) -> String {
+        let mut columns: Vec<&str> = self.filters.iter().map(|f| f.column.as_str()).collect();
+        columns.sort_unstable();
+        columns.dedup();
+        columns.join(", ")
+    }
+
     /// Whether the key is a JWT for some role other than `service_role`,
     /// which row-level security may keep from the sessions.
     pub fn key_hint(&self) -> Option<String> {
@@ -185,8 +242,10 @@ impl Store {
             Order::Id => "id.asc".to_string(),
             Order::Key(column) => format!("{column}.asc,id.asc"),
         };
-        self.rows(columns, |q| q.and(&tree).order(&order).limit(limit))
-            .await
+        self.rows(columns, |q| {
+            self.narrowed(q).and(&tree).order(&order).limit(limit)
+        })
+        .await
     }
 
     pub async fn by_id(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {

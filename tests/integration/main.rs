@@ -27,6 +27,7 @@ mod review;
 mod scale;
 mod schema;
 mod secrets;
+mod selection;
 mod signals;
 mod stack_contract;
 mod status;

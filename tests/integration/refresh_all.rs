@@ -159,7 +159,8 @@ async fn refreshes_due_rows_records_failures_and_leaves_the_rest_untouched() {
     assert_eq!(aim.seen().len(), calls);
 }
 
-fn now_stamp(db: &TestDb) -> String {
+/// Now, as the tool stamps an error it records.
+pub fn now_stamp(db: &TestDb) -> String {
     db.sql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
 }
 
