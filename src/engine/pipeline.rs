@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::aimharder::client::{AimHarder, Attempt};
-use crate::aimharder::cookies::CookieJar;
+use crate::aimharder::cookies::{CookieJar, SetCookies};
 use crate::aimharder::parser::RefreshedSession;
 use crate::domain::outcome::{Outcome, SessionReport};
 use crate::domain::session::SessionRow;
@@ -186,14 +186,10 @@ impl Engine {
             .unwrap_or(&self.settings.default_fingerprint)
             .to_string();
 
-        let cookie_header = jar.header_value();
         self.holds.start(&row.id);
         let called = self
             .caller
-            .call_from(begun, || {
-                self.aimharder
-                    .refresh(&token, &fingerprint, cookie_header.as_ref())
-            })
+            .call_from(begun, || self.aimharder.refresh(&token, &fingerprint, &jar))
             .await;
         let (attempt, attempts) = match called {
             Called::NotStarted => unreachable!("a begun call makes its first attempt"),
@@ -277,7 +273,7 @@ impl Engine {
         sent_token: &SecretString,
         sent_fingerprint: &str,
         session: RefreshedSession,
-        set_cookies: &[String],
+        set_cookies: &SetCookies,
         attempts: u32,
     ) -> Pending {
         let now = timefmt::now();
@@ -288,7 +284,7 @@ impl Engine {
         // The claim guarantees the row's cookies are those the call was
         // made with: the write applies only while they still are.
         let mut jar = CookieJar::from_json(&row.aimharder_cookies).unwrap_or_default();
-        let cookies_changed = jar.merge_set_cookies(set_cookies.iter().map(String::as_str), now);
+        let cookies_changed = jar.merge_set_cookies(set_cookies.values(), set_cookies.url(), now);
         report.outcome = Outcome::Refreshed;
         report.attempts = attempts;
         report.token_changed = token_changed || new_fingerprint.is_some();
