@@ -11,6 +11,7 @@ pub const BIN: Bin = Bin::new(env!("CARGO_BIN_EXE_aimharder-refresh"));
 
 mod claims;
 mod coming_back;
+mod cookie_hosts;
 mod deploy;
 mod errors;
 mod faults;
