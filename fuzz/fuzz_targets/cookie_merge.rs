@@ -16,9 +16,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let now = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
-    jar.merge_set_cookies(headers.lines(), now);
+    let from = "https://mygym.aimharder.com/api/tokenUpdate".parse().unwrap();
+    jar.merge_set_cookies(headers.lines(), &from, now);
     let written = jar.to_json();
     let again = CookieJar::from_json(&written).expect("a merged jar is storable");
     assert_eq!(again.to_json(), written);
-    let _ = jar.header_value();
+    for to in ["https://aimharder.com/setrefresh", "https://mygym.aimharder.com/"] {
+        let _ = jar.header_for(&to.parse().unwrap());
+    }
 });

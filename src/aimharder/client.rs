@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::aimharder::api::{is_logout, new_token, whoami_members};
+use crate::aimharder::cookies::{CookieJar, SetCookies};
 use crate::aimharder::parser::{parse_page, Page, RefreshedSession};
 use crate::http::{
     client_builder, describe_transport, join_path, read_capped, retry_after, BodyError,
@@ -31,7 +32,7 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub enum Attempt {
     Refreshed {
         session: RefreshedSession,
-        set_cookies: Vec<String>,
+        set_cookies: SetCookies,
     },
     /// The session is dead: log in again in the web app.
     Expired(String),
@@ -70,7 +71,7 @@ pub enum Whoami {
 enum Exchange {
     Body {
         body: Vec<u8>,
-        set_cookies: Vec<String>,
+        set_cookies: SetCookies,
     },
     /// Sent to a login or logout page: the session is dead.
     ToLogin(String),
@@ -180,12 +181,13 @@ impl AimHarder {
         .header("Sec-Fetch-User", "?1")
     }
 
-    /// One keep-alive call with the session's token, fingerprint and cookies.
+    /// One keep-alive call with the session's token, fingerprint and the
+    /// cookies that go to its URL.
     pub async fn refresh(
         &self,
         token: &SecretString,
         fingerprint: &str,
-        cookie_header: Option<&SecretString>,
+        cookies: &CookieJar,
     ) -> Result<Attempt, Transient> {
         let fields = [
             ("token", token.expose_secret()),
@@ -207,7 +209,8 @@ impl AimHarder {
                     .body(form)
             }
         };
-        let (body, set_cookies) = match exchange(req, cookie_header).await? {
+        let cookie_header = cookies.header_for(&self.url);
+        let (body, set_cookies) = match exchange(req, cookie_header.as_ref()).await? {
             Exchange::Body { body, set_cookies } => (body, set_cookies),
             Exchange::ToLogin(reason) => return Ok(Attempt::Expired(reason)),
             Exchange::Failed(reason) => return Ok(Attempt::Failed(reason)),
@@ -244,9 +247,10 @@ impl AimHarder {
     /// Asks `/api/whoami` whether the session of these cookies is logged
     /// in. Changes nothing at AimHarder; a `Set-Cookie` in the answer is
     /// not kept (a probe writes nothing).
-    pub async fn whoami(&self, cookie_header: Option<&SecretString>) -> Result<Whoami, Transient> {
+    pub async fn whoami(&self, cookies: &CookieJar) -> Result<Whoami, Transient> {
+        let cookie_header = cookies.header_for(&self.whoami);
         let req = self.api_call(self.http.get(self.whoami.clone()));
-        let body = match exchange(req, cookie_header).await? {
+        let body = match exchange(req, cookie_header.as_ref()).await? {
             Exchange::Body { body, .. } => body,
             Exchange::ToLogin(reason) => return Ok(Whoami::Dead(reason)),
             Exchange::Failed(reason) => return Ok(Whoami::Failed(reason)),
@@ -292,12 +296,14 @@ async fn exchange(
     }
     let resp = req.send().await.map_err(|e| transport_failure(&e))?;
     let status = resp.status();
-    let set_cookies: Vec<String> = resp
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect();
+    let set_cookies = SetCookies::new(
+        resp.url().clone(),
+        resp.headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect(),
+    );
     if status.is_redirection() {
         let location = resp
             .headers()

@@ -4,9 +4,8 @@
 //! with the same cookies must agree that it is dead. Only sessions that
 //! answered logout cost this extra request.
 
-use secrecy::SecretString;
-
 use crate::aimharder::client::{AimHarder, Whoami};
+use crate::aimharder::cookies::CookieJar;
 use crate::engine::breaker::Settled;
 use crate::engine::caller::{Called, Caller, Confirming};
 use crate::supabase::write::Written;
@@ -23,7 +22,7 @@ pub struct Checked {
 pub async fn confirm_logout(
     caller: &Caller,
     aimharder: &AimHarder,
-    cookies: Option<&SecretString>,
+    cookies: &CookieJar,
     logout: &str,
     after_unseen: bool,
 ) -> Checked {

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::aimharder::client::{AimHarder, Attempt};
-use crate::aimharder::cookies::CookieJar;
+use crate::aimharder::cookies::{CookieJar, SetCookies};
 use crate::aimharder::parser::RefreshedSession;
 use crate::domain::outcome::{Outcome, SessionReport};
 use crate::domain::session::SessionRow;
@@ -231,14 +231,10 @@ impl Engine {
             .unwrap_or(&self.settings.default_fingerprint)
             .to_string();
 
-        let cookie_header = jar.header_value();
         self.holds.start(&row.id);
         let called = self
             .caller
-            .call_from(begun, || {
-                self.aimharder
-                    .refresh(&token, &fingerprint, cookie_header.as_ref())
-            })
+            .call_from(begun, || self.aimharder.refresh(&token, &fingerprint, &jar))
             .await;
         let (attempt, attempts, after_unseen) = match called {
             // A begun call makes its first attempt; were it not to, the
@@ -268,14 +264,9 @@ impl Engine {
                 attempts,
             ),
             Attempt::Expired(logout) => {
-                let checked = confirm_logout(
-                    &self.caller,
-                    &self.aimharder,
-                    cookie_header.as_ref(),
-                    &logout,
-                    after_unseen,
-                )
-                .await;
+                let checked =
+                    confirm_logout(&self.caller, &self.aimharder, &jar, &logout, after_unseen)
+                        .await;
                 self.failure(&row, report, checked.outcome, &checked.reason, attempts)
             }
             Attempt::Failed(reason) | Attempt::Blocked(reason) => {
@@ -339,7 +330,7 @@ impl Engine {
         sent_token: &SecretString,
         sent_fingerprint: &str,
         session: RefreshedSession,
-        set_cookies: &[String],
+        set_cookies: &SetCookies,
         attempts: u32,
     ) -> Pending {
         let now = timefmt::now();
@@ -350,7 +341,7 @@ impl Engine {
         // The claim guarantees the row's cookies are those the call was
         // made with: the write applies only while they still are.
         let mut jar = CookieJar::from_json(&row.aimharder_cookies).unwrap_or_default();
-        let cookies_changed = jar.merge_set_cookies(set_cookies.iter().map(String::as_str), now);
+        let cookies_changed = jar.merge_set_cookies(set_cookies.values(), set_cookies.url(), now);
         report.outcome = Outcome::Refreshed;
         report.attempts = attempts;
         report.token_changed = token_changed || new_fingerprint.is_some();

@@ -77,14 +77,10 @@ impl Prober {
             error,
         };
         let cookies = match CookieJar::from_json(&row.aimharder_cookies) {
-            Ok(jar) => jar.header_value(),
+            Ok(jar) => jar,
             Err(e) => return Some(report(Liveness::Failed, Some(e.to_string()))),
         };
-        let (outcome, error) = match self
-            .caller
-            .call(|| self.aimharder.whoami(cookies.as_ref()))
-            .await
-        {
+        let (outcome, error) = match self.caller.call(|| self.aimharder.whoami(&cookies)).await {
             Called::NotStarted => return None,
             Called::Answered { answer, .. } => match answer {
                 Whoami::Alive => (Liveness::Alive, None),

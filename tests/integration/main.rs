@@ -12,6 +12,7 @@ pub const BIN: Bin = Bin::new(env!("CARGO_BIN_EXE_aimharder-refresh"));
 mod claims;
 mod coming_back;
 mod confirm;
+mod cookie_hosts;
 mod deploy;
 mod errors;
 mod faults;

@@ -215,7 +215,8 @@ async fn sends_encoded_token_fingerprint_cookies_and_a_browser_user_agent() {
 #[tokio::test]
 async fn set_cookie_is_merged_by_name_and_written_only_when_changed() {
     let (db, aim) = stack().await;
-    let stored = r#"[{"name":"AWSALB","value":"alb-old","domain":"aimharder.com"},
+    // The simulated AimHarder's host is 127.0.0.1.
+    let stored = r#"[{"name":"AWSALB","value":"alb-old","domain":"127.0.0.1"},
                      {"name":"AWSALBCORS","value":"cors-old"},
                      {"name":"PHPSESSID","value":"php-keep"},
                      {"name":"tracking","value":"bye"}]"#;
@@ -253,10 +254,10 @@ async fn set_cookie_is_merged_by_name_and_written_only_when_changed() {
     assert_eq!(
         row(&db, &rotated)["aimharder_cookies"],
         json!([
-            {"name":"AWSALB","value":"alb-new","domain":"aimharder.com"},
+            {"name":"AWSALB","value":"alb-new","domain":"127.0.0.1"},
             {"name":"AWSALBCORS","value":"cors-new"},
             {"name":"PHPSESSID","value":"php-keep"},
-            {"name":"fresh","value":"hello"}
+            {"name":"fresh","value":"hello","domain":"127.0.0.1","hostOnly":true,"path":"/"}
         ])
     );
     let same_after = db.sql(&format!(

@@ -2,8 +2,15 @@
 //!
 //! The Supabase column `aimharder_cookies` holds a jsonb array of
 //! `{"name": ..., "value": ...}` objects. Whoever wrote the row may have added
-//! other keys (`domain`, `path`, ...); we never interpret them, but we write
-//! them back untouched so that a refresh does not lose information.
+//! other keys; all are written back untouched so that a refresh does not lose
+//! information. Three of them say where a cookie goes (a real login sets
+//! cookies on `login.aimharder.com`, `aimharder.com` and each gym's
+//! subdomain, so two cookies may share a name):
+//!
+//! - `domain`: sent only to hosts that domain-match it (RFC 6265 §5.1.3; a
+//!   leading dot is ignored, case does not matter). Without it: every host.
+//! - `hostOnly: true` (as browsers export it): only to that very host.
+//! - `path`: only to paths that path-match it (§5.1.4). Without it: every path.
 //!
 //! Cookie values are session credentials: nothing in this module prints them,
 //! neither `Debug` nor any error message.
@@ -11,9 +18,11 @@
 use std::fmt;
 
 use cookie::Cookie;
+use cookie_store::{CookieDomain, CookiePath};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
+use url::{Host, Url};
 
 /// What is wrong with the stored cookies. Messages name cookies by index or
 /// name, never by value.
@@ -37,12 +46,19 @@ pub enum CookieError {
     MissingValue { name: String },
     #[error("stored cookie {name:?} has a value with characters not allowed in a Cookie header")]
     BadValue { name: String },
+    #[error(
+        "stored cookie {name:?} has a \"domain\" that is not a host name or a \"hostOnly\" that is not true or false"
+    )]
+    BadDomain { name: String },
+    #[error("stored cookie {name:?} has a \"path\" that does not start with \"/\"")]
+    BadPath { name: String },
 }
 
 /// The cookies of one session, in stored order.
 ///
-/// Cookies are matched by name only: the server's `Domain`/`Path` attributes
-/// are not tracked, because every request goes to the same AimHarder host.
+/// Domain- and path-matching are `cookie_store`'s, the crate behind
+/// reqwest's own cookie jar; its `CookieStore` is not used because it keeps
+/// neither the stored order nor the stored objects' other keys.
 #[derive(Clone, Default)]
 pub struct CookieJar {
     cookies: Vec<StoredCookie>,
@@ -52,7 +68,12 @@ pub struct CookieJar {
 struct StoredCookie {
     name: String,
     value: String,
-    /// The stored object's other keys, written back as they were.
+    /// Read from `domain`/`hostOnly`; `None`: every host.
+    domain: Option<CookieDomain>,
+    /// Read from `path`; `None`: every path.
+    path: Option<CookiePath>,
+    /// The stored object's other keys (`domain`, `path` and `hostOnly`
+    /// included), written back as they were.
     extra: Map<String, Value>,
 }
 
@@ -81,18 +102,28 @@ impl CookieJar {
     }
 
     /// The array to store back: same order, extra keys kept, new cookies
-    /// appended as `{"name", "value"}`. An empty jar gives `[]`, not `null`.
+    /// appended. An empty jar gives `[]`, not `null`.
     pub fn to_json(&self) -> Value {
         Value::Array(self.cookies.iter().map(StoredCookie::to_json).collect())
     }
 
-    /// `Cookie:` header value `"a=1; b=2"`, or `None` when the jar is empty.
-    pub fn header_value(&self) -> Option<SecretString> {
-        if self.cookies.is_empty() {
+    /// `Cookie:` header value `"a=1; b=2"` for a request to `url`: the
+    /// cookies that match it, longer paths first and otherwise in stored
+    /// order (RFC 6265 §5.4); `None` when none matches.
+    pub fn header_for(&self, url: &Url) -> Option<SecretString> {
+        let mut matching: Vec<&StoredCookie> = self
+            .cookies
+            .iter()
+            .filter(|cookie| cookie.goes_to(url))
+            .collect();
+        if matching.is_empty() {
             return None;
         }
-        let header = self
-            .cookies
+        // Stable: equal paths keep the stored order. No path counts as "/".
+        matching.sort_by_key(|cookie| {
+            std::cmp::Reverse(cookie.path.as_ref().map_or(1, |path| path.len()))
+        });
+        let header = matching
             .iter()
             .map(|cookie| format!("{}={}", cookie.name, cookie.value))
             .collect::<Vec<_>>()
@@ -100,18 +131,28 @@ impl CookieJar {
         Some(SecretString::from(header))
     }
 
-    /// Merges the `Set-Cookie` header values of one response, by name.
+    /// Merges the `Set-Cookie` header values of one response from `url`.
     ///
-    /// A changed value replaces the stored one (keeping its extra keys), a new
-    /// name is appended, a cookie the server expires is removed, and every
-    /// other stored cookie is kept. Set-Cookie values that do not parse, or
-    /// whose name or value `from_json` would reject, are ignored. Each header
-    /// value must be passed separately: `Expires` dates contain commas.
+    /// Each one is the cookie of its name, domain (its `Domain` attribute,
+    /// which must domain-match `url`'s host, else the host) and path (its
+    /// `Path` attribute, else `url`'s default path), as in RFC 6265 §5.3. A
+    /// stored cookie is that cookie when name, domain and path are equal; a
+    /// stored cookie without `domain` (or `path`) counts as any. A new value
+    /// replaces the stored one's (its extra keys kept), a cookie the server
+    /// expires is removed, and a cookie not stored is appended with its
+    /// `domain` and `path` (and `hostOnly: true` without a `Domain`
+    /// attribute, so that it keeps to the host that set it). Same-named
+    /// cookies of other domains or paths are never touched. Set-Cookie
+    /// values that do not parse, whose name or value `from_json` would
+    /// reject, or whose `Domain` the host may not set, are ignored. Each
+    /// header value must be passed separately: `Expires` dates contain
+    /// commas.
     ///
     /// Returns true when the stored form changed.
     pub fn merge_set_cookies<'a>(
         &mut self,
         set_cookies: impl IntoIterator<Item = &'a str>,
+        url: &Url,
         now: OffsetDateTime,
     ) -> bool {
         // Comparing against a snapshot, rather than tracking each step, keeps
@@ -129,20 +170,28 @@ impl CookieJar {
             if name.contains(forbidden_in_name) || value.contains(forbidden_in_value) {
                 continue;
             }
+            // No public suffix list (a `Domain=com` is kept): the only
+            // server is AimHarder, and nothing goes to any other host.
+            let Ok(scoped) = cookie_store::Cookie::try_from_raw_cookie(&cookie, url) else {
+                continue;
+            };
+            let (domain, path) = (&scoped.domain, &scoped.path);
+            let is_it = |stored: &StoredCookie| stored.name == name && stored.is(domain, path);
             if is_expired(&cookie, now) {
-                self.cookies.retain(|stored| stored.name != name);
-            } else if self.cookies.iter().any(|stored| stored.name == name) {
-                // A hand-written row may repeat a name (e.g. for two paths);
-                // the server's new value applies to all of them.
-                for stored in self.cookies.iter_mut().filter(|stored| stored.name == name) {
+                self.cookies.retain(|stored| !is_it(stored));
+            } else if self.cookies.iter().any(is_it) {
+                // A hand-written row may repeat a cookie (say, without
+                // `domain`); the server's new value applies to each.
+                for stored in self.cookies.iter_mut().filter(|stored| is_it(stored)) {
                     value.clone_into(&mut stored.value);
                 }
             } else {
-                self.cookies.push(StoredCookie {
-                    name: name.to_owned(),
-                    value: value.to_owned(),
-                    extra: Map::new(),
-                });
+                self.cookies.push(StoredCookie::added(
+                    name,
+                    value,
+                    domain.clone(),
+                    path.clone(),
+                ));
             }
         }
         self.cookies != before
@@ -172,6 +221,53 @@ impl fmt::Debug for CookieJar {
     }
 }
 
+/// The `Set-Cookie` header values of one answer, with the URL that answered
+/// (what they apply to depends on it). They hold session credentials:
+/// `Debug` shows only how many there are and the cookies' names.
+#[derive(Clone)]
+pub struct SetCookies {
+    url: Url,
+    values: Vec<String>,
+}
+
+impl SetCookies {
+    /// Only `url`'s scheme, host, port and path are kept: its query may hold
+    /// the token, and cookies do not depend on it.
+    pub fn new(mut url: Url, values: Vec<String>) -> Self {
+        url.set_query(None);
+        url.set_fragment(None);
+        // Errs only for URLs that have no host, which have no userinfo.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        Self { url, values }
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The raw header values (exposes secrets: callers must not print them).
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().map(String::as_str)
+    }
+}
+
+impl fmt::Debug for SetCookies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self
+            .values
+            .iter()
+            .filter_map(|value| value.split_once('=').map(|(name, _)| name.trim()))
+            .filter(|name| !name.contains(forbidden_in_name))
+            .collect();
+        f.debug_struct("SetCookies")
+            .field("url", &self.url.as_str())
+            .field("count", &self.values.len())
+            .field("names", &names)
+            .finish()
+    }
+}
+
 impl StoredCookie {
     fn from_json(index: usize, item: &Value) -> Result<Self, CookieError> {
         let Value::Object(object) = item else {
@@ -195,7 +291,64 @@ impl StoredCookie {
         if value.contains(forbidden_in_value) {
             return Err(CookieError::BadValue { name });
         }
-        Ok(Self { name, value, extra })
+        let Ok(domain) = stored_domain(&extra) else {
+            return Err(CookieError::BadDomain { name });
+        };
+        let path = match extra.get("path") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(path)) if path.is_empty() => None,
+            Some(Value::String(path)) => match CookiePath::parse(path) {
+                Some(path) => Some(path),
+                None => return Err(CookieError::BadPath { name }),
+            },
+            Some(_) => return Err(CookieError::BadPath { name }),
+        };
+        Ok(Self {
+            name,
+            value,
+            domain,
+            path,
+            extra,
+        })
+    }
+
+    /// A cookie a server set: its domain and path recorded, so that it goes
+    /// where a browser would send it.
+    fn added(name: &str, value: &str, domain: CookieDomain, path: CookiePath) -> Self {
+        let mut extra = Map::new();
+        if let Some(host) = domain.as_cow() {
+            extra.insert("domain".to_owned(), Value::String(host.into_owned()));
+        }
+        if matches!(domain, CookieDomain::HostOnly(_)) {
+            extra.insert("hostOnly".to_owned(), Value::Bool(true));
+        }
+        extra.insert("path".to_owned(), Value::String(String::from(&path)));
+        Self {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            domain: Some(domain),
+            path: Some(path),
+            extra,
+        }
+    }
+
+    fn goes_to(&self, url: &Url) -> bool {
+        self.domain
+            .as_ref()
+            .is_none_or(|domain| domain.matches(url))
+            && self.path.as_ref().is_none_or(|path| path.matches(url))
+    }
+
+    /// Whether this is the cookie a server set for `domain` and `path`
+    /// (RFC 6265 §5.3 step 11: the host-only flag is not part of it).
+    fn is(&self, domain: &CookieDomain, path: &CookiePath) -> bool {
+        self.domain
+            .as_ref()
+            .is_none_or(|stored| stored.as_cow() == domain.as_cow())
+            && self
+                .path
+                .as_ref()
+                .is_none_or(|stored| stored.as_ref() == path.as_ref())
     }
 
     fn to_json(&self) -> Value {
@@ -204,6 +357,37 @@ impl StoredCookie {
         object.insert("value".to_owned(), Value::String(self.value.clone()));
         Value::Object(object)
     }
+}
+
+/// The domain of the stored keys `domain` and `hostOnly`; `None`: every
+/// host (no `domain`, or an empty one, which RFC 6265 §5.2.3 ignores).
+fn stored_domain(extra: &Map<String, Value>) -> Result<Option<CookieDomain>, ()> {
+    let domain = match extra.get("domain") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(domain)) => domain.trim(),
+        Some(_) => return Err(()),
+    };
+    let host_only = match extra.get("hostOnly") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(host_only)) => *host_only,
+        Some(_) => return Err(()),
+    };
+    let domain = domain.strip_prefix('.').unwrap_or(domain);
+    if domain.is_empty() {
+        return Ok(None);
+    }
+    // A URL's host parser: it lowercases (and punycodes) as `Url::host_str`
+    // does, which is what the matching compares with, and refuses what
+    // cannot be a host.
+    let Ok(host) = Host::parse(domain) else {
+        return Err(());
+    };
+    let host = host.to_string();
+    Ok(Some(if host_only {
+        CookieDomain::HostOnly(host)
+    } else {
+        CookieDomain::Suffix(host)
+    }))
 }
 
 /// Characters that would end or split a `name=value` pair in a `Cookie:`
