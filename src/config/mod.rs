@@ -124,6 +124,8 @@ pub enum ProbeTarget {
     All {
         limit: Option<u64>,
         shard: Option<Shard>,
+        /// The due window the counts by age follow: the endpoint's.
+        due_window: Duration,
     },
 }
 
@@ -303,6 +305,7 @@ fn probe(global: &GlobalArgs, args: &ProbeArgs) -> Result<Probe, ConfigError> {
         ProbeTarget::All {
             limit: args.limit,
             shard: shard(args.shard)?,
+            due_window: endpoint(global).default_older_than(),
         }
     } else {
         ProbeTarget::One(target(&args.target)?)
