@@ -246,6 +246,11 @@ pub struct RefreshAllArgs {
     /// Start nothing new after this long; exit 75 if due sessions were left.
     #[arg(long, value_parser = parse_duration)]
     pub max_duration: Option<Duration>,
+    /// Wait a random time up to this long before the first request (at
+    /// most 1h, and less than --max-duration, which counts the wait); a
+    /// dry run does not wait.
+    #[arg(long, env = "AIMHARDER_JITTER", value_parser = parse_duration)]
+    pub jitter: Option<Duration>,
     /// List what would be refreshed; call nothing, write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -271,6 +276,10 @@ pub struct ProbeArgs {
     /// Only sessions in shard I of N (1-based), e.g. 2/4, or `job/N` (with --all).
     #[arg(long, value_parser = parse_shard, requires = "all")]
     pub shard: Option<ShardArg>,
+    /// With --all: wait a random time up to this long (at most 1h) before
+    /// the first request. A probe of one session does not wait.
+    #[arg(long, env = "AIMHARDER_JITTER", value_parser = parse_duration)]
+    pub jitter: Option<Duration>,
     #[command(flatten)]
     pub http: HttpArgs,
 }

@@ -4,6 +4,7 @@
 pub mod exit;
 pub mod finished;
 pub mod healthcheck;
+pub mod jitter;
 pub mod metrics;
 pub mod probe;
 pub mod refresh_all;
@@ -131,6 +132,20 @@ async fn dispatch(
     stopping: &Stopping,
 ) -> anyhow::Result<Finished> {
     let output = settings.output;
+    // Before the wait: `--max-duration` counts it, as the scheduler's own
+    // time limit (GitHub's, a Job's deadline) does.
+    let begun = tokio::time::Instant::now();
+    // Before any request, Supabase's too: the due cutoff is taken after it,
+    // and a signal during it leaves nothing half done.
+    if let Some(most) = settings.command.jitter() {
+        if !jitter::wait(most, &stopping.stop).await {
+            return Err(AppError::Interrupted(format!(
+                "{} during the --jitter wait: nothing was asked or written",
+                stopping.why().unwrap_or("stopped")
+            ))
+            .into());
+        }
+    }
     let journal = match settings.journal {
         JournalSetting::File(journal) => Some(journal),
         JournalSetting::Nowhere => {
@@ -150,7 +165,7 @@ async fn dispatch(
             refresh_one::refresh_one(store, output, args, journal, stopping).await
         }
         CommandSettings::RefreshAll(args) => {
-            refresh_all::refresh_all(store, output, args, journal, stopping).await
+            refresh_all::refresh_all(store, output, args, journal, stopping, begun).await
         }
         CommandSettings::Probe(args) => probe::probe(store, output, args, stopping).await,
         // Reads only: a signal ends it at once.

@@ -32,7 +32,7 @@ pub async fn probe(
     let (totals, summary) = match &args.target {
         ProbeTarget::One(one) => {
             let row = target::find(&store, one, output).await?;
-            let mut sink = ProbeSink::start(output, true)?;
+            let mut sink = ProbeSink::one(output)?;
             let asked = tokio::select! {
                 biased;
                 _ = stopping.abort.cancelled() => None,
@@ -43,13 +43,18 @@ pub async fn probe(
             }
             sink.finish(clock.elapsed().as_millis())?
         }
-        ProbeTarget::All { limit, shard } => {
+        ProbeTarget::All {
+            limit,
+            shard,
+            due_window,
+            ..
+        } => {
             let rows = DueStream::start(
                 store.on_own_connections().map_err(AppError::from)?,
                 Selection::enabled(*shard),
                 Columns::Full,
             );
-            let mut sink = ProbeSink::start(output, false)?;
+            let mut sink = ProbeSink::all(output, *due_window)?;
             let mut write_error = None;
             let read = prober
                 .probe_all(rows, *limit, &stopping.abort, |report| {

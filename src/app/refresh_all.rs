@@ -29,6 +29,7 @@ pub async fn refresh_all(
     args: &RefreshAll,
     journal: Option<Journal>,
     stopping: &Stopping,
+    begun: Instant,
 ) -> anyhow::Result<Finished> {
     let started = timefmt::now();
     let clock = Instant::now();
@@ -44,7 +45,9 @@ pub async fn refresh_all(
         now: started,
     };
     let (stop, abort) = (&stopping.stop, &stopping.abort);
-    let deadline = args.max_duration.map(|d| clock + d);
+    // From the command's start, the --jitter wait and the journal's replay
+    // included.
+    let deadline = args.max_duration.map(|d| begun + d);
     watch_deadline(stopping.clone(), deadline);
 
     let bar = progress_bar(&store, &query, args.limit).await;

@@ -3,6 +3,7 @@
 //! setting never leaves a half-written JSON document behind.
 
 pub mod dotenv;
+mod durations;
 pub mod error;
 pub mod filters;
 pub mod keys;
@@ -15,12 +16,12 @@ use url::Url;
 
 use crate::aimharder::client::{AimHarderConfig, Endpoint};
 use crate::cli::{
-    ClaimArgs, Cli, Command, EndpointArg, GlobalArgs, HttpArgs, LogFormat, PaceArgs, ProbeArgs,
+    Cli, Command, EndpointArg, GlobalArgs, HttpArgs, LogFormat, PaceArgs, ProbeArgs,
     RefreshAllArgs, RefreshOneArgs, ShardArg, StatusArgs, TargetArgs,
 };
+use crate::config::durations::{claim_lease, jitter};
 use crate::config::error::ConfigError;
 use crate::domain::shard::Shard;
-use crate::engine::caller::MAX_ATTEMPTS;
 use crate::engine::journal;
 use crate::http::join_path;
 use crate::output::logging::LogSettings;
@@ -66,6 +67,19 @@ pub enum CommandSettings {
 }
 
 impl CommandSettings {
+    /// The longest random wait before the command's first request, if it
+    /// waits.
+    pub fn jitter(&self) -> Option<Duration> {
+        match self {
+            CommandSettings::RefreshAll(args) => args.jitter,
+            CommandSettings::Probe(Probe {
+                target: ProbeTarget::All { jitter, .. },
+                ..
+            }) => *jitter,
+            _ => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             CommandSettings::RefreshOne(_) => "refresh-one",
@@ -112,6 +126,8 @@ pub struct RefreshAll {
     pub limit: Option<u64>,
     pub shard: Option<Shard>,
     pub max_duration: Option<Duration>,
+    /// The longest random wait before the first request (none on a dry run).
+    pub jitter: Option<Duration>,
     pub dry_run: bool,
     pub aimharder: AimHarderConfig,
     /// How long a claim lasts if the run dies.
@@ -125,6 +141,10 @@ pub enum ProbeTarget {
     All {
         limit: Option<u64>,
         shard: Option<Shard>,
+        /// The due window the counts by age follow: the endpoint's.
+        due_window: Duration,
+        /// The longest random wait before the first request.
+        jitter: Option<Duration>,
     },
 }
 
@@ -269,20 +289,6 @@ fn refresh_one(global: &GlobalArgs, args: &RefreshOneArgs) -> Result<RefreshOne,
     })
 }
 
-/// The claim lease: a few times the longest one call can take (every
-/// attempt timing out), unless set; renewed while a call runs long, so a
-/// short one only makes a killed runner's sessions free sooner.
-fn claim_lease(claims: &ClaimArgs, http: &HttpArgs) -> Result<Duration, ConfigError> {
-    const LEAST: Duration = Duration::from_secs(1);
-    match claims.claim_lease {
-        Some(lease) if lease < LEAST => Err(ConfigError::Usage(
-            "--claim-lease (AIMHARDER_CLAIM_LEASE) must be at least 1s".into(),
-        )),
-        Some(lease) => Ok(lease),
-        None => Ok(http.request_timeout * MAX_ATTEMPTS as u32 * 3),
-    }
-}
-
 fn refresh_all(global: &GlobalArgs, args: &RefreshAllArgs) -> Result<RefreshAll, ConfigError> {
     Ok(RefreshAll {
         older_than: args
@@ -294,6 +300,8 @@ fn refresh_all(global: &GlobalArgs, args: &RefreshAllArgs) -> Result<RefreshAll,
         limit: args.limit,
         shard: shard(args.shard)?,
         max_duration: args.max_duration,
+        // A dry run calls nothing: nothing to spread.
+        jitter: jitter(args.jitter, args.max_duration)?.filter(|_| !args.dry_run),
         dry_run: args.dry_run,
         aimharder: aimharder_config(global, &args.http)?,
         claim_lease: claim_lease(&args.claims, &args.http)?,
@@ -305,6 +313,8 @@ fn probe(global: &GlobalArgs, args: &ProbeArgs) -> Result<Probe, ConfigError> {
         ProbeTarget::All {
             limit: args.limit,
             shard: shard(args.shard)?,
+            due_window: endpoint(global).default_older_than(),
+            jitter: jitter(args.jitter, None)?,
         }
     } else {
         ProbeTarget::One(target(&args.target)?)

@@ -1,6 +1,7 @@
 //! Plain types and rules, no I/O: a session, what became of it, the error
 //! stamp, shards, time.
 
+pub mod age;
 pub mod email;
 pub mod outcome;
 pub mod probe;

@@ -29,6 +29,10 @@ pub struct ProbeReport {
     pub email: Option<String>,
     pub outcome: Liveness,
     pub error: Option<String>,
+    /// Since the session's last keep-alive, when the answer came (`None`:
+    /// no date on the row); counted by age, not listed per session.
+    #[serde(skip)]
+    pub since_keepalive: Option<std::time::Duration>,
 }
 
 /// Counts of one probe run.

@@ -6,8 +6,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aimharder::client::{AimHarder, Whoami};
 use crate::aimharder::cookies::CookieJar;
+use crate::domain::age::since_keepalive;
 use crate::domain::probe::{Liveness, ProbeReport};
 use crate::domain::session::SessionRow;
+use crate::domain::timefmt;
 use crate::engine::breaker::Trip;
 use crate::engine::caller::{Called, Caller};
 use crate::engine::due::{take_until, DueStream, Taking};
@@ -69,12 +71,15 @@ impl Prober {
 
     /// Asks `/api/whoami` about one session, with its stored cookies;
     /// `None` when the run stopped (the circuit breaker) before asking.
+    /// The session's age is taken when the answer comes: the pace may hold
+    /// a question back for minutes on a large table.
     pub async fn probe(&self, row: &SessionRow) -> Option<ProbeReport> {
         let report = |outcome, error: Option<String>| ProbeReport {
             id: row.id.clone(),
             email: self.output.email(row.user_email.as_deref()),
             outcome,
             error,
+            since_keepalive: since_keepalive(row, timefmt::now()),
         };
         let cookies = match CookieJar::from_json(&row.aimharder_cookies) {
             Ok(jar) => jar,

@@ -1,8 +1,13 @@
 //! `probe` results as they come: one line per session that is not alive
-//! (every line when one session was asked about), or one JSON document.
+//! (every line when one session was asked about), or one JSON document;
+//! for `--all`, the counts by age since the last keep-alive after them.
 
 use std::io::Write;
+use std::time::Duration;
 
+use serde::Serialize;
+
+use crate::domain::age::{AgeRow, ByAge};
 use crate::domain::probe::{Liveness, ProbeReport, ProbeTotals};
 use crate::output::report::Output;
 use crate::output::stream::SessionsDocument;
@@ -16,11 +21,32 @@ pub struct ProbeSink {
     /// `-q`: nothing printed when every session is alive.
     quiet: bool,
     totals: ProbeTotals,
+    /// Counts by age (`probe --all`).
+    by_age: Option<ByAge>,
+}
+
+/// The members after the `sessions` array.
+#[derive(Serialize)]
+struct Tail<'a> {
+    #[serde(flatten)]
+    totals: &'a ProbeTotals,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by_age: Option<&'a [AgeRow]>,
 }
 
 impl ProbeSink {
-    /// `every_line`: print alive sessions too (a probe of one session).
-    pub fn start(output: Output, every_line: bool) -> std::io::Result<Self> {
+    /// For one session: every answer gets a line, alive ones too.
+    pub fn one(output: Output) -> std::io::Result<Self> {
+        Self::start(output, true, None)
+    }
+
+    /// For `--all`: lines for the sessions not alive, and the counts by
+    /// age in buckets that follow the due window `window`.
+    pub fn all(output: Output, window: Duration) -> std::io::Result<Self> {
+        Self::start(output, false, Some(ByAge::new(window)))
+    }
+
+    fn start(output: Output, every_line: bool, by_age: Option<ByAge>) -> std::io::Result<Self> {
         let document = if output.json {
             Some(SessionsDocument::start(&mut std::io::stdout().lock(), "")?)
         } else {
@@ -31,11 +57,15 @@ impl ProbeSink {
             every_line: every_line && !output.quiet,
             quiet: output.quiet,
             totals: ProbeTotals::default(),
+            by_age,
         })
     }
 
     pub fn session(&mut self, report: &ProbeReport) -> std::io::Result<()> {
         self.totals.add(report.outcome);
+        if let Some(by_age) = &mut self.by_age {
+            by_age.add(report.since_keepalive, report.outcome);
+        }
         let mut out = std::io::stdout().lock();
         match &mut self.document {
             Some(document) => document.item(&mut out, report)?,
@@ -60,10 +90,17 @@ impl ProbeSink {
             duration_ms as f64 / 1000.0
         );
         let mut out = std::io::stdout().lock();
+        let by_age = self.by_age.as_ref().map(ByAge::rows);
         match self.document {
-            Some(document) => document.finish(&mut out, t)?,
+            Some(document) => document.finish(&mut out, &Tail { totals: t, by_age })?,
+            // `-q`: nothing when every session is alive.
             None if self.quiet && t.all_alive() => {}
-            None => writeln!(out, "{summary}")?,
+            None => {
+                if let Some(rows) = by_age.filter(|_| t.probed > 0) {
+                    write!(out, "{}", age_table(rows))?;
+                }
+                writeln!(out, "{summary}")?
+            }
         }
         Ok((self.totals, summary))
     }
@@ -78,5 +115,51 @@ fn line(report: &ProbeReport) -> String {
     match &report.error {
         Some(err) => format!("{label:<7} {} {who} — {err}", report.id),
         None => format!("{label:<7} {} {who}", report.id),
+    }
+}
+
+/// The counts by age as a small table; the `unknown` row only when a
+/// session had no date.
+fn age_table(rows: &[AgeRow]) -> String {
+    let mut table = format!(
+        "{:<24} {:>6} {:>6} {:>6}\n",
+        "since last keep-alive", "alive", "dead", "failed"
+    );
+    for row in rows {
+        if row.age == "unknown" && row.total() == 0 {
+            continue;
+        }
+        table.push_str(&format!(
+            "{:<24} {:>6} {:>6} {:>6}\n",
+            row.age, row.alive, row.dead, row.failed
+        ));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_age_table_lists_every_bucket_and_unknown_only_when_used() {
+        let mut by_age = ByAge::new(Duration::from_secs(20 * 60));
+        by_age.add(Some(Duration::from_secs(60)), Liveness::Alive);
+        by_age.add(Some(Duration::from_secs(3 * 3600)), Liveness::Dead);
+        let table = age_table(by_age.rows());
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 8, "{table}");
+        assert!(lines[0].starts_with("since last keep-alive"), "{table}");
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["<20m", "1", "0", "0"]
+        );
+        assert_eq!(
+            lines[5].split_whitespace().collect::<Vec<_>>(),
+            ["2h-6h", "0", "1", "0"]
+        );
+        assert!(!table.contains("unknown"), "{table}");
+        by_age.add(None, Liveness::Failed);
+        assert!(age_table(by_age.rows()).contains("unknown"));
     }
 }

@@ -110,7 +110,7 @@ fn the_systemd_units_pass_systemd_analyze_verify() {
     }
     for line in [
         "OnCalendar=*-*-* 00/6:17:00",
-        "# OnCalendar=*:00/15",
+        "# OnCalendar=*:07/15",
         "Persistent=true",
         "RandomizedDelaySec=5m",
     ] {
@@ -143,6 +143,21 @@ fn the_kubernetes_manifests_validate_and_split_the_work_consistently() {
             .to_string()
     };
     assert_eq!(value("concurrencyPolicy"), "Forbid");
+    let minute = value("schedule")
+        .trim_matches('"')
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        minute.parse::<u32>().is_ok_and(|m| m > 0),
+        "off the hour: {minute}"
+    );
+    assert!(
+        value("args").contains(r#""--jitter", "#),
+        "the pods do not spread their start: {}",
+        value("args")
+    );
     assert_eq!(value("completionMode"), "Indexed");
     assert_eq!(value("runAsNonRoot"), "true");
     assert!(value("activeDeadlineSeconds").parse::<u32>().unwrap() > 0);

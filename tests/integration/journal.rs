@@ -176,7 +176,7 @@ async fn no_folder_for_the_journal_is_said_and_the_run_goes_on() {
 
 /// Seeds the journal that a run against `gw` replays with `lines`, in
 /// that order, in a state folder made with `mode`.
-fn seed_journal(gw: &Gateway, state: &Path, mode: u32, lines: &[serde_json::Value]) {
+pub(crate) fn seed_journal(gw: &Gateway, state: &Path, mode: u32, lines: &[serde_json::Value]) {
     let mut dir = std::fs::DirBuilder::new();
     dir.recursive(true);
     #[cfg(unix)]
@@ -197,7 +197,12 @@ fn seed_journal(gw: &Gateway, state: &Path, mode: u32, lines: &[serde_json::Valu
 /// A journal line for the row `id` as it is in `db` now (its credentials
 /// and count), answered `hours_ago`: a success bringing `token`, or (with
 /// none) a logout.
-fn answer(db: &TestDb, id: &str, hours_ago: i64, token: Option<&str>) -> serde_json::Value {
+pub(crate) fn answer(
+    db: &TestDb,
+    id: &str,
+    hours_ago: i64,
+    token: Option<&str>,
+) -> serde_json::Value {
     let r = row(db, id);
     let called = secrecy::SecretString::from(r["aimharder_token"].as_str().unwrap());
     let credentials = aimharder_refresh::engine::journal::credentials_digest(

@@ -269,3 +269,94 @@ async fn a_cron_loop_keeps_its_sessions_alive_and_probe_tells() {
         }
     }
 }
+
+/// `by_age` against the liveness model: rows whose last keep-alive (last
+/// refresh, else creation) is known, in a model where a session lives 50
+/// minutes; the buckets follow token-update's 20-minute due window.
+#[tokio::test]
+async fn probe_all_counts_alive_and_dead_by_age_since_the_last_keepalive() {
+    let (db, aim) = stack().await;
+    aim.sessions_die_after(Duration::from_secs(50 * 60));
+    aim.advance(Duration::from_secs(3 * 86_400));
+    // (session, minutes since its keep-alive, never refreshed, scripted 403)
+    let rows: [(&str, u64, bool, bool); 10] = [
+        ("a10", 10, false, false),
+        ("a30", 30, false, false),
+        ("n25", 25, true, false),
+        ("f35", 35, false, true),
+        ("a45", 45, false, false),
+        ("d55", 55, false, false),
+        ("d90", 90, false, false),
+        ("d180", 180, false, false),
+        ("d600", 600, false, false),
+        ("d2880", 2880, false, false),
+    ];
+    let mut ids = Vec::new();
+    for (session, minutes, never, blocked) in rows {
+        let when = format!("now() - interval '{minutes} minutes'");
+        let seed = Seed::new(&format!("{session}@example.com"), &format!("1|1|{session}"))
+            .session(session);
+        let seed = if never {
+            seed.never_refreshed(&when)
+        } else {
+            seed.refreshed(&when)
+        };
+        ids.push(seed.insert(&db));
+        aim.kept_alive_ago(session, Duration::from_secs(minutes * 60));
+        if blocked {
+            aim.script(session, vec![Reply::Status(403)]);
+        }
+    }
+    let probe = || {
+        BIN.run(&db, &aim)
+            .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
+            .args(&["probe", "--all", "--rate", "0"])
+    };
+    let done = probe().arg("--json").output().await;
+    assert_eq!(done.code, 1, "some are dead: {}", done.stderr);
+    let doc = done.json();
+    for ((session, minutes, _, blocked), id) in rows.iter().zip(&ids) {
+        let want = match (*blocked, *minutes < 50) {
+            (true, _) => "failed",
+            (false, true) => "alive",
+            (false, false) => "dead",
+        };
+        assert_eq!(done.session(id)["outcome"], want, "{session}");
+    }
+    let bucket = |age: &str, alive: u64, dead: u64, failed: u64| serde_json::json!({"age": age, "alive": alive, "dead": dead, "failed": failed});
+    assert_eq!(
+        doc["by_age"],
+        serde_json::json!([
+            bucket("<20m", 1, 0, 0),
+            // n25 by its creation, never refreshed.
+            bucket("20m-40m", 2, 0, 1),
+            // The lifetime, 50 minutes, lies in here.
+            bucket("40m-1h", 1, 1, 0),
+            bucket("1h-2h", 0, 1, 0),
+            bucket("2h-6h", 0, 1, 0),
+            bucket("6h-1d", 0, 1, 0),
+            bucket(">1d", 0, 1, 0),
+            bucket("unknown", 0, 0, 0),
+        ]),
+        "{doc}"
+    );
+
+    let text = probe().output().await;
+    assert_eq!(text.code, 1, "{}", text.stderr);
+    let line = |label: &str| -> Vec<String> {
+        let found = text
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(label))
+            .unwrap_or_else(|| panic!("no {label} line: {}", text.stdout));
+        found.split_whitespace().map(str::to_string).collect()
+    };
+    assert!(
+        text.stdout.contains("since last keep-alive"),
+        "{}",
+        text.stdout
+    );
+    assert_eq!(line("40m-1h"), ["40m-1h", "1", "1", "0"]);
+    assert_eq!(line(">1d"), [">1d", "0", "1", "0"]);
+    assert!(!text.stdout.contains("unknown"), "{}", text.stdout);
+}

@@ -10,6 +10,7 @@ use serde_json::Value;
 use aimharder_testkit::aimharder::{Reply, WHOAMI};
 use aimharder_testkit::run::{row, Seed};
 
+use crate::journal::{answer, seed_journal};
 use crate::refresh_all::stack;
 use crate::supabase_keys::gateway_stack;
 use crate::BIN;
@@ -210,4 +211,51 @@ async fn a_dry_run_honours_a_stop() {
     let listed = doc["sessions"].as_array().unwrap().len();
     assert!(listed < 6000, "listed all {listed} after the stop");
     assert!(aim.seen().is_empty());
+}
+
+/// `--jitter` waits before any request, AimHarder's and Supabase's (the
+/// journal's replay included); a signal then ends the run at once, 75.
+#[tokio::test]
+async fn a_signal_during_the_jitter_wait_ends_the_run_at_once_with_no_request() {
+    let (db, aim, gw) = gateway_stack().await;
+    let id = Seed::new("j@example.com", "1|1766731601|jitter").insert(&db);
+    let before = row(&db, &id);
+    // A result to replay: the first thing a run writes, were it not waiting.
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state");
+    let journaled = answer(&db, &id, 1, Some("1|1766818001|journaled"));
+    seed_journal(&gw, &state, 0o700, &[journaled]);
+    let runs: [(&[&str], Option<&str>); 2] = [
+        (&["refresh-all", "--jitter", "1h", "--json"], None),
+        // From the environment, as a shared env file gives it.
+        (&["probe", "--all", "--json"], Some("1h")),
+    ];
+    for (args, env) in runs {
+        let run = BIN
+            .via_gateway(&gw, &aim)
+            .env("AIMHARDER_STATE_DIR", state.to_str().unwrap());
+        let run = match env {
+            Some(jitter) => run.env("AIMHARDER_JITTER", jitter),
+            None => run,
+        };
+        let running = run.args(args).spawn();
+        running.wait_for_log("before the first request").await;
+        let signalled = Instant::now();
+        running.signal(libc::SIGTERM);
+        let done = running.finish().await;
+        let took = signalled.elapsed();
+        assert!(
+            took < Duration::from_secs(2),
+            "{args:?}: ended {took:?} after the signal"
+        );
+        assert_eq!(done.code, 75, "{args:?}: {}", done.stderr);
+        assert!(
+            done.stderr.contains("during the --jitter wait"),
+            "{args:?}: {}",
+            done.stderr
+        );
+        assert_eq!(gw.total(), 0, "{args:?}: Supabase was asked");
+        assert!(aim.seen().is_empty(), "{args:?}: AimHarder was asked");
+    }
+    assert_eq!(row(&db, &id), before, "the journal was not replayed");
 }

@@ -223,6 +223,12 @@ fn refresh_workflow_runs_off_the_hour_one_at_a_time_within_a_time_limit() {
         text.contains("--max-duration 50m"),
         "refresh-all runs without --max-duration 50m"
     );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("= schedule ]; then args+=(--jitter ")),
+        "a scheduled run does not spread its start with --jitter"
+    );
 
     // The key comes from the repository's secrets, never from the file.
     let live = lines.join("\n");
@@ -327,6 +333,7 @@ fn crontab_example_lines_are_installable() {
     for part in [
         "flock -n",
         "--max-duration",
+        "--jitter",
         "--metrics-file /var/lib/node_exporter/textfile_collector/aimharder_refresh.prom",
         ">>",
         "2>&1",

@@ -28,6 +28,16 @@ impl Liveness {
         self.now += by;
     }
 
+    /// Makes `session`'s last keep-alive `ago` before the model's now;
+    /// the clock must have been moved on by at least `ago`.
+    pub fn kept_alive_ago(&mut self, session: &str, ago: Duration) {
+        let at = self
+            .now
+            .checked_sub(ago)
+            .expect("advance the model's clock past `ago` first");
+        self.kept.insert(session.to_string(), at);
+    }
+
     pub fn is_alive(&self, session: &str) -> bool {
         let kept = self.kept.get(session).copied().unwrap_or_default();
         self.now - kept <= self.lifetime

@@ -297,6 +297,14 @@ impl FakeAimHarder {
         }
     }
 
+    /// Makes `session`'s last keep-alive `ago` before the model's clock
+    /// (moved on by at least that much first), as if a refresh had run then.
+    pub fn kept_alive_ago(&self, session: &str, ago: Duration) {
+        if let Some(model) = self.state.lock().unwrap().liveness.as_mut() {
+            model.kept_alive_ago(session, ago);
+        }
+    }
+
     /// Whether the model holds `session` (a session cookie value) alive.
     pub fn is_alive(&self, session: &str) -> bool {
         let state = self.state.lock().unwrap();
