@@ -1,10 +1,17 @@
 //! Run metrics in Prometheus text format, for node_exporter's textfile
-//! collector: written to a temporary file in the same folder and renamed
-//! over the target, so the collector never reads half a file.
+//! collector. Every series carries the `command` that wrote it, and a run
+//! replaces only its own command's series: a `refresh-one` sharing the file
+//! with the scheduled `refresh-all` neither hides a broken schedule nor
+//! overwrites its counts. The file is read and rewritten under a lock
+//! beside it, to a temporary file in the same folder renamed over the
+//! target, so the collector never reads half a file and two commands
+//! ending at once do not lose each other's series.
 
 use std::fmt::Write as _;
+use std::io::ErrorKind;
 use std::path::Path;
 
+use crate::app::exit::EX_TEMPFAIL;
 use crate::domain::outcome::Totals;
 use crate::domain::status::StatusReport;
 
@@ -22,16 +29,15 @@ pub struct RunMetrics<'a> {
     pub states: Option<&'a StatusReport>,
 }
 
+/// A run succeeded when it failed nothing: 0, or 75 (the deadline or a
+/// signal stopped it with due sessions left, which the next run takes).
+/// Counting 75 as a failure would call a table larger than one run covers
+/// "never succeeding"; whether the schedule keeps up is another question.
+fn succeeded(exit_code: u8) -> bool {
+    exit_code == 0 || exit_code == EX_TEMPFAIL
+}
+
 pub fn write(path: &Path, run: &RunMetrics<'_>) -> std::io::Result<()> {
-    // A failed run keeps the last success time of the previous file.
-    let last_success = if run.exit_code == 0 {
-        Some(run.finished_at)
-    } else {
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|old| previous(&old, LAST_SUCCESS))
-    };
-    let text = render(run, last_success);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -40,6 +46,30 @@ pub fn write(path: &Path, run: &RunMetrics<'_>) -> std::io::Result<()> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("aimharder_refresh.prom");
+    // Not the metrics file itself: the rename replaces it, and a lock on
+    // the replaced file would keep nobody out. The collector reads only
+    // `*.prom`, so it ignores this file and the temporary one.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(format!(".{name}.lock")))?;
+    // Its holders only read and rename a small file.
+    fs4::FileExt::lock(&lock)?;
+    let old = match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text),
+        Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+        // Writing over a file we cannot read would lose the other
+        // commands' series.
+        Err(e) => return Err(e),
+    };
+    // A failed run keeps its command's last success time.
+    let last_success = if succeeded(run.exit_code) {
+        Some(run.finished_at)
+    } else {
+        previous(&old, LAST_SUCCESS, run.command)
+    };
+    let text = merge(old, families(run, last_success), run.command);
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
@@ -47,49 +77,169 @@ pub fn write(path: &Path, run: &RunMetrics<'_>) -> std::io::Result<()> {
     })
 }
 
-fn previous(text: &str, metric: &str) -> Option<i64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(metric))
-        .and_then(|rest| rest.trim().parse::<f64>().ok())
+/// One metric: its `# HELP` and `# TYPE` lines, then its samples, each
+/// with the command that wrote it.
+struct Family {
+    name: String,
+    head: String,
+    samples: Vec<Sample>,
+}
+
+struct Sample {
+    command: String,
+    line: String,
+}
+
+/// The families of a file this tool wrote. A sample without a `command`
+/// label comes from a version before the label: whose it was is unknown,
+/// so it is dropped rather than credited to a command.
+fn parse(text: &str) -> Vec<Family> {
+    let mut families: Vec<Family> = Vec::new();
+    for line in text.lines() {
+        let (name, sample) = if let Some(rest) = line
+            .strip_prefix("# HELP ")
+            .or_else(|| line.strip_prefix("# TYPE "))
+        {
+            (rest.split(' ').next().unwrap_or(""), None)
+        } else if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        } else {
+            let Some(command) = label(line, "command") else {
+                continue;
+            };
+            let name = line.split(['{', ' ']).next().unwrap_or("");
+            let sample = Sample {
+                command: command.to_string(),
+                line: line.to_string(),
+            };
+            (name, Some(sample))
+        };
+        let at = match families.iter().position(|f| f.name == name) {
+            Some(at) => at,
+            None => {
+                families.push(Family {
+                    name: name.to_string(),
+                    head: String::new(),
+                    samples: Vec::new(),
+                });
+                families.len() - 1
+            }
+        };
+        match sample {
+            Some(sample) => families[at].samples.push(sample),
+            None => {
+                families[at].head.push_str(line);
+                families[at].head.push('\n');
+            }
+        }
+    }
+    families
+}
+
+/// The value of label `key` in a sample line (this tool's values hold no
+/// quotes).
+fn label<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let (_, labels) = line.split_once('{')?;
+    let (labels, _) = labels.split_once('}')?;
+    labels.split(',').find_map(|pair| {
+        pair.strip_prefix(key)?
+            .strip_prefix("=\"")?
+            .strip_suffix('"')
+    })
+}
+
+fn previous(old: &[Family], metric: &str, command: &str) -> Option<i64> {
+    old.iter()
+        .find(|f| f.name == metric)?
+        .samples
+        .iter()
+        .find(|s| s.command == command)
+        .and_then(|s| s.line.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
         .map(|v| v as i64)
 }
 
-fn render(run: &RunMetrics<'_>, last_success: Option<i64>) -> String {
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, samples: &[(String, String)]| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
+/// The new run's families with the other commands' samples of the old
+/// file added (a family only the old file has keeps its head): one block
+/// per metric, as the text format wants. Metrics by name and samples by
+/// command, so the layout does not depend on which command wrote last.
+fn merge(old: Vec<Family>, new: Vec<Family>, command: &str) -> String {
+    let mut all = new;
+    for mut family in old {
+        family.samples.retain(|s| s.command != command);
+        match all.iter_mut().find(|f| f.name == family.name) {
+            Some(f) => f.samples.extend(family.samples),
+            None => all.push(family),
         }
+    }
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out = String::new();
+    for family in &mut all {
+        if family.samples.is_empty() {
+            continue;
+        }
+        // Stable: a command's samples keep their order.
+        family.samples.sort_by(|a, b| a.command.cmp(&b.command));
+        out.push_str(&family.head);
+        for sample in &family.samples {
+            out.push_str(&sample.line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn families(run: &RunMetrics<'_>, last_success: Option<i64>) -> Vec<Family> {
+    let mut out = Vec::new();
+    // Every sample of this run, `command` first among its labels.
+    let mut gauge = |name: &str, help: &str, samples: &[(Option<(&str, &str)>, String)]| {
+        let samples = samples
+            .iter()
+            .map(|(label, value)| {
+                let mut line = format!("{name}{{command=\"{}\"", run.command);
+                if let Some((key, v)) = label {
+                    let _ = write!(line, ",{key}=\"{v}\"");
+                }
+                let _ = write!(line, "}} {value}");
+                Sample {
+                    command: run.command.to_string(),
+                    line,
+                }
+            })
+            .collect();
+        out.push(Family {
+            name: name.to_string(),
+            head: format!("# HELP {name} {help}\n# TYPE {name} gauge\n"),
+            samples,
+        });
     };
-    let cmd = format!("{{command=\"{}\"}}", run.command);
-    let by = |label: &str, value: &str, n: u64| (format!("{{{label}=\"{value}\"}}"), n.to_string());
+    let by = |key: &'static str, value: &'static str, n: u64| (Some((key, value)), n.to_string());
     gauge(
         "aimharder_refresh_last_run_timestamp_seconds",
         "When the last run ended (Unix time).",
-        &[(cmd.clone(), run.finished_at.to_string())],
+        &[(None, run.finished_at.to_string())],
     );
     if let Some(ts) = last_success {
         gauge(
             LAST_SUCCESS,
-            "When the last run that exited 0 ended (Unix time).",
-            &[(String::new(), ts.to_string())],
+            "When the last run that failed nothing (exit 0, or 75: stopped with due sessions left) ended (Unix time).",
+            &[(None, ts.to_string())],
         );
     }
     gauge(
         "aimharder_refresh_last_run_duration_seconds",
         "How long the last run took.",
-        &[(cmd.clone(), format!("{:.3}", run.duration_secs))],
+        &[(None, format!("{:.3}", run.duration_secs))],
     );
     gauge(
         "aimharder_refresh_last_run_exit_code",
         "Exit code of the last run (0 = all refreshed).",
-        &[(cmd.clone(), run.exit_code.to_string())],
+        &[(None, run.exit_code.to_string())],
     );
     gauge(
         "aimharder_refresh_circuit_breaker_tripped",
         "1 when the circuit breaker stopped the last run (AimHarder refused or failed sessions in a row).",
-        &[(cmd, u8::from(run.tripped).to_string())],
+        &[(None, u8::from(run.tripped).to_string())],
     );
     if let Some(s) = run.states {
         gauge(
@@ -126,50 +276,183 @@ fn render(run: &RunMetrics<'_>, last_success: Option<i64>) -> String {
 mod tests {
     use super::*;
 
+    fn run<'a>(
+        command: &'a str,
+        finished_at: i64,
+        exit_code: u8,
+        totals: &'a Totals,
+    ) -> RunMetrics<'a> {
+        RunMetrics {
+            command,
+            finished_at,
+            duration_secs: 1.5,
+            exit_code,
+            totals: Some(totals),
+            tripped: false,
+            states: None,
+        }
+    }
+
+    fn totals(refreshed: u64) -> Totals {
+        Totals {
+            selected: refreshed,
+            refreshed,
+            ..Totals::default()
+        }
+    }
+
+    fn has(text: &str, line: &str) -> bool {
+        text.lines().any(|l| l == line)
+    }
+
     #[test]
     fn a_failed_run_keeps_the_previous_success_time() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.prom");
-        let totals = Totals {
-            selected: 3,
-            refreshed: 3,
-            ..Totals::default()
-        };
-        let ok = RunMetrics {
-            command: "refresh-all",
-            finished_at: 1000,
-            duration_secs: 1.5,
-            exit_code: 0,
-            totals: Some(&totals),
-            tripped: false,
-            states: None,
-        };
-        write(&path, &ok).unwrap();
-        let failed = RunMetrics {
-            finished_at: 2000,
-            exit_code: 1,
-            ..ok
-        };
-        write(&path, &failed).unwrap();
+        let three = totals(3);
+        write(&path, &run("refresh-all", 1000, 0, &three)).unwrap();
+        write(&path, &run("refresh-all", 2000, 1, &three)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in [
+            "aimharder_refresh_last_success_timestamp_seconds{command=\"refresh-all\"} 1000",
+            "aimharder_refresh_last_run_timestamp_seconds{command=\"refresh-all\"} 2000",
+            "aimharder_refresh_last_run_exit_code{command=\"refresh-all\"} 1",
+            "aimharder_refresh_sessions{command=\"refresh-all\",outcome=\"refreshed\"} 3",
+        ] {
+            assert!(has(&text, line), "no {line} in\n{text}");
+        }
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            names.iter().all(|n| n == "m.prom" || n == ".m.prom.lock"),
+            "no temp file left: {names:?}"
+        );
+    }
+
+    #[test]
+    fn a_run_stopped_with_sessions_left_counts_as_a_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.prom");
+        let some = totals(40);
+        write(&path, &run("refresh-all", 1000, 0, &some)).unwrap();
+        write(&path, &run("refresh-all", 2000, EX_TEMPFAIL, &some)).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
-            text.contains("aimharder_refresh_last_success_timestamp_seconds 1000"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "aimharder_refresh_last_run_timestamp_seconds{command=\"refresh-all\"} 2000"
+            has(
+                &text,
+                "aimharder_refresh_last_success_timestamp_seconds{command=\"refresh-all\"} 2000"
             ),
             "{text}"
         );
-        assert!(
-            text.contains("aimharder_refresh_sessions{outcome=\"refreshed\"} 3"),
-            "{text}"
-        );
+        assert!(succeeded(0) && succeeded(75));
+        for code in [1, 64, 66, 69, 70, 77, 78] {
+            assert!(!succeeded(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn a_command_replaces_only_its_own_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.prom");
+        let states = StatusReport {
+            total: 9,
+            auto_refresh_enabled: 9,
+            fresh: 5,
+            stale: 0,
+            never_refreshed: 0,
+            with_errors: 0,
+            due: 4,
+        };
+        let many = totals(7);
+        let all = RunMetrics {
+            states: Some(&states),
+            ..run("refresh-all", 1000, 0, &many)
+        };
+        write(&path, &all).unwrap();
+        let before = std::fs::read_to_string(&path).unwrap();
+        let one = totals(1);
+        write(&path, &run("refresh-one", 5000, 0, &one)).unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        let samples = |text: &str, command: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| l.contains(&format!("command=\"{command}\"")))
+                .map(String::from)
+                .collect()
+        };
         assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "no temp file left"
+            samples(&after, "refresh-all"),
+            samples(&before, "refresh-all"),
+            "refresh-all's series untouched:\n{after}"
+        );
+        for line in [
+            "aimharder_refresh_last_success_timestamp_seconds{command=\"refresh-one\"} 5000",
+            "aimharder_refresh_last_success_timestamp_seconds{command=\"refresh-all\"} 1000",
+            "aimharder_refresh_sessions{command=\"refresh-one\",outcome=\"refreshed\"} 1",
+            "aimharder_refresh_sessions{command=\"refresh-all\",outcome=\"refreshed\"} 7",
+            "aimharder_refresh_sessions_by_state{command=\"refresh-all\",state=\"due\"} 4",
+        ] {
+            assert!(has(&after, line), "no {line} in\n{after}");
+        }
+        // The text format wants each metric in one block under one HELP.
+        let names: Vec<&str> = after
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split('{').next().unwrap())
+            .collect();
+        let mut blocks = names.clone();
+        blocks.dedup();
+        let mut unique = blocks.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(blocks.len(), unique.len(), "a metric split:\n{after}");
+        for name in unique {
+            let help = format!("# HELP {name} ");
+            assert_eq!(after.matches(&help).count(), 1, "{name}:\n{after}");
+        }
+
+        // refresh-all failing now keeps its own success time and leaves
+        // refresh-one's series alone.
+        let failed = run("refresh-all", 9000, 1, &many);
+        write(&path, &failed).unwrap();
+        let last = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            samples(&last, "refresh-one"),
+            samples(&after, "refresh-one")
+        );
+        assert!(has(
+            &last,
+            "aimharder_refresh_last_success_timestamp_seconds{command=\"refresh-all\"} 1000"
+        ));
+        assert!(
+            !last.contains("sessions_by_state"),
+            "refresh-all's state counts were of its previous run:\n{last}"
+        );
+    }
+
+    #[test]
+    fn series_of_a_version_without_the_command_label_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.prom");
+        std::fs::write(
+            &path,
+            "# HELP aimharder_refresh_last_success_timestamp_seconds old\n\
+             # TYPE aimharder_refresh_last_success_timestamp_seconds gauge\n\
+             aimharder_refresh_last_success_timestamp_seconds 1000\n\
+             # HELP aimharder_refresh_sessions old\n\
+             # TYPE aimharder_refresh_sessions gauge\n\
+             aimharder_refresh_sessions{outcome=\"refreshed\"} 3\n",
+        )
+        .unwrap();
+        let none = totals(0);
+        write(&path, &run("refresh-all", 2000, 1, &none)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("last_success"), "{text}");
+        assert!(!text.contains("} 3\n") && !text.contains(" old"), "{text}");
+        assert_eq!(
+            text.matches("# HELP aimharder_refresh_sessions ").count(),
+            1
         );
     }
 }

@@ -242,15 +242,17 @@ fn the_alert_rules_pass_promtool_and_their_unit_tests() {
 async fn the_rules_and_the_dashboard_read_metrics_the_tool_writes() {
     let promtool = tool("promtool", "PROMTOOL", None);
     let (db, aim) = stack().await;
-    Seed::new("m1@example.com", "1|1|m").insert(&db);
+    let m1 = Seed::new("m1@example.com", "1|1|m").insert(&db);
     Seed::new("m2@example.com", "2|1|m").insert(&db);
-    // A first run that succeeds, then one where a session is refused.
+    // A first run that succeeds, then one where a session is refused, then
+    // a refresh-one beside them in the same file.
     aim.script("2|1|m", vec![Reply::ok(), Reply::Status(403)]);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("aimharder_refresh.prom");
     for (args, code) in [
         (&["refresh-all", "--rate", "0"][..], 0),
         (&["refresh-all", "--rate", "0", "--force"][..], 1),
+        (&["refresh-one", "--id", &m1][..], 0),
     ] {
         let done = BIN
             .run(&db, &aim)
@@ -274,9 +276,11 @@ async fn the_rules_and_the_dashboard_read_metrics_the_tool_writes() {
     );
     for sample in [
         "aimharder_refresh_circuit_breaker_tripped{command=\"refresh-all\"} 0",
-        "aimharder_refresh_sessions_by_state{state=\"total\"} 2",
-        "aimharder_refresh_sessions_by_state{state=\"with_errors\"} 1",
-        "aimharder_refresh_sessions{outcome=\"failed\"} 1",
+        "aimharder_refresh_sessions_by_state{command=\"refresh-all\",state=\"total\"} 2",
+        "aimharder_refresh_sessions_by_state{command=\"refresh-all\",state=\"with_errors\"} 1",
+        "aimharder_refresh_sessions{command=\"refresh-all\",outcome=\"failed\"} 1",
+        "aimharder_refresh_sessions{command=\"refresh-one\",outcome=\"refreshed\"} 1",
+        "aimharder_refresh_last_run_exit_code{command=\"refresh-one\"} 0",
     ] {
         assert!(
             metrics.lines().any(|l| l == sample),
@@ -313,6 +317,15 @@ async fn the_rules_and_the_dashboard_read_metrics_the_tool_writes() {
             assert!(
                 written.contains(&metric.as_str()),
                 "the {name} reads {metric}, which the tool does not write"
+            );
+        }
+        // The commands they select on are ones whose series the file holds.
+        for command in text.split("command=").skip(1) {
+            let command = command.trim_start_matches('\\').trim_start_matches('"');
+            let command = &command[..command.find(['"', '\\']).unwrap_or(command.len())];
+            assert!(
+                metrics.contains(&format!("{{command=\"{command}\"")),
+                "the {name} selects command {command:?}, which the file does not hold"
             );
         }
     }

@@ -1,9 +1,12 @@
 //! Running unattended: GitHub Actions annotations and step summary,
 //! healthcheck pings, the metrics file, completions and the man page.
 
-use aimharder_testkit::aimharder::Reply;
+use std::time::Duration;
+
+use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
 use aimharder_testkit::recorder::Recorder;
 use aimharder_testkit::run::Seed;
+use aimharder_testkit::stack::TestDb;
 
 use crate::refresh_all::stack;
 use crate::BIN;
@@ -148,10 +151,13 @@ async fn the_metrics_file_carries_the_run_in_prometheus_format() {
             .unwrap_or_else(|| panic!("{metric} missing from\n{text}"))
     };
     assert_eq!(
-        value("aimharder_refresh_sessions{outcome=\"refreshed\"}"),
+        value("aimharder_refresh_sessions{command=\"refresh-all\",outcome=\"refreshed\"}"),
         1.0
     );
-    assert_eq!(value("aimharder_refresh_sessions{outcome=\"failed\"}"), 1.0);
+    assert_eq!(
+        value("aimharder_refresh_sessions{command=\"refresh-all\",outcome=\"failed\"}"),
+        1.0
+    );
     assert_eq!(
         value("aimharder_refresh_last_run_exit_code{command=\"refresh-all\"}"),
         1.0
@@ -163,10 +169,131 @@ async fn the_metrics_file_carries_the_run_in_prometheus_format() {
         assert!(name.starts_with("aimharder_refresh_"), "{line}");
         v.parse::<f64>().unwrap_or_else(|_| panic!("{line}"));
     }
-    let entries: Vec<_> = std::fs::read_dir(done.dir.path().join("textfile"))
+    let entries: Vec<String> = std::fs::read_dir(done.dir.path().join("textfile"))
         .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".prom") || n.ends_with(".tmp"))
         .collect();
-    assert_eq!(entries.len(), 1, "the temp file was renamed away");
+    assert_eq!(
+        entries,
+        ["aimharder.prom"],
+        "the temp file was renamed away"
+    );
+}
+
+/// The samples of `file` a command wrote, as lines.
+fn series_of(file: &std::path::Path, command: &str) -> Vec<String> {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&format!("command=\"{command}\"")))
+        .map(String::from)
+        .collect()
+}
+
+/// A table larger than one run covers: the deadline stops the run with due
+/// sessions left (exit 75). It failed nothing, so it is a success.
+#[tokio::test]
+async fn a_run_its_deadline_stopped_updates_the_last_success() {
+    let db = TestDb::new().await;
+    db.apply_migrations();
+    let aim = FakeAimHarder::with_latency(Duration::from_millis(400)).await;
+    for i in 0..30 {
+        Seed::new(&format!("d{i}@example.com"), &format!("{i}|1|d"))
+            .refreshed("now() - interval '7 hours'")
+            .insert(&db);
+    }
+    let run = BIN.run(&db, &aim);
+    let path = run.dir().join("aimharder.prom");
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let done = run
+        .env("AIMHARDER_METRICS_FILE", path.to_str().unwrap())
+        .args(&[
+            "refresh-all",
+            "--rate",
+            "0",
+            "--concurrency",
+            "2",
+            "--max-duration",
+            "1s",
+        ])
+        .output()
+        .await;
+    assert_eq!(done.code, 75, "{}", done.stderr);
+    let series = series_of(&done.dir.path().join("aimharder.prom"), "refresh-all");
+    let value = |metric: &str| -> u64 {
+        series
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("{metric}{{command=\"refresh-all\"}} ")))
+            .unwrap_or_else(|| panic!("no {metric} in {series:#?}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("aimharder_refresh_last_run_exit_code"), 75);
+    let success = value("aimharder_refresh_last_success_timestamp_seconds");
+    assert!(
+        success >= started,
+        "{success} is before the run ({started})"
+    );
+    assert_eq!(
+        success,
+        value("aimharder_refresh_last_run_timestamp_seconds"),
+        "the last success is this run"
+    );
+}
+
+/// A `refresh-one` sharing the file with a failing schedule: it adds series
+/// of its own and keeps refresh-all's as they were, so refresh-all still
+/// shows no success.
+#[tokio::test]
+async fn a_refresh_one_after_a_refresh_all_keeps_its_series_and_adds_its_own() {
+    let (db, aim) = stack().await;
+    let good = Seed::new("a@example.com", "1|1|a").insert(&db);
+    Seed::new("b@example.com", "2|1|b").insert(&db);
+    aim.script("2|1|b", vec![Reply::Status(403)]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aimharder.prom");
+    let all = BIN
+        .run(&db, &aim)
+        .env("AIMHARDER_METRICS_FILE", path.to_str().unwrap())
+        .args(&["refresh-all", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(all.code, 1, "{}", all.stderr);
+    let before = series_of(&path, "refresh-all");
+    assert!(!before.is_empty());
+    let one = BIN
+        .run(&db, &aim)
+        .env("AIMHARDER_METRICS_FILE", path.to_str().unwrap())
+        .args(&["refresh-one", "--id", &good])
+        .output()
+        .await;
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    assert_eq!(
+        series_of(&path, "refresh-all"),
+        before,
+        "refresh-all's series changed"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    for line in [
+        "aimharder_refresh_last_run_exit_code{command=\"refresh-one\"} 0",
+        "aimharder_refresh_sessions{command=\"refresh-one\",outcome=\"refreshed\"} 1",
+        "aimharder_refresh_sessions{command=\"refresh-all\",outcome=\"failed\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+    }
+    let successes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("aimharder_refresh_last_success_timestamp_seconds"))
+        .collect();
+    assert_eq!(successes.len(), 1, "{text}");
+    assert!(
+        successes[0].contains("command=\"refresh-one\""),
+        "refresh-one's success is credited to refresh-all: {text}"
+    );
 }
 
 #[tokio::test]

@@ -105,6 +105,21 @@ fn values<'a>(lines: &[&'a str], key: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The lines under `header` (a live line as written, indentation included:
+/// `"  keepalive:"`), up to the next line indented no deeper; empty if there
+/// is no such line.
+fn under<'a>(lines: &[&'a str], header: &str) -> Vec<&'a str> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let Some(at) = lines.iter().position(|l| l.trim_end() == header) else {
+        return Vec::new();
+    };
+    lines[at + 1..]
+        .iter()
+        .take_while(|l| indent(l) > indent(header))
+        .copied()
+        .collect()
+}
+
 #[test]
 fn every_workflow_passes_action_validator() {
     let validator = action_validator();
@@ -208,7 +223,7 @@ fn refresh_workflow_runs_off_the_hour_one_at_a_time_within_a_time_limit() {
     );
 
     // A time limit on the job, beyond the run's own --max-duration.
-    let timeouts = values(&lines, "timeout-minutes");
+    let timeouts = values(&under(&lines, "  refresh:"), "timeout-minutes");
     assert!(!timeouts.is_empty(), "no timeout-minutes");
     for t in &timeouts {
         let minutes: u32 = t
@@ -280,6 +295,80 @@ fn refresh_workflow_runs_off_the_hour_one_at_a_time_within_a_time_limit() {
             );
         }
     }
+}
+
+/// GitHub switches off a public repository's schedules after 60 days
+/// without activity: a job re-enables the workflow through the API on each
+/// scheduled run, alone in holding `actions: write`.
+#[test]
+fn refresh_workflow_keeps_its_schedule_enabled_with_the_least_permission() {
+    let text = read(&workflows_dir().join("refresh-sessions.yml"));
+    let lines = live_lines(&text);
+    let trimmed =
+        |block: Vec<&str>| -> Vec<String> { block.iter().map(|l| l.trim().to_string()).collect() };
+    assert_eq!(
+        trimmed(under(&lines, "permissions:")),
+        ["contents: read"],
+        "the workflow's own permissions"
+    );
+    let refresh = under(&lines, "  refresh:");
+    assert!(!refresh.is_empty(), "no refresh job");
+    assert!(
+        under(&refresh, "    permissions:").is_empty(),
+        "the refresh job must keep the workflow's read-only token"
+    );
+
+    let keepalive = under(&lines, "  keepalive:");
+    assert!(!keepalive.is_empty(), "no keepalive job");
+    assert_eq!(
+        trimmed(under(&keepalive, "    permissions:")),
+        ["actions: write"],
+        "the keepalive job's permissions"
+    );
+    assert!(
+        keepalive
+            .iter()
+            .any(|l| l.trim() == "if: github.event_name == 'schedule'"),
+        "the keepalive job runs on the schedule: {keepalive:#?}"
+    );
+    assert!(
+        values(&keepalive, "needs").is_empty(),
+        "the keepalive job must not wait on the refresh: a failing schedule stays scheduled"
+    );
+    let minutes: u32 = values(&keepalive, "timeout-minutes")
+        .first()
+        .expect("the keepalive job has no timeout-minutes")
+        .parse()
+        .unwrap();
+    assert!(minutes <= 10, "a single API call: {minutes} minutes");
+    let job = keepalive.join("\n");
+    for unwanted in ["secrets.", "actions/checkout", "${{ inputs."] {
+        assert!(!job.contains(unwanted), "the keepalive job uses {unwanted}");
+    }
+    assert_eq!(values(&keepalive, "GH_TOKEN"), ["${{ github.token }}"]);
+    let call = keepalive
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with("gh api"))
+        .expect("the keepalive step makes no `gh api` call");
+    assert_eq!(
+        call,
+        r#"gh api --method PUT "repos/${GITHUB_REPOSITORY}/actions/workflows/${file}/enable""#
+    );
+    // The workflow's id is its own file name, from GITHUB_WORKFLOW_REF.
+    assert!(
+        job.contains(r#"file="${GITHUB_WORKFLOW_REF%%@*}""#),
+        "{job}"
+    );
+    assert!(job.contains(r#"file="${file##*/}""#), "{job}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("actions: write"))
+            .count(),
+        1,
+        "only the keepalive job holds actions: write"
+    );
 }
 
 #[test]
