@@ -241,7 +241,9 @@ async fn the_metrics_state_counts_honour_the_filter() {
     );
     let text = std::fs::read_to_string(done.dir.path().join("aimharder.prom")).unwrap();
     let state = |name: &str| -> u64 {
-        let metric = format!("aimharder_refresh_sessions_by_state{{state=\"{name}\"}} ");
+        let metric = format!(
+            "aimharder_refresh_sessions_by_state{{command=\"refresh-all\",state=\"{name}\"}} "
+        );
         text.lines()
             .find_map(|l| l.strip_prefix(&metric))
             .and_then(|v| v.parse().ok())
