@@ -5,6 +5,8 @@
 //! flight.
 
 mod liveness;
+mod reply;
+mod seen;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -19,78 +21,11 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::listen::serve_each;
 use crate::wire::read_message;
 use liveness::Liveness;
+use reply::{logs_out, rotates};
+pub use reply::{rotated, Hook, Reply};
+pub use seen::Seen;
 pub use wire::refresh_page;
 use wire::{parse_request, response, LOGIN_PAGE};
-
-pub type Hook = Arc<dyn Fn() + Send + Sync>;
-
-/// One scripted answer.
-#[derive(Clone)]
-pub enum Reply {
-    /// Run the hook (say, another writer touching the row), then answer.
-    Then(Hook, Box<Reply>),
-    /// Wait this long (beyond the server's latency), then answer.
-    Delay(Duration, Box<Reply>),
-    /// 200 with the localStorage script; `None` echoes what was sent.
-    Refresh {
-        token: Option<String>,
-        fingerprint: Option<String>,
-        set_cookies: Vec<String>,
-    },
-    Status(u16),
-    /// 429 or 503 with `Retry-After: secs`.
-    RetryAfter(u16, u64),
-    Redirect(u16, &'static str),
-    LoginPage,
-    /// 200 `{"logout":1}`: how AimHarder's API announces a dead session.
-    /// The session (its cookie) is dead from then on: whoami says so too.
-    Logout,
-    /// 200 `{"logout":1}` to a session that is alive: AimHarder refusing
-    /// the request, not the session (whoami still knows the member).
-    FalseLogout,
-    /// 200 `{"data":[]}`: whoami's answer for a dead session (`Reply::ok()`
-    /// is a live one there).
-    Dead,
-    NoScript,
-    /// Body larger than 1 MiB.
-    Huge,
-    /// Bytes that are not UTF-8 around a valid-looking call.
-    InvalidUtf8,
-    /// Headers promise more body than is sent, then the connection closes.
-    Truncated,
-    /// Accept, read, and never answer.
-    Hang,
-    /// Close the connection without answering.
-    Reset,
-    /// Headers at once, then the body never finishes.
-    SlowBody,
-}
-
-impl Reply {
-    pub fn ok() -> Self {
-        Reply::Refresh {
-            token: None,
-            fingerprint: None,
-            set_cookies: vec![],
-        }
-    }
-
-    pub fn rotate(token: &str) -> Self {
-        Reply::Refresh {
-            token: Some(token.into()),
-            fingerprint: None,
-            set_cookies: vec![],
-        }
-    }
-
-    pub fn with_cookies(cookies: &[&str]) -> Self {
-        Reply::Refresh {
-            token: None,
-            fingerprint: None,
-            set_cookies: cookies.iter().map(|c| c.to_string()).collect(),
-        }
-    }
-}
 
 /// The path of AimHarder's page keep-alive (`POST`, a form).
 pub const TOKEN_UPDATE: &str = "/api/tokenUpdate";
@@ -99,90 +34,6 @@ pub const WHOAMI: &str = "/api/whoami";
 /// The cookie whose value names a session here (scripts of `/api/whoami`
 /// and the liveness model are keyed by it).
 pub const SESSION_COOKIE: &str = "PHPSESSID";
-
-/// `USERID|EXPIRY|HASH` with the expiry moved on a day and a new hash, as
-/// every `newToken` does; anything else gets a suffix.
-pub fn rotated(token: &str) -> String {
-    let parts: Vec<&str> = token.split('|').collect();
-    match parts.as_slice() {
-        [user, expiry, hash] => match expiry.parse::<u64>() {
-            Ok(t) => format!("{user}|{}|{hash}r", t + 86_400),
-            Err(_) => format!("{token}r"),
-        },
-        _ => format!("{token}r"),
-    }
-}
-
-/// Whether `reply` to a `tokenUpdate` with `token` hands out another token.
-fn rotates(reply: &Reply, token: &str) -> bool {
-    match reply {
-        Reply::Then(_, next) | Reply::Delay(_, next) => rotates(next, token),
-        Reply::Refresh { token: new, .. } => new.as_deref() != Some(token),
-        _ => false,
-    }
-}
-
-/// Whether `reply` to a keep-alive tells the session it is logged out
-/// (and so ends it).
-fn logs_out(reply: &Reply) -> bool {
-    match reply {
-        Reply::Then(_, next) | Reply::Delay(_, next) => logs_out(next),
-        Reply::Logout | Reply::LoginPage => true,
-        Reply::Redirect(_, location) => location.contains("login") || location.contains("logout"),
-        _ => false,
-    }
-}
-
-/// What one request carried.
-#[derive(Clone, Debug)]
-pub struct Seen {
-    pub method: String,
-    pub path: String,
-    pub raw_query: String,
-    /// From the query (`/setrefresh`) or the form body (`/api/tokenUpdate`).
-    pub token: String,
-    pub fingerprint: String,
-    /// The form's `ciclo` (`/api/tokenUpdate`).
-    pub ciclo: Option<String>,
-    pub cookie: Option<String>,
-    /// The value of the [`SESSION_COOKIE`] sent, if any.
-    pub session: Option<String>,
-    pub user_agent: Option<String>,
-    pub content_type: Option<String>,
-    pub x_requested_with: Option<String>,
-    pub accept: Option<String>,
-    pub origin: Option<String>,
-    pub referer: Option<String>,
-    pub sec_fetch_site: Option<String>,
-    pub sec_fetch_mode: Option<String>,
-    pub sec_fetch_dest: Option<String>,
-}
-
-impl Seen {
-    /// Whether an API call (`tokenUpdate`, `whoami`) came as the page's
-    /// own `fetch` would send it, from `origin`. AimHarder has answered
-    /// `{"logout": 1}` to calls that did not, whatever the session.
-    pub fn is_browser_call(&self, origin: &str) -> bool {
-        let is = |v: &Option<String>, want: &str| v.as_deref() == Some(want);
-        is(&self.origin, origin)
-            && self
-                .referer
-                .as_deref()
-                .is_some_and(|r| r.starts_with(origin))
-            && is(&self.sec_fetch_site, "same-origin")
-            && is(&self.sec_fetch_mode, "cors")
-            && is(&self.sec_fetch_dest, "empty")
-            && self
-                .accept
-                .as_deref()
-                .is_some_and(|a| a.contains("application/json"))
-            && (self.path != TOKEN_UPDATE
-                || self
-                    .content_type
-                    .as_deref()
-                    .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")))
-    }
-}
 
 /// What happened, in order: a request for a token arrived, or was answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
