@@ -116,6 +116,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_state_folder_the_journal_cannot_use_is_a_configuration_error() {
+        let err = crate::engine::journal::StateDirError::NotAFolder {
+            dir: "/etc/passwd".into(),
+        };
+        let err = ConfigError::from(err);
+        assert_eq!(error_code(&err.into()), EX_CONFIG);
+    }
+
+    #[test]
     fn a_task_that_panics_makes_the_exit_an_error_never_0() {
         watch_panics();
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -229,11 +229,6 @@ mod tests {
                 && message.contains("AIMHARDER_STATE_DIR"),
             "{message}"
         );
-        let err = crate::config::error::ConfigError::from(err);
-        assert_eq!(
-            crate::app::exit::error_code(&err.into()),
-            crate::app::exit::EX_CONFIG
-        );
 
         let file = dir.path().join("file");
         fs::write(&file, "").unwrap();
