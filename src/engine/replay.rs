@@ -271,8 +271,6 @@ mod tests {
     fn answer(id: &str, minute: u8, credentials: &str, count: i64, token: Option<&str>) -> Entry {
         let at = format!("2026-11-27T04:{minute:02}:00Z");
         Entry {
-            id: id.into(),
-            run: "0a1b2c3d-0000-4000-8000-00000000abcd".into(),
             refreshed_at: token.is_some().then(|| at.clone()),
             failed: token.is_none().then(|| Failure {
                 at,
@@ -282,8 +280,7 @@ mod tests {
             refresh_count: Some(count),
             credentials: credentials.into(),
             aimharder_token: token.map(SecretString::from),
-            fingerprint: None,
-            aimharder_cookies: None,
+            ..Entry::sample(id)
         }
     }
 

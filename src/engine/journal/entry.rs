@@ -74,10 +74,10 @@ pub(super) fn sha256_hex(data: &[u8], bytes: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(id: &str) -> Entry {
+impl Entry {
+    /// A journaled success for session `id` (count 3, no credentials), for
+    /// the tests of the journal and its replay.
+    pub fn sample(id: &str) -> Self {
         Entry {
             id: id.into(),
             run: "0a1b2c3d-0000-4000-8000-00000000abcd".into(),
@@ -89,6 +89,15 @@ mod tests {
             fingerprint: None,
             aimharder_cookies: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str) -> Entry {
+        Entry::sample(id)
     }
 
     #[test]

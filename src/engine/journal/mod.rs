@@ -278,20 +278,10 @@ impl Taken {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::{ExposeSecret, SecretString};
+    use secrecy::ExposeSecret;
 
     fn entry(id: &str) -> Entry {
-        Entry {
-            id: id.into(),
-            run: "0a1b2c3d-0000-4000-8000-00000000abcd".into(),
-            refreshed_at: Some("2026-11-27T04:00:00Z".into()),
-            failed: None,
-            refresh_count: Some(3),
-            credentials: credentials_digest(None, &serde_json::Value::Null),
-            aimharder_token: Some(SecretString::from("1|2|new")),
-            fingerprint: None,
-            aimharder_cookies: None,
-        }
+        Entry::sample(id)
     }
 
     fn taken(journal: &Journal) -> (Vec<String>, Taken) {
