@@ -53,8 +53,8 @@ impl StatusSink {
             report.never_refreshed,
             report.with_errors,
             report.due,
-            stale = humantime::format_duration(counted.stale_after),
-            due = humantime::format_duration(counted.schedule.plan.every),
+            stale = span(counted.stale_after),
+            due = span(counted.schedule.plan.every),
         );
         let document = Document {
             report,
@@ -64,7 +64,13 @@ impl StatusSink {
         let document = match (output.json, sessions) {
             (true, true) => {
                 let counts = serde_json::to_string(&document)?;
-                let head = format!("{},", counts.trim_start_matches('{').trim_end_matches('}'));
+                // The object's members, its braces (only its own: the
+                // schedule is an object too) taken off.
+                let members = counts
+                    .strip_prefix('{')
+                    .and_then(|c| c.strip_suffix('}'))
+                    .unwrap_or_default();
+                let head = format!("{members},");
                 Some(SessionsDocument::start(&mut out, &head)?)
             }
             (true, false) => {
@@ -133,7 +139,7 @@ fn schedule_line(schedule: &Schedule) -> String {
         plural(needed),
         grouped(sessions),
         plural(sessions),
-        humantime::format_duration(schedule.plan.every),
+        span(schedule.plan.every),
     );
     let Some(capacity) = schedule.capacity_per_hour() else {
         return format!(
@@ -152,9 +158,23 @@ fn schedule_line(schedule: &Schedule) -> String {
             format!(
                 "{head}, {pace}: it cannot keep up; raise --rate to {}, {shard}or lengthen --older-than to {}",
                 fix.rate,
-                humantime::format_duration(fix.every),
+                span(fix.every),
             )
         }
+    }
+}
+
+/// A window as its flag is written: 20m, 6h, 24h, 7d (humantime says
+/// "1day" and "1h 30m" where a whole unit does not fit).
+fn span(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => humantime::format_duration(d).to_string(),
+        _ if d.subsec_nanos() != 0 => humantime::format_duration(d).to_string(),
+        _ if secs % 86_400 == 0 && secs >= 2 * 86_400 => format!("{}d", secs / 86_400),
+        _ if secs % 3600 == 0 => format!("{}h", secs / 3600),
+        _ if secs % 60 == 0 => format!("{}m", secs / 60),
+        _ => humantime::format_duration(d).to_string(),
     }
 }
 
@@ -205,6 +225,17 @@ mod tests {
             "{}",
             line(1800, 20, None)
         );
+    }
+
+    #[test]
+    fn windows_read_as_their_flags_are_written() {
+        let secs = Duration::from_secs;
+        assert_eq!(span(secs(1200)), "20m");
+        assert_eq!(span(secs(86_400)), "24h");
+        assert_eq!(span(secs(7 * 86_400)), "7d");
+        assert_eq!(span(secs(5400)), "90m");
+        assert_eq!(span(secs(90)), "1m 30s");
+        assert_eq!(span(Duration::ZERO), "0s");
     }
 
     #[test]
