@@ -317,10 +317,20 @@ pub struct StatusArgs {
     /// A session not refreshed within this long is stale.
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     pub stale_after: Duration,
+    /// The schedule's due window, as refresh-all's --older-than: sessions
+    /// older than this are due now, and each is due this often [default:
+    /// 6h; 20m with --endpoint token-update].
+    #[arg(long, value_parser = parse_duration)]
+    pub older_than: Option<Duration>,
+    /// The schedule's pace, as refresh-all's --rate: whether one runner at
+    /// this many requests per second keeps up (0 = no limit).
+    #[arg(long, default_value_t = 2.0, value_parser = parse_rate)]
+    pub rate: f64,
     /// Also list every session.
     #[arg(long)]
     pub sessions: bool,
-    /// Exit 1 when any enabled session is stale or has an error.
+    /// Exit 1 when any enabled session is stale or has an error, or the
+    /// schedule cannot keep up.
     #[arg(long)]
     pub check: bool,
 }

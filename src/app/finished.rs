@@ -3,6 +3,7 @@
 
 use crate::app::exit::{verdict_code, RunVerdict};
 use crate::domain::outcome::Totals;
+use crate::domain::schedule::Schedule;
 use crate::engine::breaker::Trip;
 
 pub struct Finished {
@@ -11,6 +12,8 @@ pub struct Finished {
     pub totals: Option<Totals>,
     /// The circuit breaker stopped the run.
     pub tripped: bool,
+    /// The schedule the command checked (`status`).
+    pub schedule: Option<Schedule>,
 }
 
 impl Finished {
@@ -30,6 +33,7 @@ impl Finished {
             summary,
             totals: Some(totals),
             tripped: false,
+            schedule: None,
         }
     }
 
@@ -43,6 +47,7 @@ impl Finished {
             summary: format!("{summary}; {message}"),
             totals,
             tripped: true,
+            schedule: None,
         }
     }
 }

@@ -50,6 +50,9 @@ pub async fn run(settings: Settings) -> u8 {
     let command = settings.command.name();
     let metrics_file = settings.hooks.metrics_file.clone();
     let due_older_than = settings.hooks.due_older_than;
+    let plan = settings.hooks.schedule;
+    // `status` reports what it checked, and no run.
+    let reads_only = matches!(settings.command, CommandSettings::Status(_));
     // One client for the command and, after it, the metrics' counts.
     let work = async {
         match wiring::connect(&settings.store).await {
@@ -73,21 +76,34 @@ pub async fn run(settings: Settings) -> u8 {
             None,
         ),
     };
-    let (code, summary, totals, tripped) = match outcome {
-        Ok(done) => (done.code, done.summary, done.totals, done.tripped),
+    let (code, summary, totals, tripped, checked) = match outcome {
+        Ok(done) => (
+            done.code,
+            done.summary,
+            done.totals,
+            done.tripped,
+            done.schedule,
+        ),
         Err(err) => {
             let message = format!("{err:#}");
             eprintln!("error: {message}");
-            (exit::error_code(&err), message, None, false)
+            (exit::error_code(&err), message, None, false, None)
         }
     };
     let code = exit::unless_panicked(code);
     let ending_now = stopping.abort.is_cancelled();
-    if let Some(path) = metrics_file {
+    if let Some(path) = metrics_file.as_ref().filter(|_| reads_only) {
+        if let Err(e) = metrics::write_schedule(path, command, checked.as_ref()) {
+            tracing::warn!("cannot write the metrics file {}: {e}", path.display());
+        }
+    } else if let Some(path) = metrics_file {
         let states = match &store {
             Some(store) if !ending_now => state_counts(store, due_older_than).await,
             _ => None,
         };
+        let schedule = plan
+            .zip(states.as_ref())
+            .map(|(plan, s)| plan.for_sessions(s.auto_refresh_enabled));
         let run = metrics::RunMetrics {
             command,
             finished_at: timefmt::now().unix_timestamp(),
@@ -96,6 +112,7 @@ pub async fn run(settings: Settings) -> u8 {
             totals: totals.as_ref(),
             tripped,
             states: states.as_ref(),
+            schedule: schedule.as_ref(),
         };
         if let Err(e) = metrics::write(&path, &run) {
             tracing::warn!("cannot write the metrics file {}: {e}", path.display());

@@ -95,5 +95,6 @@ pub async fn probe(
         summary,
         totals: None,
         tripped: false,
+        schedule: None,
     })
 }

@@ -11,7 +11,7 @@ use crate::domain::status::{StatusLine, StatusReport};
 use crate::domain::timefmt;
 use crate::engine::due::DueStream;
 use crate::output::report::Output;
-use crate::output::status::StatusSink;
+use crate::output::status::{Counted, StatusSink};
 use crate::supabase::due::{DueQuery, Selection};
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::{Columns, Store};
@@ -36,15 +36,21 @@ pub async fn state_counts(
 }
 
 pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Result<Finished> {
-    let (report, enabled_with_errors) = state_counts(&store, args.due_older_than, args.stale_after)
+    let (report, enabled_with_errors) = state_counts(&store, args.schedule.every, args.stale_after)
         .await
         .map_err(AppError::from)?;
+    let schedule = args.schedule.for_sessions(report.auto_refresh_enabled);
     if report.total == 0 {
         if let Some(hint) = store.key_hint() {
             tracing::warn!("no sessions visible; {hint}");
         }
     }
-    let (mut sink, summary) = StatusSink::start(output, &report, args.sessions)?;
+    let counted = Counted {
+        report: &report,
+        stale_after: args.stale_after,
+        schedule: &schedule,
+    };
+    let (mut sink, summary) = StatusSink::start(output, &counted, args.sessions)?;
     let listed = if args.sessions {
         list_sessions(&store, output, &mut sink).await
     } else {
@@ -53,7 +59,8 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
     // The document ends whole even when reading stopped midway.
     sink.finish()?;
     listed?;
-    let problem = args.check && (report.stale > 0 || enabled_with_errors > 0);
+    let problem =
+        args.check && (report.stale > 0 || enabled_with_errors > 0 || !schedule.keeps_up());
     let verdict = if problem {
         RunVerdict::Problems
     } else {
@@ -64,6 +71,7 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
         summary,
         totals: None,
         tripped: false,
+        schedule: Some(schedule),
     })
 }
 

@@ -21,6 +21,7 @@ use crate::cli::{
 };
 use crate::config::durations::{claim_lease, jitter};
 use crate::config::error::ConfigError;
+use crate::domain::schedule::SchedulePlan;
 use crate::domain::shard::Shard;
 use crate::engine::journal;
 use crate::http::join_path;
@@ -35,6 +36,9 @@ pub struct Hooks {
     pub metrics_file: Option<PathBuf>,
     /// The due window the metrics' state counts use: the endpoint's.
     pub due_older_than: Duration,
+    /// The schedule a `refresh-all` runs, for the metrics' figures of
+    /// whether it keeps up.
+    pub schedule: Option<SchedulePlan>,
 }
 
 /// Where a command keeps results Supabase would not record.
@@ -155,8 +159,9 @@ pub struct Probe {
 }
 
 pub struct Status {
-    /// The due window `status` counts with: the configured endpoint's.
-    pub due_older_than: Duration,
+    /// The due window `status` counts with (`--older-than`, else the
+    /// configured endpoint's), and the schedule it checks.
+    pub schedule: SchedulePlan,
     pub stale_after: Duration,
     pub sessions: bool,
     pub check: bool,
@@ -178,11 +183,16 @@ impl Settings {
             Command::RefreshAll(args) => !args.dry_run,
             _ => false,
         };
-        let hooks = if refreshing {
+        let mut hooks = if refreshing {
             hooks(global)?
         } else {
             Hooks::default()
         };
+        // `status` writes the figures of the schedule it checks, as series
+        // of its own, and nothing of a run's.
+        if matches!(cli.command, Command::Status(_)) {
+            hooks.metrics_file = metrics_file(global);
+        }
         let store = store_config(global)?;
         // Whoever calls AimHarder writes earlier runs' journaled results
         // first; a dry run and `status` write nothing.
@@ -194,7 +204,15 @@ impl Settings {
         };
         let command = match &cli.command {
             Command::RefreshOne(args) => CommandSettings::RefreshOne(refresh_one(global, args)?),
-            Command::RefreshAll(args) => CommandSettings::RefreshAll(refresh_all(global, args)?),
+            Command::RefreshAll(args) => {
+                let settings = refresh_all(global, args)?;
+                hooks.schedule = Some(SchedulePlan {
+                    every: settings.older_than,
+                    rate: settings.pace.rate,
+                    runners: settings.shard.map_or(1, |s| s.count),
+                });
+                CommandSettings::RefreshAll(settings)
+            }
             Command::Probe(args) => CommandSettings::Probe(probe(global, args)?),
             Command::Status(args) => CommandSettings::Status(status(global, args)),
             Command::Completions { .. } | Command::Man => return Ok(None),
@@ -328,7 +346,13 @@ fn probe(global: &GlobalArgs, args: &ProbeArgs) -> Result<Probe, ConfigError> {
 
 fn status(global: &GlobalArgs, args: &StatusArgs) -> Status {
     Status {
-        due_older_than: endpoint(global).default_older_than(),
+        schedule: SchedulePlan {
+            every: args
+                .older_than
+                .unwrap_or_else(|| endpoint(global).default_older_than()),
+            rate: Some(args.rate).filter(|r| *r > 0.0),
+            runners: 1,
+        },
         stale_after: args.stale_after,
         sessions: args.sessions,
         check: args.check,
@@ -359,11 +383,17 @@ fn hooks(global: &GlobalArgs) -> Result<Hooks, ConfigError> {
     Ok(Hooks {
         due_older_than: endpoint(global).default_older_than(),
         healthcheck,
-        metrics_file: global
-            .metrics_file
-            .clone()
-            .filter(|p| !p.as_os_str().is_empty()),
+        metrics_file: metrics_file(global),
+        schedule: None,
     })
+}
+
+/// An empty variable (a CI secret left unset) means none.
+fn metrics_file(global: &GlobalArgs) -> Option<PathBuf> {
+    global
+        .metrics_file
+        .clone()
+        .filter(|p| !p.as_os_str().is_empty())
 }
 
 /// The journal of one sessions table, in the state folder: one that is this

@@ -6,6 +6,7 @@ pub mod email;
 pub mod outcome;
 pub mod probe;
 pub mod run_id;
+pub mod schedule;
 pub mod session;
 pub mod shard;
 pub mod stamp;

@@ -218,7 +218,7 @@ fn the_alert_rules_pass_promtool_and_their_unit_tests() {
         &["check", "rules", "aimharder-refresh.rules.yml"],
         &dir,
     );
-    assert!(checked.contains("SUCCESS: 5 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 6 rules found"), "{checked}");
     let tested = check(
         &promtool,
         &["test", "rules", "aimharder-refresh.rules.test.yml"],
@@ -231,6 +231,7 @@ fn the_alert_rules_pass_promtool_and_their_unit_tests() {
         "AimHarderRefreshSessionsFailing",
         "AimHarderRefreshCircuitBreakerTripped",
         "AimHarderRefreshLastRunFailed",
+        "AimHarderRefreshScheduleCannotKeepUp",
     ] {
         assert!(rules.contains(&format!("alert: {alert}")), "no {alert}");
     }
@@ -253,6 +254,8 @@ async fn the_rules_and_the_dashboard_read_metrics_the_tool_writes() {
         (&["refresh-all", "--rate", "0"][..], 0),
         (&["refresh-all", "--rate", "0", "--force"][..], 1),
         (&["refresh-one", "--id", &m1][..], 0),
+        // The schedule at the default pace, whose capacity the rules read.
+        (&["status"][..], 0),
     ] {
         let done = BIN
             .run(&db, &aim)
@@ -281,6 +284,10 @@ async fn the_rules_and_the_dashboard_read_metrics_the_tool_writes() {
         "aimharder_refresh_sessions{command=\"refresh-all\",outcome=\"failed\"} 1",
         "aimharder_refresh_sessions{command=\"refresh-one\",outcome=\"refreshed\"} 1",
         "aimharder_refresh_last_run_exit_code{command=\"refresh-one\"} 0",
+        // 2 sessions every 6h; 7,200 an hour at --rate 2.
+        "aimharder_refresh_schedule_needed_per_hour{command=\"refresh-all\"} 1",
+        "aimharder_refresh_schedule_needed_per_hour{command=\"status\"} 1",
+        "aimharder_refresh_schedule_capacity_per_hour{command=\"status\"} 7200",
     ] {
         assert!(
             metrics.lines().any(|l| l == sample),

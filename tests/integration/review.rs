@@ -82,7 +82,7 @@ async fn dotenv_is_read_from_the_working_directory_only() {
 }
 
 #[tokio::test]
-async fn only_refresh_runs_ping_the_healthcheck_or_write_metrics() {
+async fn only_refresh_runs_ping_the_healthcheck_and_status_writes_only_its_schedule() {
     let (db, aim) = stack().await;
     Seed::new("a@example.com", "1|1|a").insert(&db);
     let hc = Recorder::start().await;
@@ -100,7 +100,30 @@ async fn only_refresh_runs_ping_the_healthcheck_or_write_metrics() {
             .output()
             .await;
         assert_eq!(done.code, 0, "{args:?}: {}", done.stderr);
-        assert!(!metrics.exists(), "{args:?} wrote the metrics file");
+        let metrics = done.dir.path().join("metrics.prom");
+        if args[0] == "status" {
+            // Only the figures of the schedule it checked, as its own.
+            let text = std::fs::read_to_string(&metrics).unwrap();
+            let names: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| l.split('{').next().unwrap())
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    "aimharder_refresh_schedule_capacity_per_hour",
+                    "aimharder_refresh_schedule_needed_per_hour"
+                ],
+                "{text}"
+            );
+            assert!(text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .all(|l| l.contains("{command=\"status\"}")));
+        } else {
+            assert!(!metrics.exists(), "{args:?} wrote the metrics file");
+        }
         assert!(hc.requests().is_empty(), "{args:?} pinged the healthcheck");
     }
     // A refresh run does both.

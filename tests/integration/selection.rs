@@ -195,11 +195,25 @@ async fn status_with_a_filter_counts_and_lists_only_matching_rows() {
         .await;
     assert!(
         human.stdout.contains(
-            "7 sessions: 6 auto-refresh enabled, 2 fresh, 3 stale, 2 never refreshed, 2 with errors, 3 due now"
+            "7 sessions: 6 auto-refresh enabled, 2 fresh (refreshed within 24h), 3 stale (not within 24h), 2 never refreshed, 2 with errors, 3 due now (older than 6h)"
         ),
         "{}",
         human.stdout
     );
+
+    // The schedule counts the enabled sessions the filter selects: 6 of
+    // the 18, each once an hour.
+    let needed = |doc: serde_json::Value| doc["schedule"]["needed_per_hour"].clone();
+    let older = ["--older-than", "1h"];
+    assert_eq!(
+        needed(
+            status(&[&older[..], &["--filter", BACKGROUND]].concat())
+                .await
+                .json()
+        ),
+        6
+    );
+    assert_eq!(needed(status(&older).await.json()), 18);
 
     let listed = status(&["--sessions", "--filter", BACKGROUND]).await;
     assert_eq!(listed.code, 0, "{}", listed.stderr);

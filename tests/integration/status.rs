@@ -53,6 +53,12 @@ async fn sessions_lists_masked_emails_and_token_expiry() {
         .output()
         .await;
     assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(
+        done.json()["schedule"]["keeps_up"],
+        true,
+        "the counts' head carries the schedule: {}",
+        done.stdout
+    );
     let line = &done.json()["sessions"][0];
     assert_eq!(line["id"], id.as_str());
     assert_eq!(line["email"], "j***@example.com");
@@ -124,4 +130,199 @@ async fn check_exits_1_only_when_an_enabled_session_is_stale_or_failing() {
         .output()
         .await;
     assert_eq!(done.code, 0);
+}
+
+/// Four enabled sessions (and one disabled), all refreshed an hour ago:
+/// nothing stale, nothing failing, so only the schedule decides `--check`.
+fn four_enabled(db: &aimharder_testkit::stack::TestDb) {
+    for n in 1..=4 {
+        Seed::new(&format!("s{n}@example.com"), &format!("{n}|1|s"))
+            .refreshed("now() - interval '1 hour'")
+            .insert(db);
+    }
+    Seed::new("off@example.com", "9|1|s").disabled().insert(db);
+}
+
+#[tokio::test]
+async fn the_schedule_keeps_up_or_says_what_to_change_and_check_follows() {
+    let (db, aim) = stack().await;
+    four_enabled(&db);
+    let status = |args: &[&str]| {
+        BIN.run(&db, &aim)
+            .args(&["status", "--older-than", "20m"])
+            .args(args)
+            .output()
+    };
+    // 4 sessions every 20m: 12 calls an hour. --rate 0.01 makes 36.
+    let fits = status(&["--json", "--rate", "0.01"]).await;
+    assert_eq!(fits.code, 0, "{}", fits.stderr);
+    assert_eq!(
+        fits.json()["schedule"],
+        serde_json::json!({"needed_per_hour": 12, "capacity_per_hour": 36, "keeps_up": true})
+    );
+    let checked = status(&["--check", "--rate", "0.01"]).await;
+    assert_eq!(checked.code, 0, "{}{}", checked.stdout, checked.stderr);
+    assert!(
+        checked.stdout.contains(
+            "schedule: 12 keep-alives an hour needed (4 sessions every 20m), one runner at --rate 0.01 makes 36: it keeps up"
+        ),
+        "{}",
+        checked.stdout
+    );
+
+    // --rate 0.003 makes 10.
+    let short = status(&["--json", "--rate", "0.003"]).await;
+    assert_eq!(short.code, 0, "no --check, no verdict: {}", short.stderr);
+    assert_eq!(
+        short.json()["schedule"],
+        serde_json::json!({"needed_per_hour": 12, "capacity_per_hour": 10, "keeps_up": false})
+    );
+    let checked = status(&["--check", "--rate", "0.003"]).await;
+    assert_eq!(checked.code, 1, "{}{}", checked.stdout, checked.stderr);
+    assert!(
+        checked.stdout.contains(
+            "schedule: 12 keep-alives an hour needed (4 sessions every 20m), one runner at --rate 0.003 makes 10: \
+             it cannot keep up; raise --rate to 0.004, shard across 2 runners (--shard I/2), or lengthen --older-than to 24m"
+        ),
+        "{}",
+        checked.stdout
+    );
+    // Each count names its window: all four fresh over 24h, and due over 20m.
+    assert!(
+        checked.stdout.contains(
+            "5 sessions: 4 auto-refresh enabled, 4 fresh (refreshed within 24h), 0 stale (not within 24h), \
+             0 never refreshed, 0 with errors, 4 due now (older than 20m)"
+        ),
+        "{}",
+        checked.stdout
+    );
+    // Each remedy alone fits.
+    for fix in [
+        &["--rate", "0.004", "--older-than", "20m"][..],
+        &["--rate", "0.003", "--older-than", "24m"][..],
+    ] {
+        let done = BIN
+            .run(&db, &aim)
+            .args(&["status", "--check"])
+            .args(fix)
+            .output()
+            .await;
+        assert_eq!(done.code, 0, "{fix:?}: {}", done.stdout);
+    }
+    assert!(aim.seen().is_empty());
+}
+
+#[tokio::test]
+async fn the_due_window_defaults_by_endpoint_as_refresh_all_s() {
+    let (db, aim) = stack().await;
+    four_enabled(&db);
+    let schedule = |args: &[&str]| {
+        let run = BIN.run(&db, &aim).args(args).args(&["status", "--json"]);
+        async move {
+            let done = run.output().await;
+            assert_eq!(done.code, 0, "{}", done.stderr);
+            let doc = done.json();
+            (doc["schedule"].clone(), doc["due"].clone())
+        }
+    };
+    // setrefresh: every 6h, so 4 sessions need 1 call an hour (rounded
+    // up); refreshed an hour ago, none is due.
+    let (figures, due) = schedule(&[]).await;
+    assert_eq!(
+        figures,
+        serde_json::json!({"needed_per_hour": 1, "capacity_per_hour": 7200, "keeps_up": true})
+    );
+    assert_eq!(due, 0);
+    // token-update: every 20m; all four are due.
+    let (figures, due) = schedule(&["--endpoint", "token-update"]).await;
+    assert_eq!(figures["needed_per_hour"], 12, "{figures}");
+    assert_eq!(due, 4);
+}
+
+#[tokio::test]
+async fn with_rate_0_there_is_no_capacity_and_the_schedule_keeps_up() {
+    let (db, aim) = stack().await;
+    four_enabled(&db);
+    let json = BIN
+        .run(&db, &aim)
+        .args(&[
+            "status",
+            "--json",
+            "--check",
+            "--rate",
+            "0",
+            "--older-than",
+            "1s",
+        ])
+        .output()
+        .await;
+    assert_eq!(json.code, 0, "{}{}", json.stdout, json.stderr);
+    assert_eq!(
+        json.json()["schedule"],
+        serde_json::json!({"needed_per_hour": 14400, "capacity_per_hour": null, "keeps_up": true})
+    );
+    let text = BIN
+        .run(&db, &aim)
+        .args(&["status", "--rate", "0", "--older-than", "1s"])
+        .output()
+        .await;
+    assert!(
+        text.stdout.contains(
+            "schedule: 14,400 keep-alives an hour needed (4 sessions every 1s); --rate 0 sets no limit"
+        ),
+        "{}",
+        text.stdout
+    );
+}
+
+#[tokio::test]
+async fn refresh_all_writes_its_schedule_figures_its_shard_s_share() {
+    let (db, aim) = stack().await;
+    // Refreshed just now: none is due, so the slow pace calls nothing.
+    for n in 1..=4 {
+        Seed::new(&format!("s{n}@example.com"), &format!("{n}|1|s"))
+            .refreshed("now()")
+            .insert(&db);
+    }
+    Seed::new("off@example.com", "9|1|s").disabled().insert(&db);
+    let run = BIN.run(&db, &aim);
+    let file = run.dir().join("m.prom");
+    let done = run
+        .env("AIMHARDER_METRICS_FILE", file.to_str().unwrap())
+        .args(&["refresh-all", "--older-than", "20m", "--rate", "0.003"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let text = std::fs::read_to_string(done.dir.path().join("m.prom")).unwrap();
+    for line in [
+        "aimharder_refresh_schedule_needed_per_hour{command=\"refresh-all\"} 12",
+        "aimharder_refresh_schedule_capacity_per_hour{command=\"refresh-all\"} 10",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+    }
+    // One of two shards needs half the table's calls; no limit, no capacity.
+    let run = BIN.run(&db, &aim);
+    let file = run.dir().join("m.prom");
+    let done = run
+        .env("AIMHARDER_METRICS_FILE", file.to_str().unwrap())
+        .args(&[
+            "refresh-all",
+            "--older-than",
+            "20m",
+            "--rate",
+            "0",
+            "--shard",
+            "1/2",
+        ])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let text = std::fs::read_to_string(done.dir.path().join("m.prom")).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == "aimharder_refresh_schedule_needed_per_hour{command=\"refresh-all\"} 6"),
+        "{text}"
+    );
+    assert!(!text.contains("capacity_per_hour"), "{text}");
+    assert!(aim.seen().is_empty());
 }

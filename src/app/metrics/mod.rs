@@ -7,13 +7,16 @@
 //! target, so the collector never reads half a file and two commands
 //! ending at once do not lose each other's series.
 
-use std::fmt::Write as _;
+mod text;
+
 use std::io::ErrorKind;
 use std::path::Path;
 
 use crate::app::exit::EX_TEMPFAIL;
 use crate::domain::outcome::Totals;
+use crate::domain::schedule::Schedule;
 use crate::domain::status::StatusReport;
+use text::{merge, parse, previous, Family, Gauges};
 
 const LAST_SUCCESS: &str = "aimharder_refresh_last_success_timestamp_seconds";
 
@@ -27,6 +30,8 @@ pub struct RunMetrics<'a> {
     pub tripped: bool,
     /// Sessions by state once the run was over, as `status` counts them.
     pub states: Option<&'a StatusReport>,
+    /// The run's schedule against the enabled sessions it ended with.
+    pub schedule: Option<&'a Schedule>,
 }
 
 /// A run succeeded when it failed nothing: 0, or 75 (the deadline or a
@@ -38,6 +43,40 @@ fn succeeded(exit_code: u8) -> bool {
 }
 
 pub fn write(path: &Path, run: &RunMetrics<'_>) -> std::io::Result<()> {
+    replace(path, run.command, |old| {
+        // A failed run keeps its command's last success time.
+        let last_success = if succeeded(run.exit_code) {
+            Some(run.finished_at)
+        } else {
+            previous(old, LAST_SUCCESS, run.command)
+        };
+        families(run, last_success)
+    })
+}
+
+/// `status`'s series: the figures of the schedule it checked, and nothing
+/// of a run's (it refreshes nothing; its exit is not the schedule's). With
+/// no figures (Supabase could not say) its old ones go: a stale figure
+/// would keep an alert firing, or quiet.
+pub fn write_schedule(
+    path: &Path,
+    command: &str,
+    schedule: Option<&Schedule>,
+) -> std::io::Result<()> {
+    replace(path, command, |_| {
+        let mut gauges = Gauges::new(command);
+        schedule_gauges(&mut gauges, schedule);
+        gauges.done()
+    })
+}
+
+/// Replaces `command`'s samples in the file with those `build` makes from
+/// the file as it was.
+fn replace(
+    path: &Path,
+    command: &str,
+    build: impl FnOnce(&[Family]) -> Vec<Family>,
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -63,13 +102,8 @@ pub fn write(path: &Path, run: &RunMetrics<'_>) -> std::io::Result<()> {
         // commands' series.
         Err(e) => return Err(e),
     };
-    // A failed run keeps its command's last success time.
-    let last_success = if succeeded(run.exit_code) {
-        Some(run.finished_at)
-    } else {
-        previous(&old, LAST_SUCCESS, run.command)
-    };
-    let text = merge(old, families(run, last_success), run.command);
+    let new = build(&old);
+    let text = merge(old, new, command);
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
@@ -77,141 +111,27 @@ pub fn write(path: &Path, run: &RunMetrics<'_>) -> std::io::Result<()> {
     })
 }
 
-/// One metric: its `# HELP` and `# TYPE` lines, then its samples, each
-/// with the command that wrote it.
-struct Family {
-    name: String,
-    head: String,
-    samples: Vec<Sample>,
-}
-
-struct Sample {
-    command: String,
-    line: String,
-}
-
-/// The families of a file this tool wrote. A sample without a `command`
-/// label comes from a version before the label: whose it was is unknown,
-/// so it is dropped rather than credited to a command.
-fn parse(text: &str) -> Vec<Family> {
-    let mut families: Vec<Family> = Vec::new();
-    for line in text.lines() {
-        let (name, sample) = if let Some(rest) = line
-            .strip_prefix("# HELP ")
-            .or_else(|| line.strip_prefix("# TYPE "))
-        {
-            (rest.split(' ').next().unwrap_or(""), None)
-        } else if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        } else {
-            let Some(command) = label(line, "command") else {
-                continue;
-            };
-            let name = line.split(['{', ' ']).next().unwrap_or("");
-            let sample = Sample {
-                command: command.to_string(),
-                line: line.to_string(),
-            };
-            (name, Some(sample))
-        };
-        let at = match families.iter().position(|f| f.name == name) {
-            Some(at) => at,
-            None => {
-                families.push(Family {
-                    name: name.to_string(),
-                    head: String::new(),
-                    samples: Vec::new(),
-                });
-                families.len() - 1
-            }
-        };
-        match sample {
-            Some(sample) => families[at].samples.push(sample),
-            None => {
-                families[at].head.push_str(line);
-                families[at].head.push('\n');
-            }
-        }
+/// The schedule's two figures; no capacity without a rate limit.
+fn schedule_gauges(gauges: &mut Gauges, schedule: Option<&Schedule>) {
+    let Some(schedule) = schedule else { return };
+    gauges.gauge(
+        "aimharder_refresh_schedule_needed_per_hour",
+        "Keep-alive calls an hour one runner needs: its share of the enabled sessions, each once per --older-than.",
+        &[(None, schedule.needed_per_hour().to_string())],
+    );
+    if let Some(capacity) = schedule.capacity_per_hour() {
+        gauges.gauge(
+            "aimharder_refresh_schedule_capacity_per_hour",
+            "Calls an hour one runner makes at its --rate (absent with --rate 0, no limit).",
+            &[(None, capacity.to_string())],
+        );
     }
-    families
-}
-
-/// The value of label `key` in a sample line (this tool's values hold no
-/// quotes).
-fn label<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let (_, labels) = line.split_once('{')?;
-    let (labels, _) = labels.split_once('}')?;
-    labels.split(',').find_map(|pair| {
-        pair.strip_prefix(key)?
-            .strip_prefix("=\"")?
-            .strip_suffix('"')
-    })
-}
-
-fn previous(old: &[Family], metric: &str, command: &str) -> Option<i64> {
-    old.iter()
-        .find(|f| f.name == metric)?
-        .samples
-        .iter()
-        .find(|s| s.command == command)
-        .and_then(|s| s.line.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|v| v as i64)
-}
-
-/// The new run's families with the other commands' samples of the old
-/// file added (a family only the old file has keeps its head): one block
-/// per metric, as the text format wants. Metrics by name and samples by
-/// command, so the layout does not depend on which command wrote last.
-fn merge(old: Vec<Family>, new: Vec<Family>, command: &str) -> String {
-    let mut all = new;
-    for mut family in old {
-        family.samples.retain(|s| s.command != command);
-        match all.iter_mut().find(|f| f.name == family.name) {
-            Some(f) => f.samples.extend(family.samples),
-            None => all.push(family),
-        }
-    }
-    all.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut out = String::new();
-    for family in &mut all {
-        if family.samples.is_empty() {
-            continue;
-        }
-        // Stable: a command's samples keep their order.
-        family.samples.sort_by(|a, b| a.command.cmp(&b.command));
-        out.push_str(&family.head);
-        for sample in &family.samples {
-            out.push_str(&sample.line);
-            out.push('\n');
-        }
-    }
-    out
 }
 
 fn families(run: &RunMetrics<'_>, last_success: Option<i64>) -> Vec<Family> {
-    let mut out = Vec::new();
-    // Every sample of this run, `command` first among its labels.
+    let mut gauges = Gauges::new(run.command);
     let mut gauge = |name: &str, help: &str, samples: &[(Option<(&str, &str)>, String)]| {
-        let samples = samples
-            .iter()
-            .map(|(label, value)| {
-                let mut line = format!("{name}{{command=\"{}\"", run.command);
-                if let Some((key, v)) = label {
-                    let _ = write!(line, ",{key}=\"{v}\"");
-                }
-                let _ = write!(line, "}} {value}");
-                Sample {
-                    command: run.command.to_string(),
-                    line,
-                }
-            })
-            .collect();
-        out.push(Family {
-            name: name.to_string(),
-            head: format!("# HELP {name} {help}\n# TYPE {name} gauge\n"),
-            samples,
-        });
+        gauges.gauge(name, help, samples)
     };
     let by = |key: &'static str, value: &'static str, n: u64| (Some((key, value)), n.to_string());
     gauge(
@@ -269,7 +189,8 @@ fn families(run: &RunMetrics<'_>, last_success: Option<i64>) -> Vec<Family> {
             ],
         );
     }
-    out
+    schedule_gauges(&mut gauges, run.schedule);
+    gauges.done()
 }
 
 #[cfg(test)]
@@ -290,6 +211,7 @@ mod tests {
             totals: Some(totals),
             tripped: false,
             states: None,
+            schedule: None,
         }
     }
 
@@ -429,6 +351,49 @@ mod tests {
             !last.contains("sessions_by_state"),
             "refresh-all's state counts were of its previous run:\n{last}"
         );
+    }
+
+    #[test]
+    fn the_schedule_figures_are_a_commands_own_and_status_writes_no_run() {
+        use crate::domain::schedule::SchedulePlan;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.prom");
+        let plan = |rate| SchedulePlan {
+            every: std::time::Duration::from_secs(1200),
+            rate,
+            runners: 1,
+        };
+        let slow = plan(Some(1.0)).for_sessions(1800);
+        let some = totals(3);
+        let all = RunMetrics {
+            schedule: Some(&slow),
+            ..run("refresh-all", 1000, 0, &some)
+        };
+        write(&path, &all).unwrap();
+        let unlimited = plan(None).for_sessions(1800);
+        write_schedule(&path, "status", Some(&unlimited)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in [
+            "aimharder_refresh_schedule_needed_per_hour{command=\"refresh-all\"} 5400",
+            "aimharder_refresh_schedule_capacity_per_hour{command=\"refresh-all\"} 3600",
+            "aimharder_refresh_schedule_needed_per_hour{command=\"status\"} 5400",
+        ] {
+            assert!(has(&text, line), "no {line} in\n{text}");
+        }
+        let of_status: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("command=\"status\""))
+            .collect();
+        assert_eq!(
+            of_status,
+            ["aimharder_refresh_schedule_needed_per_hour{command=\"status\"} 5400"],
+            "no capacity without a limit, and no run series:\n{text}"
+        );
+        // A status that could not count leaves no stale figure.
+        write_schedule(&path, "status", None).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("command=\"status\""), "{text}");
+        assert!(text.contains("needed_per_hour{command=\"refresh-all\"} 5400"));
     }
 
     #[test]
