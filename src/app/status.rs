@@ -45,10 +45,12 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
             tracing::warn!("no sessions visible; {hint}");
         }
     }
+    let problem = report.stale > 0 || enabled_with_errors > 0 || !schedule.keeps_up();
     let counted = Counted {
         report: &report,
         stale_after: args.stale_after,
         schedule: &schedule,
+        problem,
     };
     let (mut sink, summary) = StatusSink::start(output, &counted, args.sessions)?;
     let listed = if args.sessions {
@@ -59,9 +61,7 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
     // The document ends whole even when reading stopped midway.
     sink.finish()?;
     listed?;
-    let problem =
-        args.check && (report.stale > 0 || enabled_with_errors > 0 || !schedule.keeps_up());
-    let verdict = if problem {
+    let verdict = if args.check && problem {
         RunVerdict::Problems
     } else {
         RunVerdict::Clean

@@ -23,6 +23,9 @@ pub struct Counted<'a> {
     /// The window fresh and stale are counted over.
     pub stale_after: Duration,
     pub schedule: &'a Schedule,
+    /// Something `--check` would fail on: under `-q` the text is printed
+    /// only then.
+    pub problem: bool,
 }
 
 /// The counts and the schedule's figures, in one JSON object.
@@ -78,6 +81,7 @@ impl StatusSink {
                 writeln!(out)?;
                 None
             }
+            (false, _) if output.quiet && !counted.problem => None,
             (false, _) => {
                 writeln!(out, "{summary}")?;
                 writeln!(out, "{}", schedule_line(counted.schedule))?;

@@ -323,6 +323,7 @@ async fn quiet_prints_nothing_on_success_and_only_the_problems_otherwise() {
         &["refresh-all", "-q", "--rate", "0"][..],
         &["refresh-one", "-q", "--id", &id][..],
         &["probe", "-q", "--all"][..],
+        &["status", "-q", "--check"][..],
     ] {
         let done = BIN.run(&db, &aim).args(args).output().await;
         assert_eq!(done.code, 0, "{args:?}: {}", done.stderr);
@@ -346,4 +347,7 @@ async fn quiet_prints_nothing_on_success_and_only_the_problems_otherwise() {
         done.stdout
     );
     assert!(lines[0].starts_with("FAILED"), "{}", done.stdout);
+    // An enabled session with an error: status says so, even under -q.
+    let done = BIN.run(&db, &aim).args(&["status", "-q"]).output().await;
+    assert!(done.stdout.contains("1 with errors"), "{}", done.stdout);
 }
