@@ -116,3 +116,35 @@ async fn no_secret_appears_in_any_output_at_any_verbosity() {
         }
     }
 }
+
+/// `--help` of every command, with every variable set to a value of its
+/// own: the variables are named, none of the values is shown.
+#[tokio::test]
+async fn help_with_every_variable_set_shows_none_of_their_values() {
+    let cli = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/cli.rs")).unwrap();
+    let vars: Vec<&str> = cli
+        .split("env = \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(vars.len() >= 20, "{vars:?}");
+    let value = |var: &str| format!("value-of-{}", var.to_ascii_lowercase());
+    for command in ["refresh-all", "refresh-one", "probe", "status"] {
+        let mut run = BIN.bare().args(&[command, "--help"]);
+        for var in &vars {
+            run = run.env(var, &value(var));
+        }
+        let done = run.output().await;
+        assert_eq!(done.code, 0, "{command}: {}", done.stderr);
+        assert!(
+            done.stdout.contains("AIMHARDER_HEALTHCHECK_URL"),
+            "{command}"
+        );
+        for var in &vars {
+            assert!(
+                !done.stdout.contains(&value(var)) && !done.stderr.contains(&value(var)),
+                "{command} --help shows {var}'s value"
+            );
+        }
+    }
+}
