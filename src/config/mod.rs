@@ -2,6 +2,7 @@
 //! here, once, before the first request or the first byte of output: a bad
 //! setting never leaves a half-written JSON document behind.
 
+mod connections;
 pub mod dotenv;
 mod durations;
 pub mod error;
@@ -11,20 +12,19 @@ pub mod keys;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::aimharder::client::{AimHarderConfig, Endpoint};
 use crate::cli::{
-    Cli, Command, EndpointArg, GlobalArgs, HttpArgs, LogFormat, PaceArgs, ProbeArgs,
-    RefreshAllArgs, RefreshOneArgs, ShardArg, StatusArgs, TargetArgs,
+    Cli, Command, EndpointArg, GlobalArgs, LogFormat, PaceArgs, ProbeArgs, RefreshAllArgs,
+    RefreshOneArgs, ShardArg, StatusArgs, TargetArgs,
 };
+use crate::config::connections::{aimharder_config, store_config};
 use crate::config::durations::{claim_lease, jitter};
 use crate::config::error::ConfigError;
 use crate::domain::schedule::SchedulePlan;
 use crate::domain::shard::Shard;
 use crate::engine::journal;
-use crate::http::join_path;
 use crate::output::logging::LogSettings;
 use crate::output::report::Output;
 use crate::supabase::store::StoreConfig;
@@ -422,92 +422,4 @@ fn journal_file(global: &GlobalArgs, store: &StoreConfig) -> Result<JournalSetti
         &store.rest_url,
         &store.table,
     )))
-}
-
-fn store_config(args: &GlobalArgs) -> Result<StoreConfig, ConfigError> {
-    let rest_url = match (&args.rest_url, &args.supabase_url) {
-        (Some(rest), _) => parse_url("SUPABASE_REST_URL (--rest-url)", rest)?,
-        (None, Some(base)) => {
-            let base = parse_url("SUPABASE_URL (--supabase-url)", base)?;
-            join_path(&base, "rest/v1")
-        }
-        (None, None) => {
-            return Err(ConfigError::Config(
-                "SUPABASE_URL is not set: pass --supabase-url (or SUPABASE_REST_URL / --rest-url for a self-hosted PostgREST)"
-                    .into(),
-            ))
-        }
-    };
-    let key = keys::supabase_key(args)?;
-    let table = args.table.trim().to_string();
-    if table.is_empty() || !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(ConfigError::Config(format!(
-            "AIMHARDER_SESSIONS_TABLE (--table) {table:?} is not a plain table name (letters, digits, _)"
-        )));
-    }
-    Ok(StoreConfig {
-        rest_url,
-        key,
-        table,
-        filters: filters::parse(&args.filters)?,
-    })
-}
-
-fn aimharder_config(args: &GlobalArgs, http: &HttpArgs) -> Result<AimHarderConfig, ConfigError> {
-    let base_url = parse_url("AIMHARDER_BASE_URL (--aimharder-url)", &args.aimharder_url)?;
-    let default_fingerprint = args.default_fingerprint.trim().to_string();
-    if default_fingerprint.is_empty() {
-        return Err(ConfigError::Config(
-            "AIMHARDER_FINGERPRINT (--default-fingerprint) is empty".into(),
-        ));
-    }
-    if http.request_timeout.is_zero() {
-        return Err(ConfigError::Usage(
-            "--request-timeout must be longer than 0s".into(),
-        ));
-    }
-    Ok(AimHarderConfig {
-        base_url,
-        proxy: proxy(args)?,
-        endpoint: endpoint(args),
-        default_fingerprint,
-        user_agent: args.user_agent.clone(),
-        request_timeout: http.request_timeout,
-    })
-}
-
-/// The proxy for AimHarder traffic. Its URL may hold credentials, so no
-/// message repeats it.
-fn proxy(args: &GlobalArgs) -> Result<Option<SecretString>, ConfigError> {
-    let Some(raw) = args
-        .proxy
-        .as_ref()
-        .filter(|p| !p.expose_secret().is_empty())
-    else {
-        return Ok(None);
-    };
-    let bad = |why: &str| {
-        ConfigError::Config(format!(
-            "AIMHARDER_PROXY (--proxy) {why}: write http://, https:// or socks5:// [user:password@]host:port"
-        ))
-    };
-    let url = Url::parse(raw.expose_secret()).map_err(|_| bad("is not a valid URL"))?;
-    if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") {
-        return Err(bad("has a scheme the tool cannot use"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad("has no host"));
-    }
-    Ok(Some(raw.clone()))
-}
-
-fn parse_url(setting: &str, raw: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw.trim())
-        .map_err(|e| ConfigError::Config(format!("{setting} is not a valid URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::Config(format!(
-            "{setting} must be an http(s) URL"
-        )));
-    }
-    Ok(url)
 }
