@@ -81,7 +81,21 @@ fn config_code(err: &ConfigError) -> u8 {
     }
 }
 
+/// Whether `err` is stdout closed by its reader (`status --sessions | head
+/// -1`): the reader has what it wanted, so it is no failure (as in
+/// ripgrep), and there is nothing to say.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 pub fn error_code(err: &anyhow::Error) -> u8 {
+    if is_broken_pipe(err) {
+        return 0;
+    }
     let store_code = |e: &StoreError| match e {
         StoreError::Unreachable(_) => EX_UNAVAILABLE,
         StoreError::KeyRefused { .. } => EX_NOPERM,

@@ -86,7 +86,9 @@ pub async fn run(settings: Settings) -> u8 {
         ),
         Err(err) => {
             let message = format!("{err:#}");
-            eprintln!("error: {message}");
+            if !exit::is_broken_pipe(&err) {
+                eprintln!("error: {message}");
+            }
             (exit::error_code(&err), message, None, false, None)
         }
     };

@@ -326,3 +326,21 @@ async fn refresh_all_writes_its_schedule_figures_its_shard_s_share() {
     assert!(!text.contains("capacity_per_hour"), "{text}");
     assert!(aim.seen().is_empty());
 }
+
+/// `status --sessions | head -1`: the reader closing stdout is no failure.
+#[tokio::test]
+async fn a_reader_that_closes_stdout_early_is_no_failure() {
+    let (db, aim) = stack().await;
+    db.sql(
+        "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, created_at, refresh_count) \
+         SELECT 'p' || g || '@example.com', g || '|1|pipe', '[]', now() - interval '1 day', 0 \
+         FROM generate_series(1, 5000) g",
+    );
+    let mut running = BIN.run(&db, &aim).args(&["status", "--sessions"]).spawn();
+    // Far more than a pipe holds is still to come: its writes meet the
+    // closed pipe.
+    running.close_stdout();
+    let done = running.finish().await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(!done.stderr.contains("error"), "{}", done.stderr);
+}

@@ -222,6 +222,12 @@ pub struct Running {
 }
 
 impl Running {
+    /// Closes the child's stdout, as a reader that has read enough does
+    /// (`| head -1`).
+    pub fn close_stdout(&mut self) {
+        drop(self.child.stdout.take());
+    }
+
     /// Sends `signal` (`libc::SIGTERM`, ...) to the child.
     pub fn signal(&self, signal: i32) {
         let pid = self.child.id().expect("still running") as i32;
