@@ -18,6 +18,18 @@ pub enum AppError {
     Interrupted(String),
 }
 
+impl AppError {
+    /// The exit code this failure ends the run with.
+    pub fn code(&self) -> u8 {
+        match self {
+            AppError::Usage(_) => EX_USAGE,
+            AppError::NotFound(_) => EX_NOINPUT,
+            AppError::Interrupted(_) => EX_TEMPFAIL,
+            AppError::Store(e) => e.code(),
+        }
+    }
+}
+
 /// How a finished run ends when nothing went wrong outside the sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunVerdict {
@@ -31,14 +43,9 @@ pub enum RunVerdict {
     Unavailable,
 }
 
-/// A bug: a task of the run panicked (whatever else it reported).
-pub const EX_SOFTWARE: u8 = 70;
-pub const EX_USAGE: u8 = 64;
-pub const EX_NOINPUT: u8 = 66;
-pub const EX_UNAVAILABLE: u8 = 69;
-pub const EX_TEMPFAIL: u8 = 75;
-pub const EX_NOPERM: u8 = 77;
-pub const EX_CONFIG: u8 = 78;
+pub use crate::domain::exit::{
+    EX_CONFIG, EX_NOINPUT, EX_NOPERM, EX_SOFTWARE, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE,
+};
 
 static PANICKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -74,13 +81,6 @@ pub fn verdict_code(verdict: RunVerdict) -> u8 {
     }
 }
 
-fn config_code(err: &ConfigError) -> u8 {
-    match err {
-        ConfigError::Usage(_) => EX_USAGE,
-        ConfigError::Config(_) => EX_CONFIG,
-    }
-}
-
 /// Whether `err` is stdout closed by its reader (`status --sessions | head
 /// -1`): the reader has what it wanted, so it is no failure (as in
 /// ripgrep), and there is nothing to say.
@@ -92,37 +92,21 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// The exit code of a run that ended with `err`: the code of the first
+/// cause that knows its own (each error type says it), else 1.
 pub fn error_code(err: &anyhow::Error) -> u8 {
     if is_broken_pipe(err) {
         return 0;
     }
-    let store_code = |e: &StoreError| match e {
-        StoreError::Unreachable(_) => EX_UNAVAILABLE,
-        StoreError::KeyRefused { .. } => EX_NOPERM,
-        StoreError::MissingTable { .. }
-        | StoreError::MissingColumn { .. }
-        | StoreError::MissingFunction { .. }
-        | StoreError::PermissionDenied { .. }
-        | StoreError::UnknownFilterColumn { .. }
-        | StoreError::FilterRefused { .. }
-        | StoreError::Redirected { .. } => EX_CONFIG,
-        StoreError::Rejected { .. } | StoreError::ServerError { .. } => EX_UNAVAILABLE,
-    };
-    if let Some(app) = err.downcast_ref::<AppError>() {
-        return match app {
-            AppError::Usage(_) => EX_USAGE,
-            AppError::NotFound(_) => EX_NOINPUT,
-            AppError::Interrupted(_) => EX_TEMPFAIL,
-            AppError::Store(e) => store_code(e),
-        };
-    }
-    if let Some(e) = err.downcast_ref::<StoreError>() {
-        return store_code(e);
-    }
-    if let Some(e) = err.downcast_ref::<ConfigError>() {
-        return config_code(e);
-    }
-    1
+    err.chain()
+        .find_map(|cause| {
+            cause
+                .downcast_ref::<AppError>()
+                .map(AppError::code)
+                .or_else(|| cause.downcast_ref::<StoreError>().map(StoreError::code))
+                .or_else(|| cause.downcast_ref::<ConfigError>().map(ConfigError::code))
+        })
+        .unwrap_or(1)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! How a command ended: its exit code, a one-line summary (for the
-//! healthcheck), and session counts where it refreshed any.
+//! healthcheck), and what the metrics file carries. Built one way, from a
+//! verdict; nothing here prints (`app::run` says the error line).
 
 use crate::app::exit::{verdict_code, RunVerdict};
 use crate::domain::outcome::Totals;
@@ -12,14 +13,29 @@ pub struct Finished {
     pub totals: Option<Totals>,
     /// The circuit breaker stopped the run.
     pub tripped: bool,
-    /// The schedule the command checked (`status`).
+    /// The schedule the command checked (`status`, `refresh-all`).
     pub schedule: Option<Schedule>,
+    /// One line for stderr, when the run ended for a reason of the
+    /// runner's rather than of the sessions' (the breaker tripped).
+    pub complaint: Option<String>,
 }
 
 impl Finished {
-    /// 1 when any session failed, expired or went unrecorded (that wins:
-    /// a lost result matters more than work left for the next run), else 75
-    /// when due sessions were left, else 0.
+    /// A command that ended with `verdict`.
+    pub fn with(verdict: RunVerdict, summary: String) -> Self {
+        Self {
+            code: verdict_code(verdict),
+            summary,
+            totals: None,
+            tripped: false,
+            schedule: None,
+            complaint: None,
+        }
+    }
+
+    /// A refresh run: 1 when any session failed, expired or went
+    /// unrecorded (that wins: a lost result matters more than work left
+    /// for the next run), else 75 when due sessions were left, else 0.
     pub fn refreshing(totals: Totals, summary: String, left: bool) -> Self {
         let verdict = if totals.has_problems() {
             RunVerdict::Problems
@@ -28,26 +44,31 @@ impl Finished {
         } else {
             RunVerdict::Clean
         };
-        Self {
-            code: verdict_code(verdict),
-            summary,
-            totals: Some(totals),
-            tripped: false,
-            schedule: None,
-        }
+        Self::with(verdict, summary).counting(totals)
+    }
+
+    /// The session counts the run reports (metrics).
+    pub fn counting(mut self, totals: Totals) -> Self {
+        self.totals = Some(totals);
+        self
+    }
+
+    pub fn checking(mut self, schedule: Schedule) -> Self {
+        self.schedule = Some(schedule);
+        self
     }
 
     /// The circuit breaker stopped the run: AimHarder is unavailable from
-    /// here, whatever the sessions' outcomes. Says so on stderr, in one line.
-    pub fn tripped(trip: &Trip, totals: Option<Totals>, summary: &str) -> Self {
+    /// here, whatever the sessions' outcomes; the trip's one line is the
+    /// complaint.
+    pub fn tripped(self, trip: &Trip) -> Self {
         let message = trip.message();
-        eprintln!("error: {message}");
         Self {
             code: verdict_code(RunVerdict::Unavailable),
-            summary: format!("{summary}; {message}"),
-            totals,
+            summary: format!("{}; {message}", self.summary),
             tripped: true,
-            schedule: None,
+            complaint: Some(message),
+            ..self
         }
     }
 }

@@ -77,13 +77,18 @@ pub async fn run(settings: Settings) -> u8 {
         ),
     };
     let (code, summary, totals, tripped, checked) = match outcome {
-        Ok(done) => (
-            done.code,
-            done.summary,
-            done.totals,
-            done.tripped,
-            done.schedule,
-        ),
+        Ok(done) => {
+            if let Some(complaint) = &done.complaint {
+                eprintln!("error: {complaint}");
+            }
+            (
+                done.code,
+                done.summary,
+                done.totals,
+                done.tripped,
+                done.schedule,
+            )
+        }
         Err(err) => {
             let message = format!("{err:#}");
             if !exit::is_broken_pipe(&err) {

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use tokio::time::Instant;
 
 use crate::aimharder::client::AimHarder;
-use crate::app::exit::{verdict_code, AppError, RunVerdict};
+use crate::app::exit::{AppError, RunVerdict};
 use crate::app::finished::Finished;
 use crate::app::signals::Stopping;
 use crate::app::target;
@@ -80,7 +80,7 @@ pub async fn probe(
         }
     };
     if let Some(trip) = prober.tripped() {
-        return Ok(Finished::tripped(&trip, None, &summary));
+        return Ok(Finished::with(RunVerdict::Unavailable, summary).tripped(&trip));
     }
     let verdict = if stopping.why().is_some() {
         // A signal cut it short: the sessions not asked are not known.
@@ -90,11 +90,5 @@ pub async fn probe(
     } else {
         RunVerdict::Problems
     };
-    Ok(Finished {
-        code: verdict_code(verdict),
-        summary,
-        totals: None,
-        tripped: false,
-        schedule: None,
-    })
+    Ok(Finished::with(verdict, summary))
 }

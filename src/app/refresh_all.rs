@@ -139,7 +139,7 @@ pub async fn refresh_all(
             .context("reading due sessions stopped the run; the sessions above were handled");
     }
     if let Some(trip) = trip {
-        return Ok(Finished::tripped(&trip, Some(totals), &summary));
+        return Ok(Finished::refreshing(totals, summary, false).tripped(&trip));
     }
     Ok(Finished::refreshing(totals, summary, left))
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
-use crate::app::exit::{verdict_code, AppError, RunVerdict};
+use crate::app::exit::{AppError, RunVerdict};
 use crate::app::finished::Finished;
 use crate::config::Status;
 use crate::domain::status::{StatusLine, StatusReport};
@@ -66,13 +66,7 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
     } else {
         RunVerdict::Clean
     };
-    Ok(Finished {
-        code: verdict_code(verdict),
-        summary,
-        totals: None,
-        tripped: false,
-        schedule: Some(schedule),
-    })
+    Ok(Finished::with(verdict, summary).checking(schedule))
 }
 
 /// Every session, by id, a line each as the pages come.

@@ -11,6 +11,16 @@ pub enum ConfigError {
     Config(String),
 }
 
+impl ConfigError {
+    /// The exit code this error ends the run with.
+    pub fn code(&self) -> u8 {
+        match self {
+            ConfigError::Usage(_) => crate::domain::exit::EX_USAGE,
+            ConfigError::Config(_) => crate::domain::exit::EX_CONFIG,
+        }
+    }
+}
+
 /// A key that cannot see the sessions is a configuration error (exit 78).
 impl From<crate::supabase::key::KeyRefusal> for ConfigError {
     fn from(refusal: crate::supabase::key::KeyRefusal) -> Self {

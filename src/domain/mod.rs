@@ -3,6 +3,7 @@
 
 pub mod age;
 pub mod email;
+pub mod exit;
 pub mod outcome;
 pub mod probe;
 pub mod run_id;

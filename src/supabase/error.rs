@@ -61,6 +61,27 @@ pub enum StoreError {
     ServerError { status: u16, message: String },
 }
 
+impl StoreError {
+    /// The exit code this error ends the run with: Supabase away or failing
+    /// is 69, a refused key 77, a setup to mend (a migration, a grant, a
+    /// filter, a URL) 78.
+    pub fn code(&self) -> u8 {
+        use crate::domain::exit::{EX_CONFIG, EX_NOPERM, EX_UNAVAILABLE};
+        match self {
+            StoreError::Unreachable(_) => EX_UNAVAILABLE,
+            StoreError::KeyRefused { .. } => EX_NOPERM,
+            StoreError::MissingTable { .. }
+            | StoreError::MissingColumn { .. }
+            | StoreError::MissingFunction { .. }
+            | StoreError::PermissionDenied { .. }
+            | StoreError::UnknownFilterColumn { .. }
+            | StoreError::FilterRefused { .. }
+            | StoreError::Redirected { .. } => EX_CONFIG,
+            StoreError::Rejected { .. } | StoreError::ServerError { .. } => EX_UNAVAILABLE,
+        }
+    }
+}
+
 #[derive(Default, Deserialize)]
 pub(crate) struct PgError {
     pub code: Option<String>,
@@ -133,6 +154,21 @@ pub(crate) fn printable(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_error_knows_its_exit_code() {
+        let refused = StoreError::KeyRefused {
+            status: 401,
+            code: None,
+            message: None,
+        };
+        assert_eq!(refused.code(), 77);
+        assert_eq!(StoreError::Unreachable("down".into()).code(), 69);
+        let missing = StoreError::MissingTable {
+            table: "auth_sessions".into(),
+        };
+        assert_eq!(missing.code(), 78);
+    }
 
     #[test]
     fn missing_column_is_read_from_both_error_forms() {
