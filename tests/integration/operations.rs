@@ -351,3 +351,62 @@ async fn quiet_prints_nothing_on_success_and_only_the_problems_otherwise() {
     let done = BIN.run(&db, &aim).args(&["status", "-q"]).output().await;
     assert!(done.stdout.contains("1 with errors"), "{}", done.stdout);
 }
+
+#[tokio::test]
+async fn only_refresh_runs_ping_the_healthcheck_and_status_writes_only_its_schedule() {
+    let (db, aim) = stack().await;
+    Seed::new("a@example.com", "1|1|a").insert(&db);
+    let hc = Recorder::start().await;
+    for args in [
+        &["status"][..],
+        &["status", "--check"][..],
+        &["refresh-all", "--dry-run"][..],
+    ] {
+        let run = BIN.run(&db, &aim);
+        let metrics = run.dir().join("metrics.prom");
+        let done = run
+            .env("AIMHARDER_HEALTHCHECK_URL", &hc.url())
+            .env("AIMHARDER_METRICS_FILE", metrics.to_str().unwrap())
+            .args(args)
+            .output()
+            .await;
+        assert_eq!(done.code, 0, "{args:?}: {}", done.stderr);
+        let metrics = done.dir.path().join("metrics.prom");
+        if args[0] == "status" {
+            // Only the figures of the schedule it checked, as its own.
+            let text = std::fs::read_to_string(&metrics).unwrap();
+            let names: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| l.split('{').next().unwrap())
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    "aimharder_refresh_schedule_capacity_per_hour",
+                    "aimharder_refresh_schedule_needed_per_hour"
+                ],
+                "{text}"
+            );
+            assert!(text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .all(|l| l.contains("{command=\"status\"}")));
+        } else {
+            assert!(!metrics.exists(), "{args:?} wrote the metrics file");
+        }
+        assert!(hc.requests().is_empty(), "{args:?} pinged the healthcheck");
+    }
+    // A refresh run does both.
+    let run = BIN.run(&db, &aim);
+    let metrics = run.dir().join("metrics.prom");
+    let done = run
+        .env("AIMHARDER_HEALTHCHECK_URL", &hc.url())
+        .env("AIMHARDER_METRICS_FILE", metrics.to_str().unwrap())
+        .args(&["refresh-all", "--rate", "0"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(done.dir.path().join("metrics.prom").exists());
+    assert_eq!(hc.requests().len(), 2);
+}

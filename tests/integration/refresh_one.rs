@@ -172,3 +172,37 @@ async fn an_expired_session_exits_1_and_is_disabled() {
     assert!(done.stdout.contains("EXPIRED"), "{}", done.stdout);
     assert_eq!(row(&db, &id)["auto_refresh_enabled"], false);
 }
+
+#[tokio::test]
+async fn an_email_is_matched_exactly_without_regard_to_case() {
+    let (db, aim) = stack().await;
+    let wanted = Seed::new("bulk1_@example.com", "1|1|wanted").insert(&db);
+    for (i, email) in [
+        "bulk10@example.com",
+        "bulk1x@example.com",
+        "bulk1__@example.com",
+    ]
+    .iter()
+    .enumerate()
+    {
+        Seed::new(email, &format!("{}|1|other", i + 2)).insert(&db);
+    }
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["refresh-one", "--email", "BULK1_@Example.com", "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["id"], wanted.as_str());
+    assert_eq!(aim.seen().len(), 1);
+    assert_eq!(aim.calls_for("1|1|wanted"), 1);
+
+    // `%` is a character like any other, never a pattern.
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["refresh-one", "--email", "bulk1%@example.com"])
+        .output()
+        .await;
+    assert_eq!(done.code, 66, "{}", done.stderr);
+    assert_eq!(aim.seen().len(), 1, "nobody else was called");
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use aimharder_testkit::aimharder::{Event, FakeAimHarder, Reply};
+use aimharder_testkit::proxy::{Fault, FaultProxy};
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
 
@@ -346,4 +347,46 @@ async fn a_second_signal_ends_the_run_at_once() {
     for id in &ids {
         assert_eq!(row(&db, id)["refresh_count"], 3, "{id} untouched");
     }
+}
+
+#[tokio::test]
+async fn an_unrecorded_result_wins_over_the_deadline() {
+    let db = aimharder_testkit::stack::TestDb::new().await;
+    db.apply_migrations();
+    let aim = FakeAimHarder::with_latency(Duration::from_millis(300)).await;
+    let proxy = FaultProxy::start(&db.rest_url()).await;
+    // Plain 500s are not retried: each write fails at once.
+    proxy.fail("rpc/refresh_write", 0, usize::MAX, Fault::Status(500));
+    let ids: Vec<String> = (0..20)
+        .map(|i| Seed::new(&format!("u{i}@example.com"), &format!("{i}|1|x")).insert(&db))
+        .collect();
+    let done = BIN
+        .run(&db, &aim)
+        .env("SUPABASE_REST_URL", &proxy.rest_url())
+        .args(&[
+            "refresh-all",
+            "--json",
+            "--rate",
+            "0",
+            "--concurrency",
+            "1",
+            "--max-duration",
+            "1s",
+        ])
+        .output()
+        .await;
+    let doc = done.json();
+    assert!(doc["unrecorded"].as_u64().unwrap() >= 1, "{doc}");
+    // The writes failing stop the run before its deadline: 69 naming
+    // Supabase wins over 75.
+    assert!(
+        doc["stopped"].as_str().unwrap().contains("Supabase"),
+        "{doc}"
+    );
+    assert_eq!(done.code, 69, "{}", done.stderr);
+    let untouched = ids
+        .iter()
+        .filter(|id| row(&db, id)["refresh_count"] == 3)
+        .count();
+    assert_eq!(untouched, 20, "no write got through the proxy");
 }

@@ -344,3 +344,31 @@ async fn a_reader_that_closes_stdout_early_is_no_failure() {
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert!(!done.stderr.contains("error"), "{}", done.stderr);
 }
+
+#[tokio::test]
+async fn a_session_created_a_minute_ago_is_not_stale() {
+    let (db, aim) = stack().await;
+    Seed::new("new@example.com", "1|1|new")
+        .never_refreshed("now() - interval '1 minute'")
+        .insert(&db);
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["status", "--check", "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["stale"], 0);
+    assert_eq!(done.json()["never_refreshed"], 1);
+
+    // Created two days ago and never refreshed: stale by the same key.
+    Seed::new("old@example.com", "2|1|old")
+        .never_refreshed("now() - interval '2 days'")
+        .insert(&db);
+    let done = BIN
+        .run(&db, &aim)
+        .args(&["status", "--check", "--json"])
+        .output()
+        .await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert_eq!(done.json()["stale"], 1);
+}

@@ -1,7 +1,8 @@
-//! "Coming back" (SPEC, Claims and writes): a session disabled as expired is
-//! enabled again, and its error cleared, when the web app stores a new login
-//! (token or cookies change). The trigger of the second migration does it;
-//! the web app's plain UPDATE needs no change.
+//! Re-enabling (SPEC, Claims and writes: "coming back"): a session disabled
+//! as expired is enabled again, and its error cleared, when the web app
+//! stores a new login (token or cookies change; the trigger of the second
+//! migration does it, the web app's plain UPDATE needs no change), or when
+//! a refresh of it succeeds; one switched off by hand stays off.
 
 use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
 use aimharder_testkit::run::{row, Seed};
