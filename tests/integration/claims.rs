@@ -7,8 +7,8 @@ use std::time::Duration;
 use aimharder_testkit::aimharder::{rotated, FakeAimHarder, Reply};
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 const NEW_COOKIES: &str =

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use aimharder_testkit::aimharder::{Reply, TOKEN_UPDATE, WHOAMI};
 use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 fn whoamis(aim: &aimharder_testkit::aimharder::FakeAimHarder) -> Vec<Option<String>> {

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use aimharder_testkit::aimharder::{Reply, WHOAMI};
 use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 /// A real login's `PHPSESSID` pair: the root host's (here the simulated

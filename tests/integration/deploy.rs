@@ -10,8 +10,8 @@ use std::process::Command;
 
 use aimharder_testkit::aimharder::Reply;
 use aimharder_testkit::run::Seed;
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 const INSTALL_HINT: &str = "run scripts/test-deps.sh to install it";

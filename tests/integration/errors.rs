@@ -3,8 +3,9 @@
 use aimharder_testkit::aimharder::FakeAimHarder;
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::{stack, MIGRATION};
+use crate::refresh_all::MIGRATION;
 use crate::BIN;
 
 fn one_line(stderr: &str) -> &str {

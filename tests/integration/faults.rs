@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use aimharder_testkit::aimharder::Reply;
 use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 struct Case {

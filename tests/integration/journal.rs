@@ -9,8 +9,8 @@ use aimharder_testkit::aimharder::{rotated, Reply};
 use aimharder_testkit::gateway::Gateway;
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
+use aimharder_testkit::start::gateway_stack;
 
-use crate::supabase_keys::gateway_stack;
 use crate::BIN;
 
 /// The journals in `state` (beside them stays each one's lock file).

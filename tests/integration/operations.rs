@@ -7,8 +7,8 @@ use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
 use aimharder_testkit::recorder::Recorder;
 use aimharder_testkit::run::Seed;
 use aimharder_testkit::stack::TestDb;
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 #[tokio::test]

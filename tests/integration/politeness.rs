@@ -7,8 +7,8 @@ use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
 use aimharder_testkit::forward_proxy::ForwardProxy;
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 fn seed(db: &TestDb, n: usize, tag: &str) -> Vec<String> {

@@ -7,8 +7,8 @@
 use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 pub const RE_ENABLE: &str = "migrations/20261127000000_re_enable_on_login.sql";

@@ -3,20 +3,15 @@
 
 use serde_json::json;
 
-use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
+use aimharder_testkit::aimharder::Reply;
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
+use aimharder_testkit::start::stack;
 
 use crate::BIN;
 
 pub const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
 pub const DEFAULT_FP: &str = "my0pz7di4kr8nuq718uecu4ev23fbosfp20z1q6smntm42ideb";
-
-pub async fn stack() -> (TestDb, FakeAimHarder) {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    (db, FakeAimHarder::start().await)
-}
 
 fn updated_at(db: &TestDb, id: &str) -> String {
     db.sql(&format!(

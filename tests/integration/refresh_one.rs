@@ -1,8 +1,8 @@
 //! `refresh-one`: by id, by email, ambiguous and unknown sessions.
 
 use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 #[tokio::test]

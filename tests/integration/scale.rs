@@ -11,8 +11,8 @@ use aimharder_testkit::aimharder::{Event, FakeAimHarder, Reply};
 use aimharder_testkit::proxy::{Fault, FaultProxy};
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 fn seed_due(db: &TestDb, n: usize, tag: &str) -> Vec<String> {

@@ -6,10 +6,10 @@
 use aimharder_testkit::aimharder::FakeAimHarder;
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
+use aimharder_testkit::start::gateway_stack;
+use aimharder_testkit::start::stack;
 use aimharder_testkit::wire::send;
 
-use crate::refresh_all::stack;
-use crate::supabase_keys::gateway_stack;
 use crate::BIN;
 
 const CLAIMS_MIGRATION: &str = "migrations/20261201000000_claims_table.sql";

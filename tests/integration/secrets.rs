@@ -3,8 +3,8 @@
 
 use aimharder_testkit::aimharder::Reply;
 use aimharder_testkit::run::Seed;
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 #[tokio::test]

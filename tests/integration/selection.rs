@@ -10,9 +10,10 @@
 use aimharder_testkit::aimharder::Reply;
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
+use aimharder_testkit::start::gateway_stack;
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::{now_stamp, stack};
-use crate::supabase_keys::gateway_stack;
+use crate::refresh_all::now_stamp;
 use crate::BIN;
 
 const BACKGROUND: &str = "session_type=eq.background";

@@ -2,8 +2,8 @@
 //! only) and their ranges, checked when parsed.
 
 use aimharder_testkit::run::Seed;
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 #[tokio::test]

@@ -9,10 +9,10 @@ use serde_json::Value;
 
 use aimharder_testkit::aimharder::{Reply, WHOAMI};
 use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::start::gateway_stack;
+use aimharder_testkit::start::stack;
 
 use crate::journal::{answer, seed_journal};
-use crate::refresh_all::stack;
-use crate::supabase_keys::gateway_stack;
 use crate::BIN;
 
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! `status`: counts computed by the server, the session list, `--check`.
 
 use aimharder_testkit::run::Seed;
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
 use aimharder_testkit::proxy::{Fault, FaultProxy};
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::TestDb;
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 async fn behind_proxy() -> (TestDb, FakeAimHarder, FaultProxy) {

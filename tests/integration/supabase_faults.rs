@@ -9,11 +9,10 @@ use aimharder_testkit::aimharder::Reply;
 use aimharder_testkit::gateway::{Answer, GatewayRequest, REST_PREFIX};
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::{ANON_KEY, SERVICE_KEY, WRONG_KEY};
+use aimharder_testkit::start::gateway_stack;
 use aimharder_testkit::wire::{send, Message};
 
-use crate::supabase_keys::{
-    assert_all_forwarded_ok, assert_secret_key_only, gateway_stack, result_columns,
-};
+use crate::supabase_keys::{assert_all_forwarded_ok, assert_secret_key_only, result_columns};
 use crate::BIN;
 
 #[tokio::test]

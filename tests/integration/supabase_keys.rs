@@ -5,13 +5,12 @@
 
 use serde_json::Value;
 
-use aimharder_testkit::aimharder::FakeAimHarder;
 use aimharder_testkit::gateway::{Answer, Gateway, GatewayRequest, REST_PREFIX};
 use aimharder_testkit::recorder::Recorder;
 use aimharder_testkit::run::{row, Seed};
 use aimharder_testkit::stack::{TestDb, ANON_KEY, SERVICE_KEY};
+use aimharder_testkit::start::{gateway_stack, stack};
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 /// The columns a refresh writes: what "the row is unchanged" is about (a
@@ -25,12 +24,6 @@ pub(crate) const RESULT_COLUMNS: &[&str] = &[
     "last_refresh_error",
     "auto_refresh_enabled",
 ];
-
-pub(crate) async fn gateway_stack() -> (TestDb, FakeAimHarder, Gateway) {
-    let (db, aim) = stack().await;
-    let gw = Gateway::start(&db.rest_url()).await;
-    (db, aim, gw)
-}
 
 pub(crate) fn result_columns(db: &TestDb, id: &str) -> Value {
     let r = row(db, id);

@@ -4,8 +4,8 @@
 
 use aimharder_testkit::aimharder::{rotated, Reply, TOKEN_UPDATE};
 use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::start::stack;
 
-use crate::refresh_all::stack;
 use crate::BIN;
 
 #[tokio::test]

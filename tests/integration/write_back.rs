@@ -9,8 +9,8 @@ use std::time::Duration;
 use aimharder_testkit::aimharder::{rotated, FakeAimHarder};
 use aimharder_testkit::proxy::{Fault, FaultProxy};
 use aimharder_testkit::stack::TestDb;
+use aimharder_testkit::start::gateway_stack;
 
-use crate::supabase_keys::gateway_stack;
 use crate::BIN;
 
 /// `n` due sessions (refreshed 7 h ago, count 0) with tokens `g|1|<tag>`.

@@ -9,6 +9,8 @@
 //! - [`forward_proxy`]: a forward HTTP proxy that records what passes (`AIMHARDER_PROXY`);
 //! - [`aimharder`]: a simulated AimHarder answering `/setrefresh` from a script;
 //! - [`recorder`]: a server that answers 200 and records (a healthcheck stand-in);
+//! - [`start`]: the stacks most tests start (a migrated database and a
+//!   simulated AimHarder, optionally behind the gateway);
 //! - [`run`]: runs the binary with a clean environment ([`run::Bin`]), and
 //!   seeds session rows ([`run::Seed`]);
 //! - [`listen`]: the accept loop the servers above share, and [`wire`]: the
@@ -25,4 +27,5 @@ pub mod proxy;
 pub mod recorder;
 pub mod run;
 pub mod stack;
+pub mod start;
 pub mod wire;
