@@ -55,9 +55,24 @@ pub async fn run(settings: Settings) -> u8 {
     let reads_only = matches!(settings.command, CommandSettings::Status(_));
     // One client for the command and, after it, the metrics' counts.
     let work = async {
+        // Before the wait: `--max-duration` counts it, as the scheduler's
+        // own time limit (GitHub's, a Job's deadline) does.
+        let begun = tokio::time::Instant::now();
+        // Before any request, Supabase's too (the filter check included):
+        // the due cutoff is taken after it, and a signal during it leaves
+        // nothing half done.
+        if let Some(most) = settings.command.jitter() {
+            if !jitter::wait(most, &stopping.stop).await {
+                let stopped = AppError::Interrupted(format!(
+                    "{} during the --jitter wait: nothing was asked or written",
+                    stopping.why().unwrap_or("stopped")
+                ));
+                return (Err(stopped.into()), None);
+            }
+        }
         match wiring::connect(&settings.store).await {
             Ok(store) => (
-                dispatch(settings, store.clone(), &stopping).await,
+                dispatch(settings, store.clone(), &stopping, begun).await,
                 Some(store),
             ),
             Err(e) => (Err(e), None),
@@ -150,26 +165,14 @@ async fn state_counts(store: &Store, due_older_than: std::time::Duration) -> Opt
     }
 }
 
+/// `begun`: when the run began, before its `--jitter` wait.
 async fn dispatch(
     settings: Settings,
     store: Store,
     stopping: &Stopping,
+    begun: tokio::time::Instant,
 ) -> anyhow::Result<Finished> {
     let output = settings.output;
-    // Before the wait: `--max-duration` counts it, as the scheduler's own
-    // time limit (GitHub's, a Job's deadline) does.
-    let begun = tokio::time::Instant::now();
-    // Before any request, Supabase's too: the due cutoff is taken after it,
-    // and a signal during it leaves nothing half done.
-    if let Some(most) = settings.command.jitter() {
-        if !jitter::wait(most, &stopping.stop).await {
-            return Err(AppError::Interrupted(format!(
-                "{} during the --jitter wait: nothing was asked or written",
-                stopping.why().unwrap_or("stopped")
-            ))
-            .into());
-        }
-    }
     let journal = match settings.journal {
         JournalSetting::File(journal) => Some(journal),
         JournalSetting::Nowhere => {

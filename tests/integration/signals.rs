@@ -227,8 +227,18 @@ async fn a_signal_during_the_jitter_wait_ends_the_run_at_once_with_no_request() 
     seed_journal(&gw, &state, 0o700, &[journaled]);
     let runs: [(&[&str], Option<&str>); 2] = [
         (&["refresh-all", "--jitter", "1h", "--json"], None),
-        // From the environment, as a shared env file gives it.
-        (&["probe", "--all", "--json"], Some("1h")),
+        // From the environment, as a shared env file gives it; a filter
+        // (checked against the table by a request) waits too.
+        (
+            &[
+                "probe",
+                "--all",
+                "--json",
+                "--filter",
+                "session_type=eq.background",
+            ],
+            Some("1h"),
+        ),
     ];
     for (args, env) in runs {
         let run = BIN
