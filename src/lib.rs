@@ -13,6 +13,8 @@ pub mod supabase;
 
 use std::process::ExitCode;
 
+use secrecy::ExposeSecret;
+
 pub use cli::Cli;
 
 /// The binary: reads `.env`, parses the command line, runs.
@@ -58,7 +60,7 @@ pub async fn run(cli: Cli) -> u8 {
     if let Some(proxy) = &cli.global.proxy {
         output::github::mask(proxy);
         // Its password alone too, should a message quote it without the URL.
-        let password = url::Url::parse(secrecy::ExposeSecret::expose_secret(proxy))
+        let password = url::Url::parse(proxy.expose_secret())
             .ok()
             .and_then(|u| u.password().map(str::to_string));
         if let Some(password) = password {
@@ -74,6 +76,16 @@ pub async fn run(cli: Cli) -> u8 {
             return app::exit::error_code(&e.into());
         }
     };
+    // The key as used, when it came from a file: the others are masked.
+    let key = settings.store.key.secret();
+    let given = [&cli.global.secret_key, &cli.global.service_role_key];
+    if !given
+        .into_iter()
+        .flatten()
+        .any(|k| k.expose_secret() == key.expose_secret())
+    {
+        output::github::mask(key);
+    }
     app::run(settings).await
 }
 

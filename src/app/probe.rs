@@ -12,26 +12,26 @@ use crate::app::signals::Stopping;
 use crate::app::target;
 use crate::app::wiring;
 use crate::config::{Probe, ProbeTarget};
+use crate::domain::presentation::Presentation;
 use crate::engine::due::DueStream;
 use crate::engine::probe::Prober;
 use crate::output::probe::ProbeSink;
-use crate::output::report::Output;
 use crate::supabase::due::Selection;
 use crate::supabase::store::{Columns, Store};
 
 pub async fn probe(
     store: Store,
-    output: Output,
+    output: Presentation,
     args: &Probe,
     stopping: &Stopping,
 ) -> anyhow::Result<Finished> {
     let clock = Instant::now();
     let aimharder = AimHarder::new(&args.aimharder).context("cannot build the AimHarder client")?;
     let caller = wiring::caller(&args.pace, stopping.stop.clone(), None);
-    let prober = Prober::new(aimharder, caller, output);
+    let prober = Prober::new(aimharder, caller);
     let (totals, summary) = match &args.target {
         ProbeTarget::One(one) => {
-            let row = target::find(&store, one, output).await?;
+            let row = target::find(&store, one).await?;
             let mut sink = ProbeSink::one(output)?;
             let asked = tokio::select! {
                 biased;

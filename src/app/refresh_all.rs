@@ -12,20 +12,21 @@ use crate::app::signals::Stopping;
 use crate::app::wiring::{self, engine};
 use crate::config::RefreshAll;
 use crate::domain::outcome::{Outcome, SessionReport};
+use crate::domain::presentation::Presentation;
 use crate::domain::timefmt;
 use crate::engine::claimer::{Claimer, Horizon};
 use crate::engine::due::{take_until, DueStream, Taking};
 use crate::engine::journal::Journal;
 use crate::engine::pipeline::Engine;
 use crate::output::logging;
-use crate::output::report::{Output, RunSink};
+use crate::output::refresh::RunSink;
 use crate::supabase::due::DueQuery;
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::{Columns, Store};
 
 pub async fn refresh_all(
     store: Store,
-    output: Output,
+    output: Presentation,
     args: &RefreshAll,
     journal: Option<Journal>,
     stopping: &Stopping,
@@ -70,13 +71,12 @@ pub async fn refresh_all(
         }
     };
     let (left, read_error, store_error, trip) = if args.dry_run {
-        let (left, read_error) = dry_run(due, args.limit, output, stop, &mut record).await;
+        let (left, read_error) = dry_run(due, args.limit, stop, &mut record).await;
         (left, read_error, None, None)
     } else {
         let engine = engine(
             &args.aimharder,
             store.clone(),
-            output,
             wiring::caller(&args.pace, stop.clone(), deadline),
             claim,
             journal,
@@ -162,7 +162,6 @@ async fn give_back(store: &Store, engine: &Engine) {
 async fn dry_run(
     mut due: DueStream,
     limit: Option<u64>,
-    output: Output,
     stop: &CancellationToken,
     record: &mut impl FnMut(SessionReport),
 ) -> (bool, Option<StoreError>) {
@@ -179,11 +178,7 @@ async fn dry_run(
         match next {
             Some(Ok(row)) => {
                 listed += 1;
-                record(SessionReport::new(
-                    &row.id,
-                    output.email(row.user_email.as_deref()).as_deref(),
-                    Outcome::Due,
-                ));
+                record(SessionReport::new(&row.id, row.user_email, Outcome::Due));
             }
             Some(Err(e)) => return (false, Some(e)),
             None => break,

@@ -8,33 +8,29 @@ use crate::app::signals::Stopping;
 use crate::app::target;
 use crate::app::wiring::{self, engine};
 use crate::config::{Pace, RefreshOne};
-use crate::domain::outcome::{Outcome, SessionReport, Totals};
+use crate::domain::outcome::{Outcome, SessionReport};
+use crate::domain::presentation::Presentation;
 use crate::domain::timefmt;
 use crate::engine::journal::Journal;
-use crate::output::github;
-use crate::output::report::Output;
+use crate::output::session;
 use crate::supabase::store::Store;
 
 pub async fn refresh_one(
     store: Store,
-    output: Output,
+    output: Presentation,
     args: &RefreshOne,
     journal: Option<Journal>,
     stopping: &Stopping,
 ) -> anyhow::Result<Finished> {
-    let row = target::find(&store, &args.target, output).await?;
+    let row = target::find(&store, &args.target).await?;
     if let Some(min_age) = args.if_older_than {
         let last = row.last_refresh_date.as_deref().and_then(timefmt::parse);
         if last.is_some_and(|t| timefmt::now() - t < min_age) {
-            let report = SessionReport::new(
-                &row.id,
-                output.email(row.user_email.as_deref()).as_deref(),
-                Outcome::Skipped,
-            )
-            .with_error(format!(
-                "refreshed less than {} ago",
-                humantime::format_duration(min_age)
-            ));
+            let report = SessionReport::new(&row.id, row.user_email.clone(), Outcome::Skipped)
+                .with_error(format!(
+                    "refreshed less than {} ago",
+                    humantime::format_duration(min_age)
+                ));
             return finish_one(output, &report, false);
         }
     }
@@ -64,19 +60,14 @@ pub async fn refresh_one(
             ))
             .into());
         }
-        let report = SessionReport::new(
-            &row.id,
-            output.email(row.user_email.as_deref()).as_deref(),
-            Outcome::Skipped,
-        )
-        .with_error("another run is refreshing this session right now");
+        let report = SessionReport::new(&row.id, row.user_email.clone(), Outcome::Skipped)
+            .with_error("another run is refreshing this session right now");
         // Not done: `refresh-one && book` must not go on as if it were.
         return finish_one(output, &report, true);
     };
     let engine = engine(
         &args.aimharder,
         store,
-        output,
         wiring::caller(&pace, stopping.stop.clone(), None),
         claim,
         journal,
@@ -105,16 +96,11 @@ pub async fn refresh_one(
 
 /// `left`: the session was not refreshed and is still to be (another run
 /// holds it, a signal came first): exit 75.
-fn finish_one(output: Output, report: &SessionReport, left: bool) -> anyhow::Result<Finished> {
-    let summary = output.session(report)?;
-    let mut totals = Totals::default();
-    totals.add(report.outcome);
-    github::annotate(report);
-    let problems = if report.outcome.is_problem() {
-        std::slice::from_ref(report)
-    } else {
-        &[]
-    };
-    github::step_summary("refresh-one", &totals, problems, None);
+fn finish_one(
+    output: Presentation,
+    report: &SessionReport,
+    left: bool,
+) -> anyhow::Result<Finished> {
+    let (totals, summary) = session::print_one(output, report)?;
     Ok(Finished::refreshing(totals, summary, left))
 }

@@ -7,10 +7,10 @@ use secrecy::ExposeSecret;
 use crate::app::exit::{AppError, RunVerdict};
 use crate::app::finished::Finished;
 use crate::config::Status;
+use crate::domain::presentation::Presentation;
 use crate::domain::status::{StatusLine, StatusReport};
 use crate::domain::timefmt;
 use crate::engine::due::DueStream;
-use crate::output::report::Output;
 use crate::output::status::{Counted, StatusSink};
 use crate::supabase::due::{DueQuery, Selection};
 use crate::supabase::rest::StoreError;
@@ -35,7 +35,7 @@ pub async fn state_counts(
     Ok((counts.report, counts.enabled_with_errors))
 }
 
-pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Result<Finished> {
+pub async fn status(store: Store, output: Presentation, args: &Status) -> anyhow::Result<Finished> {
     let (report, enabled_with_errors) = state_counts(&store, args.schedule.every, args.stale_after)
         .await
         .map_err(AppError::from)?;
@@ -54,7 +54,7 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
     };
     let (mut sink, summary) = StatusSink::start(output, &counted, args.sessions)?;
     let listed = if args.sessions {
-        list_sessions(&store, output, &mut sink).await
+        list_sessions(&store, &mut sink).await
     } else {
         Ok(())
     };
@@ -70,7 +70,7 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
 }
 
 /// Every session, by id, a line each as the pages come.
-async fn list_sessions(store: &Store, output: Output, sink: &mut StatusSink) -> anyhow::Result<()> {
+async fn list_sessions(store: &Store, sink: &mut StatusSink) -> anyhow::Result<()> {
     let mut rows = DueStream::start(
         store.on_own_connections().map_err(AppError::from)?,
         Selection::every(),
@@ -79,7 +79,7 @@ async fn list_sessions(store: &Store, output: Output, sink: &mut StatusSink) -> 
     while let Some(row) = rows.next().await {
         let r = row.map_err(AppError::from)?;
         sink.line(&StatusLine {
-            email: output.email(r.user_email.as_deref()),
+            email: r.user_email,
             auto_refresh_enabled: r.auto_refresh_enabled.unwrap_or(false),
             last_refresh_date: r.last_refresh_date,
             refresh_count: r.refresh_count.unwrap_or(0),

@@ -4,12 +4,11 @@
 use crate::app::exit::AppError;
 use crate::config::Target;
 use crate::domain::session::SessionRow;
-use crate::output::report::Output;
 use crate::supabase::store::Store;
 
 /// The session `target` names: `NotFound` when none, `Usage` listing the
 /// candidates when an email has several and no fingerprint picks one.
-pub async fn find(store: &Store, target: &Target, output: Output) -> anyhow::Result<SessionRow> {
+pub async fn find(store: &Store, target: &Target) -> anyhow::Result<SessionRow> {
     match target {
         Target::Id(id) => Ok(store
             .by_id(id)
@@ -26,7 +25,7 @@ pub async fn find(store: &Store, target: &Target, output: Output) -> anyhow::Res
             match rows.len() {
                 0 => Err(AppError::NotFound(not_found(store, "no session for that email")).into()),
                 1 => Ok(rows.remove(0)),
-                _ => Err(AppError::Usage(ambiguous(&rows, output)).into()),
+                _ => Err(AppError::Usage(ambiguous(&rows)).into()),
             }
         }
     }
@@ -39,7 +38,10 @@ fn not_found(store: &Store, what: &str) -> String {
     }
 }
 
-fn ambiguous(rows: &[SessionRow], output: Output) -> String {
+/// The candidates, for the operator to pick from. The email is masked
+/// even under `--show-emails`: the operator typed it, and an error line
+/// lands in logs.
+fn ambiguous(rows: &[SessionRow]) -> String {
     let candidates: Vec<String> = rows
         .iter()
         .map(|r| {
@@ -51,8 +53,10 @@ fn ambiguous(rows: &[SessionRow], output: Output) -> String {
             )
         })
         .collect();
-    let who = output
-        .email(rows.first().and_then(|r| r.user_email.as_deref()))
+    let who = rows
+        .first()
+        .and_then(|r| r.user_email.as_ref())
+        .map(|e| e.masked())
         .unwrap_or_default();
     format!(
         "{who} has {} sessions; pick one with --fingerprint or --id: {}",

@@ -13,7 +13,6 @@ use crate::domain::run_id::new_run_id;
 use crate::engine::caller::{Caller, CallerSettings};
 use crate::engine::journal::Journal;
 use crate::engine::pipeline::{Engine, EngineSettings};
-use crate::output::report::Output;
 use crate::supabase::claims::ClaimSpec;
 use crate::supabase::store::{Store, StoreConfig};
 
@@ -54,7 +53,6 @@ pub fn caller(pace: &Pace, stop: CancellationToken, deadline: Option<Instant>) -
 pub fn engine(
     config: &AimHarderConfig,
     store: Store,
-    output: Output,
     caller: Caller,
     claim: ClaimSpec,
     journal: Option<Journal>,
@@ -62,7 +60,6 @@ pub fn engine(
     let aimharder = AimHarder::new(config).context("cannot build the AimHarder client")?;
     let settings = EngineSettings {
         default_fingerprint: config.default_fingerprint.clone(),
-        output,
         claim,
         journal,
     };

@@ -52,7 +52,7 @@ fn read_key_file(setting: &str, path: &std::path::Path) -> Result<SecretString, 
             path.display()
         )));
     }
-    let key = SecretString::from(key);
-    crate::output::github::mask(&key);
-    Ok(key)
+    // Masked under GitHub Actions with the other secrets, once settings
+    // are built (see `run`), before anything prints.
+    Ok(SecretString::from(key))
 }

@@ -22,11 +22,10 @@ use crate::cli::{
 use crate::config::connections::{aimharder_config, store_config};
 use crate::config::durations::{claim_lease, jitter};
 use crate::config::error::ConfigError;
+use crate::domain::presentation::{LogSettings, Presentation};
 use crate::domain::schedule::SchedulePlan;
 use crate::domain::shard::Shard;
 use crate::engine::journal;
-use crate::output::logging::LogSettings;
-use crate::output::report::Output;
 use crate::supabase::store::StoreConfig;
 
 /// What runs around a refresh run: a healthcheck to ping, a metrics file.
@@ -54,8 +53,7 @@ pub enum JournalSetting {
 
 /// One command's checked settings.
 pub struct Settings {
-    pub output: Output,
-    pub log: LogSettings,
+    pub output: Presentation,
     pub hooks: Hooks,
     pub store: StoreConfig,
     /// The journal of unrecorded results, for commands that call AimHarder.
@@ -218,12 +216,11 @@ impl Settings {
             Command::Completions { .. } | Command::Man => return Ok(None),
         };
         Ok(Some(Self {
-            output: Output {
+            output: Presentation {
                 json: global.json,
                 show_emails: global.show_emails,
                 quiet: global.quiet,
             },
-            log: log_settings(global),
             hooks,
             store,
             journal,

@@ -5,6 +5,7 @@ pub mod age;
 pub mod email;
 pub mod exit;
 pub mod outcome;
+pub mod presentation;
 pub mod probe;
 pub mod run_id;
 pub mod schedule;

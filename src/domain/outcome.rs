@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::domain::email::Email;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -38,10 +40,15 @@ impl Outcome {
     }
 }
 
+/// What became of one session. Output writes the id and the email (masked
+/// unless asked otherwise) ahead of the rest, so they are not serialized
+/// here.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionReport {
+    #[serde(skip)]
     pub id: String,
-    pub email: Option<String>,
+    #[serde(skip)]
+    pub email: Option<Email>,
     pub outcome: Outcome,
     pub attempts: u32,
     pub error: Option<String>,
@@ -50,10 +57,11 @@ pub struct SessionReport {
 }
 
 impl SessionReport {
-    pub fn new(id: &str, email: Option<&str>, outcome: Outcome) -> Self {
+    /// A report of `outcome` with no attempt, error or change counted yet.
+    pub fn new(id: &str, email: Option<Email>, outcome: Outcome) -> Self {
         Self {
             id: id.to_string(),
-            email: email.map(str::to_string),
+            email,
             outcome,
             attempts: 0,
             error: None,

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::domain::email::Email;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Liveness {
@@ -23,10 +25,14 @@ impl Liveness {
     }
 }
 
+/// What a probe found out about one session. Output writes the id and the
+/// email (masked unless asked otherwise) ahead of the rest.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeReport {
+    #[serde(skip)]
     pub id: String,
-    pub email: Option<String>,
+    #[serde(skip)]
+    pub email: Option<Email>,
     pub outcome: Liveness,
     pub error: Option<String>,
     /// Since the session's last keep-alive, when the answer came (`None`:

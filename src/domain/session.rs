@@ -3,12 +3,14 @@
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::domain::email::Email;
+
 /// One row of the sessions table, as far as this tool reads it.
 #[derive(Clone, Deserialize)]
 pub struct SessionRow {
     pub id: String,
     #[serde(default)]
-    pub user_email: Option<String>,
+    pub user_email: Option<Email>,
     #[serde(default)]
     pub aimharder_token: Option<SecretString>,
     #[serde(default)]

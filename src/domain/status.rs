@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::domain::email::Email;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
     pub total: u64,
@@ -13,10 +15,14 @@ pub struct StatusReport {
     pub due: u64,
 }
 
+/// One session as `status --sessions` lists it. Output writes the id and
+/// the email (masked unless asked otherwise) ahead of the rest.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusLine {
+    #[serde(skip)]
     pub id: String,
-    pub email: Option<String>,
+    #[serde(skip)]
+    pub email: Option<Email>,
     pub auto_refresh_enabled: bool,
     pub last_refresh_date: Option<String>,
     pub refresh_count: i64,

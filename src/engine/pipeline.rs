@@ -21,7 +21,6 @@ use crate::engine::confirm::confirm_logout;
 use crate::engine::holds::Holds;
 use crate::engine::journal::{credentials_digest, Journal};
 use crate::engine::writer::{Pending, Writer, WriterInput, WriterSetup, BATCH};
-use crate::output::report::Output;
 use crate::supabase::claims::ClaimSpec;
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::Store;
@@ -29,7 +28,6 @@ use crate::supabase::write::{WriteItem, Written};
 
 pub struct EngineSettings {
     pub default_fingerprint: String,
-    pub output: Output,
     /// The run's claims: every row handed to the engine is claimed by it.
     pub claim: ClaimSpec,
     /// Where a result Supabase would not record is kept for the next run
@@ -163,8 +161,7 @@ impl Engine {
         writer: &WriterInput,
         abort: &CancellationToken,
     ) -> Option<SessionReport> {
-        let email = self.settings.output.email(row.user_email.as_deref());
-        let report = SessionReport::new(&row.id, email.as_deref(), Outcome::Skipped);
+        let report = SessionReport::new(&row.id, row.user_email.clone(), Outcome::Skipped);
         let Some(begun) = self.caller.begin().await else {
             return Some(report.with_error("stopped before it started"));
         };
@@ -185,9 +182,8 @@ impl Engine {
                 // The request may have reached AimHarder: with
                 // `tokenUpdate`, a token may have rotated unseen.
                 self.holds.done(&id);
-                let email = self.settings.output.email(email_of.as_deref());
                 // Not the session's failure: the operator ended the run.
-                let mut report = SessionReport::new(&id, email.as_deref(), Outcome::Skipped)
+                let mut report = SessionReport::new(&id, email_of, Outcome::Skipped)
                     .with_error(
                         "the run was ended by a second signal during its call: AimHarder may \
                          have taken it (its claim lapses by itself)",

@@ -13,22 +13,19 @@ use crate::domain::timefmt;
 use crate::engine::breaker::Trip;
 use crate::engine::caller::{Called, Caller};
 use crate::engine::due::{take_until, DueStream, Taking};
-use crate::output::report::Output;
 use crate::supabase::rest::StoreError;
 
+/// Asks AimHarder whether sessions are alive, under the run's pace and
+/// circuit breaker; it writes nothing.
 pub struct Prober {
     aimharder: AimHarder,
     caller: Caller,
-    output: Output,
 }
 
 impl Prober {
-    pub fn new(aimharder: AimHarder, caller: Caller, output: Output) -> Self {
-        Self {
-            aimharder,
-            caller,
-            output,
-        }
+    /// A prober calling through `caller`.
+    pub fn new(aimharder: AimHarder, caller: Caller) -> Self {
+        Self { aimharder, caller }
     }
 
     pub fn tripped(&self) -> Option<Trip> {
@@ -76,7 +73,7 @@ impl Prober {
     pub async fn probe(&self, row: &SessionRow) -> Option<ProbeReport> {
         let report = |outcome, error: Option<String>| ProbeReport {
             id: row.id.clone(),
-            email: self.output.email(row.user_email.as_deref()),
+            email: row.user_email.clone(),
             outcome,
             error,
             since_keepalive: since_keepalive(row, timefmt::now()),

@@ -7,6 +7,8 @@ use std::io::Write;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::outcome::{SessionReport, Totals};
+use crate::domain::presentation::Presentation;
+use crate::output::shown::who;
 
 /// Failed sessions listed in the step summary; the rest are counted.
 pub const SUMMARY_ROWS: usize = 100;
@@ -27,11 +29,13 @@ pub fn mask(secret: &SecretString) {
     }
 }
 
-pub fn annotate(report: &SessionReport) {
+/// One `::error::` annotation for a session that failed, expired or went
+/// unrecorded (under GitHub Actions only).
+pub fn annotate(presentation: Presentation, report: &SessionReport) {
     if !enabled() || !report.outcome.is_problem() {
         return;
     }
-    let who = report.email.as_deref().unwrap_or("-");
+    let who = who(presentation, report);
     let message = format!(
         "{who} ({}) {}: {}",
         report.id,
@@ -59,6 +63,7 @@ pub fn annotate_rest(rest: u64) {
 /// Appends the run's summary to `$GITHUB_STEP_SUMMARY`; `stopped` says why
 /// the run stopped early (the deadline, a signal, the circuit breaker).
 pub fn step_summary(
+    presentation: Presentation,
     title: &str,
     totals: &Totals,
     problems: &[SessionReport],
@@ -85,7 +90,7 @@ pub fn step_summary(
             text.push_str(&format!(
                 "| `{}` | {} | {} | {} |\n",
                 p.id,
-                cell(p.email.as_deref().unwrap_or("-")),
+                cell(&who(presentation, p)),
                 p.outcome.as_str(),
                 cell(p.error.as_deref().unwrap_or(""))
             ));

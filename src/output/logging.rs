@@ -9,16 +9,9 @@ use indicatif::ProgressBar;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
-static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+use crate::domain::presentation::LogSettings;
 
-/// How much to log, and in which format.
-#[derive(Debug, Clone, Copy)]
-pub struct LogSettings {
-    /// The tool's own level: `error` … `trace`, or `off`.
-    pub level: &'static str,
-    /// One JSON object a line instead of text.
-    pub json: bool,
-}
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
 /// Logs at the tool's own level. Other crates stay at `warn` whatever is
 /// asked: the HTML parser traces page text and the HTTP stack traces request

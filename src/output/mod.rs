@@ -4,6 +4,8 @@
 pub mod github;
 pub mod logging;
 pub mod probe;
-pub mod report;
+pub mod refresh;
+pub mod session;
+pub mod shown;
 pub mod status;
 pub mod stream;

@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::domain::age::{AgeRow, ByAge};
+use crate::domain::presentation::Presentation;
 use crate::domain::probe::{Liveness, ProbeReport, ProbeTotals};
-use crate::output::report::Output;
+use crate::output::shown::{who, Shown};
 use crate::output::stream::SessionsDocument;
 
 /// Streams a probe's results; in JSON the sessions come first and the
@@ -18,8 +19,8 @@ pub struct ProbeSink {
     /// The JSON document being written (`--json`).
     document: Option<SessionsDocument>,
     every_line: bool,
-    /// `-q`: nothing printed when every session is alive.
-    quiet: bool,
+    /// Its `-q`: nothing printed when every session is alive.
+    presentation: Presentation,
     totals: ProbeTotals,
     /// Counts by age (`probe --all`).
     by_age: Option<ByAge>,
@@ -36,31 +37,36 @@ struct Tail<'a> {
 
 impl ProbeSink {
     /// For one session: every answer gets a line, alive ones too.
-    pub fn one(output: Output) -> std::io::Result<Self> {
-        Self::start(output, true, None)
+    pub fn one(presentation: Presentation) -> std::io::Result<Self> {
+        Self::start(presentation, true, None)
     }
 
     /// For `--all`: lines for the sessions not alive, and the counts by
     /// age in buckets that follow the due window `window`.
-    pub fn all(output: Output, window: Duration) -> std::io::Result<Self> {
-        Self::start(output, false, Some(ByAge::new(window)))
+    pub fn all(presentation: Presentation, window: Duration) -> std::io::Result<Self> {
+        Self::start(presentation, false, Some(ByAge::new(window)))
     }
 
-    fn start(output: Output, every_line: bool, by_age: Option<ByAge>) -> std::io::Result<Self> {
-        let document = if output.json {
+    fn start(
+        presentation: Presentation,
+        every_line: bool,
+        by_age: Option<ByAge>,
+    ) -> std::io::Result<Self> {
+        let document = if presentation.json {
             Some(SessionsDocument::start(&mut std::io::stdout().lock(), "")?)
         } else {
             None
         };
         Ok(Self {
             document,
-            every_line: every_line && !output.quiet,
-            quiet: output.quiet,
+            every_line: every_line && !presentation.quiet,
+            presentation,
             totals: ProbeTotals::default(),
             by_age,
         })
     }
 
+    /// Counts one session's answer and prints it if it is to be seen.
     pub fn session(&mut self, report: &ProbeReport) -> std::io::Result<()> {
         self.totals.add(report.outcome);
         if let Some(by_age) = &mut self.by_age {
@@ -68,9 +74,9 @@ impl ProbeSink {
         }
         let mut out = std::io::stdout().lock();
         match &mut self.document {
-            Some(document) => document.item(&mut out, report)?,
+            Some(document) => document.item(&mut out, &Shown::new(self.presentation, report))?,
             None if self.every_line || report.outcome != Liveness::Alive => {
-                writeln!(out, "{}", line(report))?
+                writeln!(out, "{}", line(self.presentation, report))?
             }
             None => {}
         }
@@ -94,7 +100,7 @@ impl ProbeSink {
         match self.document {
             Some(document) => document.finish(&mut out, &Tail { totals: t, by_age })?,
             // `-q`: nothing when every session is alive.
-            None if self.quiet && t.all_alive() => {}
+            None if self.presentation.quiet && t.all_alive() => {}
             None => {
                 if let Some(rows) = by_age.filter(|_| t.probed > 0) {
                     write!(out, "{}", age_table(rows))?;
@@ -106,12 +112,12 @@ impl ProbeSink {
     }
 }
 
-fn line(report: &ProbeReport) -> String {
+fn line(presentation: Presentation, report: &ProbeReport) -> String {
     let label = match report.outcome {
         Liveness::Alive => "alive".to_string(),
         other => other.as_str().to_ascii_uppercase(),
     };
-    let who = report.email.as_deref().unwrap_or("-");
+    let who = who(presentation, report);
     match &report.error {
         Some(err) => format!("{label:<7} {} {who} — {err}", report.id),
         None => format!("{label:<7} {} {who}", report.id),

@@ -6,15 +6,17 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::domain::presentation::Presentation;
 use crate::domain::schedule::{Schedule, ScheduleFigures};
 use crate::domain::status::{StatusLine, StatusReport};
-use crate::output::report::Output;
+use crate::output::shown::{who, Shown};
 use crate::output::stream::SessionsDocument;
 
+/// Prints `status`: its counts, then the sessions as they are read.
 pub struct StatusSink {
     /// The JSON document being written (`--json --sessions`).
     document: Option<SessionsDocument>,
-    json: bool,
+    presentation: Presentation,
 }
 
 /// What `status` counted, and the schedule it checked.
@@ -40,7 +42,7 @@ impl StatusSink {
     /// Prints the counts and the schedule's line and, with `sessions`,
     /// opens the listing; returns the counts as one line of text.
     pub fn start(
-        output: Output,
+        presentation: Presentation,
         counted: &Counted<'_>,
         sessions: bool,
     ) -> std::io::Result<(Self, String)> {
@@ -64,7 +66,7 @@ impl StatusSink {
             schedule: counted.schedule.figures(),
         };
         let mut out = std::io::stdout().lock();
-        let document = match (output.json, sessions) {
+        let document = match (presentation.json, sessions) {
             (true, true) => {
                 let counts = serde_json::to_string(&document)?;
                 // The object's members, its braces (only its own: the
@@ -81,7 +83,7 @@ impl StatusSink {
                 writeln!(out)?;
                 None
             }
-            (false, _) if output.quiet && !counted.problem => None,
+            (false, _) if presentation.quiet && !counted.problem => None,
             (false, _) => {
                 writeln!(out, "{summary}")?;
                 writeln!(out, "{}", schedule_line(counted.schedule))?;
@@ -91,22 +93,23 @@ impl StatusSink {
         Ok((
             Self {
                 document,
-                json: output.json,
+                presentation,
             },
             summary,
         ))
     }
 
+    /// Prints one session of the listing.
     pub fn line(&mut self, line: &StatusLine) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
         match &mut self.document {
-            Some(document) => document.item(&mut out, line),
-            None if self.json => Ok(()),
+            Some(document) => document.item(&mut out, &Shown::new(self.presentation, line)),
+            None if self.presentation.json => Ok(()),
             None => writeln!(
                 out,
                 "{}  {:<28} {:<8} last={:<32} count={:<5} expires={:<20} {}",
                 line.id,
-                line.email.as_deref().unwrap_or("-"),
+                who(self.presentation, line),
                 if line.auto_refresh_enabled {
                     "enabled"
                 } else {

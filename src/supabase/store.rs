@@ -271,8 +271,8 @@ impl Store {
             .into_iter()
             .filter(|r| {
                 r.user_email
-                    .as_deref()
-                    .is_some_and(|e| e.to_lowercase() == wanted)
+                    .as_ref()
+                    .is_some_and(|e| e.stored().to_lowercase() == wanted)
             })
             .filter(|r| fingerprint.is_none_or(|fp| r.fingerprint.as_deref() == Some(fp)))
             .collect())

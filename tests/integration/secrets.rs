@@ -148,3 +148,34 @@ async fn help_with_every_variable_set_shows_none_of_their_values() {
         }
     }
 }
+
+#[tokio::test]
+async fn under_github_actions_a_key_read_from_a_file_is_masked_once_before_any_output() {
+    let (db, aim) = stack().await;
+    Seed::new("a@example.com", "1|1|x").insert(&db);
+    let run = BIN
+        .run(&db, &aim)
+        .without_env("SUPABASE_SERVICE_ROLE_KEY")
+        .env("GITHUB_ACTIONS", "true");
+    let key_file = run.dir().join("key");
+    std::fs::write(&key_file, format!("{}\n", db.service_key())).unwrap();
+    let done = run
+        .env("SUPABASE_SERVICE_ROLE_KEY_FILE", key_file.to_str().unwrap())
+        .args(&["status", "--json", "-v"])
+        .output()
+        .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let mask = format!("::add-mask::{}", db.service_key());
+    assert_eq!(
+        done.stderr.lines().next(),
+        Some(mask.as_str()),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(
+        done.stderr.matches(db.service_key()).count(),
+        1,
+        "{}",
+        done.stderr
+    );
+}

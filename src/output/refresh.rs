@@ -1,12 +1,14 @@
-//! Results, and the one place that decides between human and JSON output.
+//! `refresh-all`'s results as sessions finish, and its summary line.
 
 use std::io::Write;
 
 use serde::Serialize;
 
-use crate::domain::email::mask_email;
 use crate::domain::outcome::{Outcome, SessionReport, Totals};
+use crate::domain::presentation::Presentation;
 use crate::output::github;
+use crate::output::session::session_line;
+use crate::output::shown::Shown;
 use crate::output::stream::SessionsDocument;
 
 /// The tail of a `refresh-all` document, written once the run is over.
@@ -24,8 +26,7 @@ struct RunTail<'a> {
 /// the counts after it: same keys as the documented shape, streamable.
 pub struct RunSink {
     dry_run: bool,
-    /// `-q`: in text, only problems are printed.
-    quiet: bool,
+    presentation: Presentation,
     totals: Totals,
     /// The JSON document being written (`--json`).
     document: Option<SessionsDocument>,
@@ -35,8 +36,13 @@ pub struct RunSink {
 }
 
 impl RunSink {
-    pub fn start(output: Output, dry_run: bool, started_at: &str) -> std::io::Result<Self> {
-        let document = if output.json {
+    /// Opens the JSON document (`--json`); text has no head.
+    pub fn start(
+        presentation: Presentation,
+        dry_run: bool,
+        started_at: &str,
+    ) -> std::io::Result<Self> {
+        let document = if presentation.json {
             let head = format!(
                 "\"dry_run\":{dry_run},\"started_at\":{},",
                 serde_json::to_string(started_at)?
@@ -50,26 +56,29 @@ impl RunSink {
         };
         Ok(Self {
             dry_run,
-            quiet: output.quiet,
+            presentation,
             totals: Totals::default(),
             document,
             problems: Vec::new(),
         })
     }
 
+    /// Counts one session's result and prints it: in text only what is not
+    /// refreshed (only problems under `-q`), in JSON every session.
     pub fn session(&mut self, report: &SessionReport) -> std::io::Result<()> {
         self.totals.add(report.outcome);
         if report.outcome.is_problem() && github::enabled() {
             let problems = self.totals.failed + self.totals.expired + self.totals.unrecorded;
             if problems <= github::ANNOTATIONS {
-                github::annotate(report);
+                github::annotate(self.presentation, report);
             }
             if self.problems.len() < github::SUMMARY_ROWS {
                 self.problems.push(report.clone());
             }
         }
         let document = &mut self.document;
-        let shown = if self.quiet {
+        let presentation = self.presentation;
+        let shown = if presentation.quiet {
             report.outcome.is_problem()
         } else {
             report.outcome != Outcome::Refreshed
@@ -77,14 +86,15 @@ impl RunSink {
         crate::output::logging::suspended(|| {
             let mut out = std::io::stdout().lock();
             match document {
-                Some(document) => document.item(&mut out, report)?,
-                None if shown => writeln!(out, "{}", session_line(report))?,
+                Some(document) => document.item(&mut out, &Shown::new(presentation, report))?,
+                None if shown => writeln!(out, "{}", session_line(presentation, report))?,
                 None => {}
             }
             Ok(())
         })
     }
 
+    /// The counts so far.
     pub fn totals(&self) -> &Totals {
         &self.totals
     }
@@ -125,7 +135,7 @@ impl RunSink {
                 },
             )?,
             // `-q`: nothing on success (a stop is not one).
-            None if self.quiet && !t.has_problems() && stopped.is_none() => {}
+            None if self.presentation.quiet && !t.has_problems() && stopped.is_none() => {}
             None => writeln!(out, "{summary}")?,
         }
         let title = if self.dry_run {
@@ -136,62 +146,7 @@ impl RunSink {
         github::annotate_rest(
             (t.failed + t.expired + t.unrecorded).saturating_sub(github::ANNOTATIONS),
         );
-        github::step_summary(title, t, &self.problems, stopped);
+        github::step_summary(self.presentation, title, t, &self.problems, stopped);
         Ok((self.totals, summary))
-    }
-}
-
-fn session_line(s: &SessionReport) -> String {
-    let who = s.email.as_deref().unwrap_or("-");
-    match &s.error {
-        Some(err) => format!("{:<10} {} {} — {}", label(s.outcome), s.id, who, err),
-        None => format!("{:<10} {} {}", label(s.outcome), s.id, who),
-    }
-}
-
-/// Where results go: stdout, as text or as one JSON document.
-#[derive(Debug, Clone, Copy)]
-pub struct Output {
-    pub json: bool,
-    pub show_emails: bool,
-    /// `-q`: text output prints nothing on success, only problems.
-    pub quiet: bool,
-}
-
-impl Output {
-    pub fn email(&self, email: Option<&str>) -> Option<String> {
-        email.map(|e| {
-            if self.show_emails {
-                e.to_string()
-            } else {
-                mask_email(e)
-            }
-        })
-    }
-
-    /// Prints one session's result; returns it as one line of text.
-    pub fn session(&self, report: &SessionReport) -> std::io::Result<String> {
-        let line = session_line(report);
-        if self.json {
-            self.print_json(report)?;
-        } else if !self.quiet || report.outcome.is_problem() {
-            writeln!(std::io::stdout().lock(), "{line}")?;
-        }
-        Ok(line)
-    }
-
-    fn print_json<T: Serialize>(&self, value: &T) -> std::io::Result<()> {
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, value)?;
-        writeln!(out)
-    }
-}
-
-/// Problems in capitals, so they stand out in a cron mail.
-fn label(outcome: Outcome) -> String {
-    if outcome.is_problem() {
-        outcome.as_str().to_ascii_uppercase()
-    } else {
-        outcome.as_str().to_string()
     }
 }

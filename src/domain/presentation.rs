@@ -1,0 +1,24 @@
+//! How results and logs are shown: settings config reads from the command
+//! line and output builds its printers from, so that neither imports the
+//! other.
+
+/// Where results go and how they look: stdout, as text or as one JSON
+/// document.
+#[derive(Debug, Clone, Copy)]
+pub struct Presentation {
+    /// One JSON document instead of text (`--json`).
+    pub json: bool,
+    /// Emails whole instead of masked (`--show-emails`).
+    pub show_emails: bool,
+    /// `-q`: text output prints nothing on success, only problems.
+    pub quiet: bool,
+}
+
+/// How much to log, and in which format.
+#[derive(Debug, Clone, Copy)]
+pub struct LogSettings {
+    /// The tool's own level: `error` … `trace`, or `off`.
+    pub level: &'static str,
+    /// One JSON object a line instead of text.
+    pub json: bool,
+}
