@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use tokio::time::Instant;
 
 use crate::aimharder::client::AimHarder;
-use crate::app::exit::{AppError, RunVerdict};
+use crate::app::exit::RunVerdict;
 use crate::app::finished::Finished;
 use crate::app::signals::Stopping;
 use crate::app::target;
@@ -50,7 +50,7 @@ pub async fn probe(
             ..
         } => {
             let rows = DueStream::start(
-                store.on_own_connections().map_err(AppError::from)?,
+                store.on_own_connections()?,
                 Selection::enabled(*shard),
                 Columns::Full,
             );
@@ -68,7 +68,7 @@ pub async fn probe(
             }
             let done = sink.finish(clock.elapsed().as_millis())?;
             if let Err(e) = read {
-                return Err(AppError::Store(e))
+                return Err(e)
                     .context("reading sessions stopped the probe; the sessions above were asked");
             }
             if done.0.probed == 0 {

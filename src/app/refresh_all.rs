@@ -6,7 +6,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::exit::AppError;
 use crate::app::finished::Finished;
 use crate::app::signals::Stopping;
 use crate::app::wiring::{self, engine};
@@ -52,7 +51,7 @@ pub async fn refresh_all(
 
     let bar = progress_bar(&store, &query, args.limit).await;
     let due = DueStream::start(
-        store.on_own_connections().map_err(AppError::from)?,
+        store.on_own_connections()?,
         query.selection(),
         Columns::Keys,
     );
@@ -129,13 +128,13 @@ pub async fn refresh_all(
         } else {
             "are lost: no folder for the journal (set AIMHARDER_STATE_DIR)"
         };
-        return Err(AppError::Store(e)).context(format!(
+        return Err(e).context(format!(
             "Supabase stopped taking writes, so the run stopped calling AimHarder: the results not written ({} refreshed) {kept}, the sessions not called were left untouched",
             totals.unrecorded
         ));
     }
     if let Some(e) = read_error {
-        return Err(AppError::Store(e))
+        return Err(e)
             .context("reading due sessions stopped the run; the sessions above were handled");
     }
     if let Some(trip) = trip {

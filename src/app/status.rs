@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
-use crate::app::exit::{AppError, RunVerdict};
+use crate::app::exit::RunVerdict;
 use crate::app::finished::Finished;
 use crate::config::Status;
 use crate::domain::status::{StatusLine, StatusReport};
@@ -36,9 +36,8 @@ pub async fn state_counts(
 }
 
 pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Result<Finished> {
-    let (report, enabled_with_errors) = state_counts(&store, args.schedule.every, args.stale_after)
-        .await
-        .map_err(AppError::from)?;
+    let (report, enabled_with_errors) =
+        state_counts(&store, args.schedule.every, args.stale_after).await?;
     let schedule = args.schedule.for_sessions(report.auto_refresh_enabled);
     if report.total == 0 {
         if let Some(hint) = store.key_hint() {
@@ -72,12 +71,12 @@ pub async fn status(store: Store, output: Output, args: &Status) -> anyhow::Resu
 /// Every session, by id, a line each as the pages come.
 async fn list_sessions(store: &Store, output: Output, sink: &mut StatusSink) -> anyhow::Result<()> {
     let mut rows = DueStream::start(
-        store.on_own_connections().map_err(AppError::from)?,
+        store.on_own_connections()?,
         Selection::every(),
         Columns::Full,
     );
     while let Some(row) = rows.next().await {
-        let r = row.map_err(AppError::from)?;
+        let r = row?;
         sink.line(&StatusLine {
             email: output.email(r.user_email.as_deref()),
             auto_refresh_enabled: r.auto_refresh_enabled.unwrap_or(false),
