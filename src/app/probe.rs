@@ -12,11 +12,10 @@ use crate::app::signals::Stopping;
 use crate::app::target;
 use crate::app::wiring;
 use crate::config::{Probe, ProbeTarget};
-use crate::engine::due::DueStream;
 use crate::engine::probe::Prober;
 use crate::output::probe::ProbeSink;
 use crate::output::report::Output;
-use crate::supabase::due::Selection;
+use crate::supabase::pager::Sessions;
 use crate::supabase::store::{Columns, Store};
 
 pub async fn probe(
@@ -49,11 +48,7 @@ pub async fn probe(
             due_window,
             ..
         } => {
-            let rows = DueStream::start(
-                store.on_own_connections()?,
-                Selection::enabled(*shard),
-                Columns::Full,
-            );
+            let rows = store.sessions(Sessions::Enabled(*shard), Columns::Full)?;
             let mut sink = ProbeSink::all(output, *due_window)?;
             let mut write_error = None;
             let read = prober

@@ -12,8 +12,9 @@ use crate::domain::session::SessionRow;
 use crate::domain::timefmt;
 use crate::engine::breaker::Trip;
 use crate::engine::caller::{Called, Caller};
-use crate::engine::due::{take_until, DueStream, Taking};
+use crate::engine::taking::{take_until, Taking};
 use crate::output::report::Output;
+use crate::supabase::pager::Pager;
 use crate::supabase::rest::StoreError;
 
 pub struct Prober {
@@ -42,7 +43,7 @@ impl Prober {
     /// end its document whole.
     pub async fn probe_all(
         &self,
-        mut rows: DueStream,
+        mut rows: Pager,
         limit: Option<u64>,
         abort: &CancellationToken,
         mut on_done: impl FnMut(ProbeReport),
