@@ -11,8 +11,6 @@ pub enum AppError {
     Usage(String),
     #[error("{0}")]
     NotFound(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
     /// A signal ended the command before it was done.
     #[error("{0}")]
     Interrupted(String),
@@ -25,7 +23,6 @@ impl AppError {
             AppError::Usage(_) => EX_USAGE,
             AppError::NotFound(_) => EX_NOINPUT,
             AppError::Interrupted(_) => EX_TEMPFAIL,
-            AppError::Store(e) => e.code(),
         }
     }
 }
@@ -120,6 +117,20 @@ mod tests {
         };
         let err = ConfigError::from(err);
         assert_eq!(error_code(&err.into()), EX_CONFIG);
+    }
+
+    #[test]
+    fn a_store_error_keeps_its_code_under_the_context_a_command_adds() {
+        use anyhow::Context as _;
+        let read: Result<(), StoreError> = Err(StoreError::KeyRefused {
+            status: 401,
+            code: None,
+            message: None,
+        });
+        let err = read
+            .context("reading sessions stopped the probe")
+            .unwrap_err();
+        assert_eq!(error_code(&err), EX_NOPERM);
     }
 
     #[test]

@@ -156,8 +156,8 @@ pub async fn run(settings: Settings) -> u8 {
 /// cannot say.
 async fn state_counts(store: &Store, due_older_than: std::time::Duration) -> Option<StatusReport> {
     const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-    match status::state_counts(store, due_older_than, STALE_AFTER).await {
-        Ok((report, _)) => Some(report),
+    match store.state_counts(due_older_than, STALE_AFTER).await {
+        Ok(counts) => Some(counts.report),
         Err(e) => {
             tracing::warn!("the metrics file goes without the session counts: {e}");
             None

@@ -6,17 +6,16 @@ use anyhow::Context as _;
 use tokio::time::Instant;
 
 use crate::aimharder::client::AimHarder;
-use crate::app::exit::{AppError, RunVerdict};
+use crate::app::exit::RunVerdict;
 use crate::app::finished::Finished;
 use crate::app::signals::Stopping;
 use crate::app::target;
 use crate::app::wiring;
 use crate::config::{Probe, ProbeTarget};
 use crate::domain::presentation::Presentation;
-use crate::engine::due::DueStream;
 use crate::engine::probe::Prober;
 use crate::output::probe::ProbeSink;
-use crate::supabase::due::Selection;
+use crate::supabase::pager::Sessions;
 use crate::supabase::store::{Columns, Store};
 
 pub async fn probe(
@@ -49,11 +48,7 @@ pub async fn probe(
             due_window,
             ..
         } => {
-            let rows = DueStream::start(
-                store.on_own_connections().map_err(AppError::from)?,
-                Selection::enabled(*shard),
-                Columns::Full,
-            );
+            let rows = store.sessions(Sessions::Enabled(*shard), Columns::Full)?;
             let mut sink = ProbeSink::all(output, *due_window)?;
             let mut write_error = None;
             let read = prober
@@ -68,7 +63,7 @@ pub async fn probe(
             }
             let done = sink.finish(clock.elapsed().as_millis())?;
             if let Err(e) = read {
-                return Err(AppError::Store(e))
+                return Err(e)
                     .context("reading sessions stopped the probe; the sessions above were asked");
             }
             if done.0.probed == 0 {

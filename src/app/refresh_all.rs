@@ -6,7 +6,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::exit::AppError;
 use crate::app::finished::Finished;
 use crate::app::signals::Stopping;
 use crate::app::wiring::{self, engine};
@@ -15,12 +14,13 @@ use crate::domain::outcome::{Outcome, SessionReport};
 use crate::domain::presentation::Presentation;
 use crate::domain::timefmt;
 use crate::engine::claimer::{Claimer, Horizon};
-use crate::engine::due::{take_until, DueStream, Taking};
 use crate::engine::journal::Journal;
 use crate::engine::pipeline::Engine;
+use crate::engine::taking::{take_until, Taking};
 use crate::output::logging;
 use crate::output::refresh::RunSink;
 use crate::supabase::due::DueQuery;
+use crate::supabase::pager::{Pager, Sessions};
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::{Columns, Store};
 
@@ -52,11 +52,7 @@ pub async fn refresh_all(
     watch_deadline(stopping.clone(), deadline);
 
     let bar = progress_bar(&store, &query, args.limit).await;
-    let due = DueStream::start(
-        store.on_own_connections().map_err(AppError::from)?,
-        query.selection(),
-        Columns::Keys,
-    );
+    let due = store.sessions(Sessions::Due(query), Columns::Keys)?;
     let mut sink = RunSink::start(output, args.dry_run, &timefmt::rfc3339(started))?;
     let mut write_error = None;
     let mut record = |report: SessionReport| {
@@ -129,13 +125,13 @@ pub async fn refresh_all(
         } else {
             "are lost: no folder for the journal (set AIMHARDER_STATE_DIR)"
         };
-        return Err(AppError::Store(e)).context(format!(
+        return Err(e).context(format!(
             "Supabase stopped taking writes, so the run stopped calling AimHarder: the results not written ({} refreshed) {kept}, the sessions not called were left untouched",
             totals.unrecorded
         ));
     }
     if let Some(e) = read_error {
-        return Err(AppError::Store(e))
+        return Err(e)
             .context("reading due sessions stopped the run; the sessions above were handled");
     }
     if let Some(trip) = trip {
@@ -160,7 +156,7 @@ async fn give_back(store: &Store, engine: &Engine) {
 /// Lists what would be refreshed: whether a stop left some unlisted, and
 /// `Some` error if reading stopped early.
 async fn dry_run(
-    mut due: DueStream,
+    mut due: Pager,
     limit: Option<u64>,
     stop: &CancellationToken,
     record: &mut impl FnMut(SessionReport),
@@ -210,10 +206,7 @@ async fn progress_bar(store: &Store, query: &DueQuery, limit: Option<u64>) -> Pr
     if target.is_hidden() {
         return ProgressBar::hidden();
     }
-    let due = store
-        .counts(query.now, query)
-        .await
-        .map_or(0, |c| c.report.due);
+    let due = store.due_count(query).await.unwrap_or(0);
     let shard_share = due / u64::from(query.shard.map_or(1, |s| s.count));
     let total = limit.map_or(shard_share, |l| l.min(shard_share));
     let bar = ProgressBar::with_draw_target(Some(total), target);

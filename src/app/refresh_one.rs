@@ -43,17 +43,9 @@ pub async fn refresh_one(
     // Claimed like any other run's session: never called by two at once.
     let claim = wiring::claim(args.claim_lease, false);
     let sent = tokio::time::Instant::now();
-    let claimed = store
-        .claim(&[row.id.as_str()], &claim)
-        .await
-        .map_err(AppError::from)?;
+    let claimed = store.claim(&[row.id.as_str()], &claim).await?;
     let Some(row) = claimed.into_iter().next() else {
-        if store
-            .by_id(&row.id)
-            .await
-            .map_err(AppError::from)?
-            .is_none()
-        {
+        if store.by_id(&row.id).await?.is_none() {
             return Err(AppError::NotFound(format!(
                 "session {} was deleted before it could be refreshed",
                 row.id
@@ -86,7 +78,7 @@ pub async fn refresh_one(
     };
     if let Some(e) = ran.write_error {
         finish_one(output, &report, false)?;
-        return Err(AppError::Store(e))
+        return Err(e)
             .context("Supabase would not take the result, so it was journaled for the next run");
     }
     // A stop before the call went out: not refreshed, and not done.

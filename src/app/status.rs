@@ -1,44 +1,25 @@
 //! `status`: counts computed by the server, and optionally every session.
 
-use std::time::Duration;
-
 use secrecy::ExposeSecret;
 
-use crate::app::exit::{AppError, RunVerdict};
+use crate::app::exit::RunVerdict;
 use crate::app::finished::Finished;
 use crate::config::Status;
 use crate::domain::presentation::Presentation;
-use crate::domain::status::{StatusLine, StatusReport};
+use crate::domain::status::StatusLine;
 use crate::domain::timefmt;
-use crate::engine::due::DueStream;
 use crate::output::status::{Counted, StatusSink};
-use crate::supabase::due::{DueQuery, Selection};
-use crate::supabase::rest::StoreError;
+use crate::supabase::counts::Counts;
+use crate::supabase::pager::Sessions;
 use crate::supabase::store::{Columns, Store};
 
-/// The counts of sessions by state, computed by the server in one request,
-/// and how many enabled sessions have an error.
-pub async fn state_counts(
-    store: &Store,
-    due_older_than: Duration,
-    stale_after: Duration,
-) -> Result<(StatusReport, u64), StoreError> {
-    let now = timefmt::now();
-    let due = DueQuery {
-        older_than: due_older_than,
-        retry_errors_after: Duration::from_secs(3600),
-        force: false,
-        shard: None,
-        now,
-    };
-    let counts = store.counts(now - stale_after, &due).await?;
-    Ok((counts.report, counts.enabled_with_errors))
-}
-
 pub async fn status(store: Store, output: Presentation, args: &Status) -> anyhow::Result<Finished> {
-    let (report, enabled_with_errors) = state_counts(&store, args.schedule.every, args.stale_after)
-        .await
-        .map_err(AppError::from)?;
+    let Counts {
+        report,
+        enabled_with_errors,
+    } = store
+        .state_counts(args.schedule.every, args.stale_after)
+        .await?;
     let schedule = args.schedule.for_sessions(report.auto_refresh_enabled);
     if report.total == 0 {
         if let Some(hint) = store.key_hint() {
@@ -71,13 +52,9 @@ pub async fn status(store: Store, output: Presentation, args: &Status) -> anyhow
 
 /// Every session, by id, a line each as the pages come.
 async fn list_sessions(store: &Store, sink: &mut StatusSink) -> anyhow::Result<()> {
-    let mut rows = DueStream::start(
-        store.on_own_connections().map_err(AppError::from)?,
-        Selection::every(),
-        Columns::Full,
-    );
+    let mut rows = store.sessions(Sessions::Every, Columns::Full)?;
     while let Some(row) = rows.next().await {
-        let r = row.map_err(AppError::from)?;
+        let r = row?;
         sink.line(&StatusLine {
             email: r.user_email,
             auto_refresh_enabled: r.auto_refresh_enabled.unwrap_or(false),

@@ -10,18 +10,11 @@ use crate::supabase::store::Store;
 /// candidates when an email has several and no fingerprint picks one.
 pub async fn find(store: &Store, target: &Target) -> anyhow::Result<SessionRow> {
     match target {
-        Target::Id(id) => Ok(store
-            .by_id(id)
-            .await
-            .map_err(AppError::from)?
-            .ok_or_else(|| {
-                AppError::NotFound(not_found(store, &format!("no session with id {id}")))
-            })?),
+        Target::Id(id) => Ok(store.by_id(id).await?.ok_or_else(|| {
+            AppError::NotFound(not_found(store, &format!("no session with id {id}")))
+        })?),
         Target::Email { email, fingerprint } => {
-            let mut rows = store
-                .by_email(email, fingerprint.as_deref())
-                .await
-                .map_err(AppError::from)?;
+            let mut rows = store.by_email(email, fingerprint.as_deref()).await?;
             match rows.len() {
                 0 => Err(AppError::NotFound(not_found(store, "no session for that email")).into()),
                 1 => Ok(rows.remove(0)),

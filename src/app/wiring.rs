@@ -7,7 +7,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::aimharder::client::{AimHarder, AimHarderConfig};
-use crate::app::exit::AppError;
 use crate::config::Pace;
 use crate::domain::run_id::new_run_id;
 use crate::engine::caller::{Caller, CallerSettings};
@@ -21,11 +20,11 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// The store, with `--filter` checked against the table: before the first
 /// call to AimHarder and the first byte of output.
 pub async fn connect(config: &StoreConfig) -> anyhow::Result<Store> {
-    let store = Store::new(config).map_err(AppError::from)?;
+    let store = Store::new(config)?;
     if let Some(hint) = store.key_hint() {
         tracing::warn!("{hint}");
     }
-    store.check_filters().await.map_err(AppError::from)?;
+    store.check_filters().await?;
     Ok(store)
 }
 

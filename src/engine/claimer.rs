@@ -27,9 +27,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::session::SessionRow;
-use crate::engine::due::{DueStream, RowSource};
 use crate::engine::holds::Holds;
+use crate::engine::taking::RowSource;
 use crate::supabase::claims::ClaimSpec;
+use crate::supabase::pager::Pager;
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::Store;
 
@@ -94,7 +95,7 @@ impl Claimer {
     /// all, until `stop`.
     pub fn start(
         store: Store,
-        mut due: DueStream,
+        mut due: Pager,
         spec: ClaimSpec,
         holds: Arc<Holds>,
         plan: Horizon,

@@ -12,7 +12,8 @@ use crate::domain::session::SessionRow;
 use crate::domain::timefmt;
 use crate::engine::breaker::Trip;
 use crate::engine::caller::{Called, Caller};
-use crate::engine::due::{take_until, DueStream, Taking};
+use crate::engine::taking::{take_until, Taking};
+use crate::supabase::pager::Pager;
 use crate::supabase::rest::StoreError;
 
 /// Asks AimHarder whether sessions are alive, under the run's pace and
@@ -39,7 +40,7 @@ impl Prober {
     /// end its document whole.
     pub async fn probe_all(
         &self,
-        mut rows: DueStream,
+        mut rows: Pager,
         limit: Option<u64>,
         abort: &CancellationToken,
         mut on_done: impl FnMut(ProbeReport),

@@ -1,8 +1,11 @@
-//! Every count `status` and the metrics report, in one request: a database
+//! Every count `status` and the metrics report (and the due count of
+//! `refresh-all`'s progress bar), in one request: a database
 //! function that reads each from an index. With `--filter`, which that
 //! function cannot take without building SQL from the operator's text, each
 //! count is a read of no rows that the server counts, under the same
 //! conditions as the function's and the filter's.
+
+use std::time::Duration;
 
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -15,6 +18,9 @@ use crate::supabase::rest::{read_json, Query, StoreError};
 use crate::supabase::store::Store;
 
 const COUNTS: &str = "refresh_counts";
+/// The due count of the state counts holds a failed session back this
+/// long, as `refresh-all` does by default (`--retry-errors-after 1h`).
+const RETRY_ERRORS_AFTER: Duration = Duration::from_secs(3600);
 
 #[derive(Deserialize)]
 struct CountsRow {
@@ -28,16 +34,40 @@ struct CountsRow {
     enabled_with_errors: u64,
 }
 
-/// The counts, and how many enabled sessions have an error.
+/// The sessions by state, and how many enabled sessions have an error.
 pub struct Counts {
     pub report: StatusReport,
     pub enabled_with_errors: u64,
 }
 
 impl Store {
+    /// The sessions by state now, as `status` and the metrics file report
+    /// them: stale once not refreshed for `stale_after`; due as a default
+    /// run (`--older-than due_older_than`, no shard) would select them.
+    pub async fn state_counts(
+        &self,
+        due_older_than: Duration,
+        stale_after: Duration,
+    ) -> Result<Counts, StoreError> {
+        let now = timefmt::now();
+        let due = DueQuery {
+            older_than: due_older_than,
+            retry_errors_after: RETRY_ERRORS_AFTER,
+            force: false,
+            shard: None,
+            now,
+        };
+        self.counts(now - stale_after, &due).await
+    }
+
+    /// How many sessions `query` selects, counted by the server.
+    pub async fn due_count(&self, query: &DueQuery) -> Result<u64, StoreError> {
+        Ok(self.counts(query.now, query).await?.report.due)
+    }
+
     /// The sessions by state: fresh means refreshed after `stale_cutoff`;
     /// due is what `due` would select.
-    pub async fn counts(
+    async fn counts(
         &self,
         stale_cutoff: OffsetDateTime,
         due: &DueQuery,

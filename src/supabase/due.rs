@@ -34,7 +34,7 @@ pub struct DueQuery {
 
 /// How a walk is ordered and resumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
+pub(super) enum Order {
     /// By id alone.
     Id,
     /// By this timestamp column, then id.
@@ -43,7 +43,7 @@ pub enum Order {
 
 impl Order {
     /// The row's value of the column this order is by (`None` by id).
-    pub fn key_of(self, row: &SessionRow) -> Option<&str> {
+    pub(super) fn key_of(self, row: &SessionRow) -> Option<&str> {
         match self {
             Order::Id => None,
             Order::Key("created_at") => row.created_at.as_deref(),
@@ -54,16 +54,16 @@ impl Order {
 
 /// One keyset walk: its conditions and its order.
 #[derive(Debug, Clone)]
-pub struct Walk {
-    pub filters: Filters,
-    pub order: Order,
+pub(super) struct Walk {
+    pub(super) filters: Filters,
+    pub(super) order: Order,
 }
 
 /// Rows to stream: walks merged into one order, by (key, id), rows
 /// without a key (walks by id) first.
 #[derive(Debug, Clone)]
-pub struct Selection {
-    pub walks: Vec<Walk>,
+pub(super) struct Selection {
+    pub(super) walks: Vec<Walk>,
 }
 
 impl DueQuery {
@@ -79,7 +79,7 @@ impl DueQuery {
     }
 
     /// The due sessions as three walks (see the module's comment).
-    pub fn selection(&self) -> Selection {
+    pub(super) fn selection(&self) -> Selection {
         let cutoff = timefmt::rfc3339(self.cutoff());
         let mut common = vec![filter::enabled()];
         if !self.force {
@@ -134,7 +134,7 @@ impl DueQuery {
 impl Selection {
     /// Every session with auto refresh enabled, by id (what `probe --all`
     /// asks about).
-    pub fn enabled(shard: Option<Shard>) -> Self {
+    pub(super) fn enabled(shard: Option<Shard>) -> Self {
         let mut filters = vec![filter::enabled()];
         filters.extend(shard_filters(shard));
         Self {
@@ -146,7 +146,7 @@ impl Selection {
     }
 
     /// Every session, by id (`status --sessions`).
-    pub fn every() -> Self {
+    pub(super) fn every() -> Self {
         Self {
             walks: vec![Walk {
                 filters: vec![],

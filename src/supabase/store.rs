@@ -40,14 +40,14 @@ pub struct StoreConfig {
 
 /// Where a keyset page starts: strictly after this (sort key, id).
 #[derive(Debug, Clone)]
-pub struct After {
-    pub key: String,
-    pub id: String,
+pub(super) struct After {
+    pub(super) key: String,
+    pub(super) id: String,
 }
 
 impl After {
     /// The cursor past the last row of a page in `order`.
-    pub fn last_of(page: &[SessionRow], order: Order) -> Option<Self> {
+    pub(super) fn last_of(page: &[SessionRow], order: Order) -> Option<Self> {
         let row = page.last()?;
         Some(Self {
             key: order.key_of(row).unwrap_or_default().to_string(),
@@ -83,7 +83,7 @@ impl Store {
     /// connection that once carried a 200 KB page keeps a buffer that size,
     /// and sharing the pool with the writes would spread such buffers over
     /// every connection as the run goes on.
-    pub fn on_own_connections(&self) -> Result<Self, StoreError> {
+    pub(super) fn on_own_connections(&self) -> Result<Self, StoreError> {
         Ok(Self {
             rest: self.rest.on_own_connections()?,
             ..self.clone()
@@ -217,7 +217,7 @@ impl Store {
     /// One page of `walk`, strictly after `after`. The keyset condition
     /// repeats its lower bound on its own (`key >= X`), which is what lets
     /// PostgreSQL start the index scan there rather than at the beginning.
-    pub async fn page(
+    pub(super) async fn page(
         &self,
         walk: &Walk,
         after: Option<&After>,

@@ -1,10 +1,11 @@
-//! The rows of a selection, streamed page by page from the server: each
-//! walk read by its own keyset cursor, the walks merged into one order.
-//! Nothing here claims: see the claimer.
+//! The rows of a set of sessions, streamed page by page from the server:
+//! each walk read by its own keyset cursor, the walks merged into one
+//! order. The one pager of the tool: the due walk of `refresh-all`,
+//! `probe --all` and `status --sessions` all read through it. Nothing here
+//! claims: see the engine's claimer.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::VecDeque;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
@@ -12,20 +13,56 @@ use std::task::Poll;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::domain::session::SessionRow;
+use crate::domain::shard::Shard;
 use crate::domain::timefmt;
-use crate::supabase::due::{Selection, Walk};
+use crate::supabase::due::{DueQuery, Selection, Walk};
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::{After, Columns, Store};
 
 /// Rows per page read.
 pub const PAGE_SIZE: usize = 1000;
 
-/// A selection's rows, in order, read a page at a time ahead of the
-/// consumer.
-pub struct DueStream {
+/// Which sessions to read: what a command wants, in its own terms; the
+/// conditions that select them are this module's to build.
+#[derive(Debug, Clone)]
+pub enum Sessions {
+    /// Every session, by id (`status --sessions`).
+    Every,
+    /// The sessions with auto refresh enabled, of one shard or of all, by
+    /// id (`probe --all`).
+    Enabled(Option<Shard>),
+    /// The sessions due under this query, oldest first (`refresh-all`).
+    Due(DueQuery),
+}
+
+impl Sessions {
+    fn selection(&self) -> Selection {
+        match self {
+            Sessions::Every => Selection::every(),
+            Sessions::Enabled(shard) => Selection::enabled(*shard),
+            Sessions::Due(query) => query.selection(),
+        }
+    }
+}
+
+impl Store {
+    /// Reads `which` sessions with `columns` of each row, in order, a page
+    /// at a time ahead of the consumer, on connections of their own (see
+    /// `Store::on_own_connections`).
+    pub fn sessions(&self, which: Sessions, columns: Columns) -> Result<Pager, StoreError> {
+        Ok(Pager::start(
+            self.on_own_connections()?,
+            which.selection(),
+            columns,
+        ))
+    }
+}
+
+/// The rows of the sessions asked for, in order, read a page at a time
+/// ahead of the consumer.
+pub struct Pager {
     rx: mpsc::Receiver<Result<SessionRow, StoreError>>,
     exhausted: Arc<AtomicBool>,
     task: JoinHandle<()>,
@@ -48,9 +85,8 @@ impl Cursor {
     }
 }
 
-impl DueStream {
-    /// Reads `selection` with `columns` of each row.
-    pub fn start(store: Store, selection: Selection, columns: Columns) -> Self {
+impl Pager {
+    fn start(store: Store, selection: Selection, columns: Columns) -> Self {
         let (tx, rx) = mpsc::channel(PAGE_SIZE);
         let exhausted = Arc::new(AtomicBool::new(false));
         let done = exhausted.clone();
@@ -104,6 +140,7 @@ impl DueStream {
         }
     }
 
+    /// The next row, once read; `None` after the last.
     pub fn poll_next(
         &mut self,
         cx: &mut std::task::Context<'_>,
@@ -111,6 +148,7 @@ impl DueStream {
         self.rx.poll_recv(cx)
     }
 
+    /// The next row; `None` after the last.
     pub async fn next(&mut self) -> Option<Result<SessionRow, StoreError>> {
         self.rx.recv().await
     }
@@ -128,66 +166,12 @@ impl DueStream {
     }
 }
 
-/// Where rows come from, a page read or a claim at a time: the due walk,
-/// or the claimer in front of it.
-pub trait RowSource {
-    fn poll_row(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<Option<Result<SessionRow, StoreError>>>;
-}
-
-impl RowSource for DueStream {
-    fn poll_row(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<Option<Result<SessionRow, StoreError>>> {
-        self.poll_next(cx)
-    }
-}
-
-/// The rows a run takes from `source`: until `stop`, `limit` rows taken,
-/// or a read failing (kept in `taking`). The stop is polled with the rows,
-/// so it ends the stream even while a read is still under way.
-pub fn take_until<'a>(
-    source: &'a mut impl RowSource,
-    stop: &'a CancellationToken,
-    limit: Option<u64>,
-    taking: &'a mut Taking,
-) -> impl futures::Stream<Item = SessionRow> + 'a {
-    let mut stopped = Box::pin(stop.cancelled());
-    futures::stream::poll_fn(move |cx| {
-        if stopped.as_mut().poll(cx).is_ready() || limit.is_some_and(|l| taking.taken >= l) {
-            return Poll::Ready(None);
-        }
-        source.poll_row(cx).map(|next| match next {
-            Some(Ok(row)) => {
-                taking.taken += 1;
-                Some(row)
-            }
-            Some(Err(e)) => {
-                taking.read_error = Some(e);
-                None
-            }
-            None => None,
-        })
-    })
-}
-
 /// (key, id) ascending, rows without a key first.
 fn merge_order(
     a: &(Option<OffsetDateTime>, &str),
     b: &(Option<OffsetDateTime>, &str),
 ) -> CmpOrdering {
     a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
-}
-
-/// What [`take_until`] took.
-#[derive(Default)]
-pub struct Taking {
-    pub taken: u64,
-    /// Reading further rows failed: the run ends with the rows before.
-    pub read_error: Option<StoreError>,
 }
 
 #[cfg(test)]
