@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
-pub struct Backoff {
+pub(crate) struct Backoff {
     ceilings: ExponentialBackoff,
 }
 
 impl Backoff {
     /// Delays for at most `attempts` attempts in all (so `attempts - 1` retries).
-    pub fn new(first: Duration, cap: Duration, attempts: usize) -> Self {
+    pub(crate) fn new(first: Duration, cap: Duration, attempts: usize) -> Self {
         let ceilings = ExponentialBuilder::default()
             .with_min_delay(first)
             .with_max_delay(cap)
@@ -22,7 +22,7 @@ impl Backoff {
     }
 
     /// The wait before the next retry, or `None` when attempts are used up.
-    pub fn next_delay(&mut self) -> Option<Duration> {
+    pub(crate) fn next_delay(&mut self) -> Option<Duration> {
         self.ceilings
             .next()
             .map(|ceiling| ceiling.mul_f64(fastrand::f64()))
@@ -31,7 +31,7 @@ impl Backoff {
 
 /// Retries of one request for as long as a time budget lasts, counted from
 /// the first attempt on tokio's clock.
-pub struct RetryBudget {
+pub(crate) struct RetryBudget {
     backoff: Backoff,
     started: tokio::time::Instant,
     limit: Duration,
@@ -39,7 +39,7 @@ pub struct RetryBudget {
 }
 
 impl RetryBudget {
-    pub fn new(limit: Duration) -> Self {
+    pub(crate) fn new(limit: Duration) -> Self {
         Self {
             backoff: Backoff::new(
                 Duration::from_millis(200),
@@ -55,7 +55,7 @@ impl RetryBudget {
     /// The wait before the next attempt: the server's `Retry-After` when it
     /// gave one, else the backoff. `None` when waiting would end past the
     /// budget: better to say so now than after a wait that cannot help.
-    pub fn next_delay(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
+    pub(crate) fn next_delay(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
         let backoff = self.backoff.next_delay()?;
         let delay = retry_after.unwrap_or(backoff);
         if self.started.elapsed().saturating_add(delay) > self.limit {
@@ -66,11 +66,11 @@ impl RetryBudget {
     }
 
     /// Attempts made (or started) so far.
-    pub fn attempts(&self) -> usize {
+    pub(crate) fn attempts(&self) -> usize {
         self.attempts
     }
 
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
 }

@@ -9,8 +9,8 @@ use secrecy::SecretString;
 
 use crate::domain::shard::Shard;
 
-pub const DEFAULT_FINGERPRINT: &str = "my0pz7di4kr8nuq718uecu4ev23fbosfp20z1q6smntm42ideb";
-pub const DEFAULT_USER_AGENT: &str =
+pub(crate) const DEFAULT_FINGERPRINT: &str = "my0pz7di4kr8nuq718uecu4ev23fbosfp20z1q6smntm42ideb";
+pub(crate) const DEFAULT_USER_AGENT: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
      (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
@@ -22,14 +22,14 @@ pub const DEFAULT_USER_AGENT: &str =
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub(crate) global: GlobalArgs,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Settings (every command)")]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Supabase project URL; the REST base becomes {url}/rest/v1.
     #[arg(long, env = "SUPABASE_URL", global = true)]
     pub supabase_url: Option<String>,
@@ -135,7 +135,7 @@ pub struct GlobalArgs {
 /// The command-line definition with no setting's environment value shown in
 /// `--help` (a healthcheck URL, a proxy or a project URL is a secret to
 /// some): the variable's name is shown, never what it holds.
-pub fn command() -> clap::Command {
+pub(crate) fn command() -> clap::Command {
     fn hide(command: clap::Command) -> clap::Command {
         command
             .mut_args(|arg| arg.hide_env_values(true))
@@ -145,25 +145,25 @@ pub fn command() -> clap::Command {
 }
 
 /// Parses the process's arguments against [`command`].
-pub fn try_parse() -> Result<Cli, clap::Error> {
+pub(crate) fn try_parse() -> Result<Cli, clap::Error> {
     let matches = command().try_get_matches()?;
     <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EndpointArg {
+pub(crate) enum EndpointArg {
     Setrefresh,
     TokenUpdate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Refresh one session now, due or not.
     RefreshOne(RefreshOneArgs),
     /// Refresh every due session.
@@ -181,22 +181,9 @@ pub enum Command {
     Man,
 }
 
-impl Command {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::RefreshOne(_) => "refresh-one",
-            Command::RefreshAll(_) => "refresh-all",
-            Command::Probe(_) => "probe",
-            Command::Status(_) => "status",
-            Command::Completions { .. } => "completions",
-            Command::Man => "man",
-        }
-    }
-}
-
 /// One session, by id or by email (and fingerprint).
 #[derive(Debug, Args)]
-pub struct TargetArgs {
+pub(crate) struct TargetArgs {
     /// Session id (uuid).
     #[arg(long, value_parser = parse_uuid)]
     pub id: Option<String>,
@@ -210,7 +197,7 @@ pub struct TargetArgs {
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["id", "email"])))]
-pub struct RefreshOneArgs {
+pub(crate) struct RefreshOneArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Skip when the session was refreshed more recently than this.
@@ -223,7 +210,7 @@ pub struct RefreshOneArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RefreshAllArgs {
+pub(crate) struct RefreshAllArgs {
     /// Refresh sessions whose last refresh (or creation) is older than this
     /// [default: 6h; 20m with --endpoint token-update].
     #[arg(long, value_parser = parse_duration)]
@@ -262,7 +249,7 @@ pub struct RefreshAllArgs {
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["id", "email", "all"])))]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Every session with auto refresh enabled.
@@ -286,7 +273,7 @@ pub struct ProbeArgs {
 
 /// How hard a run presses on AimHarder.
 #[derive(Debug, Args)]
-pub struct PaceArgs {
+pub(crate) struct PaceArgs {
     /// Requests in flight to AimHarder at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
@@ -296,7 +283,7 @@ pub struct PaceArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct HttpArgs {
+pub(crate) struct HttpArgs {
     /// Timeout of one request to AimHarder.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub request_timeout: Duration,
@@ -304,7 +291,7 @@ pub struct HttpArgs {
 
 /// How long a claim on a session lasts.
 #[derive(Debug, Args)]
-pub struct ClaimArgs {
+pub(crate) struct ClaimArgs {
     /// How long a session stays claimed by this run if the run dies
     /// (renewed while a call runs long) [default: 3 × --request-timeout ×
     /// 3 attempts, 3m].
@@ -313,7 +300,7 @@ pub struct ClaimArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// A session not refreshed within this long is stale.
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     pub stale_after: Duration,
@@ -356,9 +343,9 @@ fn parse_uuid(raw: &str) -> Result<String, String> {
 
 /// The longest duration any setting takes: beyond it a date computed from
 /// it would leave the calendar (or overflow a clock).
-pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
 
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(raw: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(raw.trim())
         .map_err(|e| format!("{e} (write durations like 30m, 6h, 1d)"))?;
     if d > MAX_DURATION {
@@ -377,7 +364,7 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
 /// `--shard` as written: a fixed shard, or one a Kubernetes Indexed Job's
 /// pod takes from its completion index (no shell in the image to add 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShardArg {
+pub(crate) enum ShardArg {
     Fixed(Shard),
     /// Shard `$JOB_COMPLETION_INDEX + 1` of this many.
     JobIndex(u32),

@@ -19,7 +19,7 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 }
 
 /// A transport error in words, without the URL (it may carry filters).
-pub fn describe_transport(e: &reqwest::Error) -> String {
+pub(crate) fn describe_transport(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -45,10 +45,10 @@ pub fn describe_transport(e: &reqwest::Error) -> String {
 /// The longest `Retry-After` read as given: anything longer is read as
 /// this, so that no sum of times with it can overflow (every caller waits
 /// far less anyway).
-pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const RETRY_AFTER_MAX: Duration = Duration::from_secs(24 * 3600);
 
 /// `Retry-After` as seconds or an HTTP date, at most [`RETRY_AFTER_MAX`].
-pub fn retry_after(value: Option<&HeaderValue>, now: OffsetDateTime) -> Option<Duration> {
+pub(crate) fn retry_after(value: Option<&HeaderValue>, now: OffsetDateTime) -> Option<Duration> {
     let raw = value?.to_str().ok()?.trim();
     let wait = match raw.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
@@ -62,7 +62,7 @@ pub fn retry_after(value: Option<&HeaderValue>, now: OffsetDateTime) -> Option<D
 
 /// Why a body was not read whole.
 #[derive(Debug)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// Longer than the cap: the server sent more than any answer of its
     /// should hold.
     TooLarge(usize),
@@ -72,7 +72,10 @@ pub enum BodyError {
 
 /// The body of `resp`, read chunk by chunk up to `cap` bytes: a server
 /// (or whatever sits in its place) cannot make the tool hold more.
-pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+pub(crate) async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, BodyError> {
     if resp.content_length().is_some_and(|n| n > cap as u64) {
         return Err(BodyError::TooLarge(cap));
     }

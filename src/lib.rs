@@ -1,15 +1,36 @@
 //! `aimharder-refresh`: keeps AimHarder sessions stored in Supabase alive.
+//!
+//! The binary is a thin shell over [`main_entry`]; [`run`] runs one parsed
+//! command line, as the demo does. Everything else is private to the crate.
 
-pub mod aimharder;
-pub mod app;
-pub mod backoff;
-pub mod cli;
-pub mod config;
-pub mod domain;
-pub mod engine;
-pub mod http;
-pub mod output;
-pub mod supabase;
+// Whatever is `pub` inside is reachable from outside, so the compiler
+// reports what nothing uses.
+#![warn(unreachable_pub)]
+
+mod aimharder;
+mod app;
+mod backoff;
+mod cli;
+mod config;
+mod domain;
+mod engine;
+mod http;
+mod output;
+mod supabase;
+
+/// What the integration tests, the benchmark, the fuzz targets reach
+/// inside the crate. It is no interface: it changes with them.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::aimharder::api::{is_logout, new_token, whoami_members};
+    pub use crate::aimharder::cookies::CookieJar;
+    pub use crate::aimharder::parser::{parse_page, Page};
+    pub use crate::domain::shard::shard_of;
+    pub use crate::domain::timefmt::rfc3339;
+    pub use crate::engine::journal::{credentials_digest, file_in};
+    pub use crate::http::{client_builder, join_path};
+    pub use crate::supabase::pager::PAGE_SIZE;
+}
 
 use std::process::ExitCode;
 

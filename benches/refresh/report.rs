@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use aimharder_refresh::supabase::pager::PAGE_SIZE;
+use aimharder_refresh::internals::PAGE_SIZE;
 
 use crate::cpu::cores;
 use crate::linear::LinearMeasured;

@@ -5,7 +5,7 @@
 //! Input: the stored JSON, a NUL byte, then one Set-Cookie header per line.
 #![no_main]
 
-use aimharder_refresh::aimharder::cookies::CookieJar;
+use aimharder_refresh::internals::CookieJar;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 //! report is never blank.
 #![no_main]
 
-use aimharder_refresh::aimharder::api::{is_logout, new_token, whoami_members};
+use aimharder_refresh::internals::{is_logout, new_token, whoami_members};
 use libfuzzer_sys::fuzz_target;
 use secrecy::ExposeSecret;
 

@@ -1,7 +1,7 @@
 //! The `/setrefresh` page parser on arbitrary bytes: must never panic or hang.
 #![no_main]
 
-use aimharder_refresh::aimharder::parser::{parse_page, Page};
+use aimharder_refresh::internals::{parse_page, Page};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -25,11 +25,11 @@ const LOGOUT: &str =
     "AimHarder answered {\"logout\": …}: the session is dead; the member must log in again";
 
 /// The most of a body read: a real refresh page is a few hundred bytes.
-pub const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 /// What one attempt came to.
 #[derive(Debug)]
-pub enum Attempt {
+pub(crate) enum Attempt {
     Refreshed {
         session: RefreshedSession,
         set_cookies: SetCookies,
@@ -44,7 +44,7 @@ pub enum Attempt {
 
 /// A failure worth retrying: 429, 5xx, a timeout, a connection error.
 #[derive(Debug)]
-pub struct Transient {
+pub(crate) struct Transient {
     pub reason: String,
     pub retry_after: Option<Duration>,
     /// The HTTP status, when there was an answer.
@@ -57,7 +57,7 @@ pub struct Transient {
 
 /// What `/api/whoami` says of a session.
 #[derive(Debug)]
-pub enum Whoami {
+pub(crate) enum Whoami {
     Alive,
     /// Logged out at AimHarder: the member must log in again.
     Dead(String),
@@ -81,7 +81,7 @@ enum Exchange {
 
 /// Which keep-alive to call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     /// `GET /setrefresh`: a page whose script stores the token.
     Setrefresh,
     /// `POST /api/tokenUpdate`: what AimHarder's own page calls every 29
@@ -91,7 +91,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// How old a refresh may get before a session is due again.
-    pub fn default_older_than(self) -> Duration {
+    pub(crate) fn default_older_than(self) -> Duration {
         match self {
             Endpoint::Setrefresh => Duration::from_secs(6 * 3600),
             Endpoint::TokenUpdate => Duration::from_secs(20 * 60),
@@ -101,7 +101,7 @@ impl Endpoint {
 
 /// How to talk to AimHarder.
 #[derive(Debug, Clone)]
-pub struct AimHarderConfig {
+pub(crate) struct AimHarderConfig {
     pub base_url: Url,
     /// Every AimHarder request goes through it (its URL may hold
     /// credentials: a secret).
@@ -112,7 +112,7 @@ pub struct AimHarderConfig {
     pub request_timeout: Duration,
 }
 
-pub struct AimHarder {
+pub(crate) struct AimHarder {
     http: reqwest::Client,
     endpoint: Endpoint,
     url: Url,
@@ -124,7 +124,7 @@ pub struct AimHarder {
 }
 
 impl AimHarder {
-    pub fn new(config: &AimHarderConfig) -> anyhow::Result<Self> {
+    pub(crate) fn new(config: &AimHarderConfig) -> anyhow::Result<Self> {
         let mut builder = client_builder();
         if let Some(proxy) = &config.proxy {
             // Not the error's text: it could repeat the URL's credentials.
@@ -183,7 +183,7 @@ impl AimHarder {
 
     /// One keep-alive call with the session's token, fingerprint and the
     /// cookies that go to its URL.
-    pub async fn refresh(
+    pub(crate) async fn refresh(
         &self,
         token: &SecretString,
         fingerprint: &str,
@@ -247,7 +247,7 @@ impl AimHarder {
     /// Asks `/api/whoami` whether the session of these cookies is logged
     /// in. Changes nothing at AimHarder; a `Set-Cookie` in the answer is
     /// not kept (a probe writes nothing).
-    pub async fn whoami(&self, cookies: &CookieJar) -> Result<Whoami, Transient> {
+    pub(crate) async fn whoami(&self, cookies: &CookieJar) -> Result<Whoami, Transient> {
         let cookie_header = cookies.header_for(&self.whoami);
         let req = self.api_call(self.http.get(self.whoami.clone()));
         let body = match exchange(req, cookie_header.as_ref()).await? {

@@ -1,7 +1,7 @@
 //! The AimHarder side: the keep-alive call, the page it answers with, and
 //! the cookie jar.
 
-pub mod api;
-pub mod client;
-pub mod cookies;
-pub mod parser;
+pub(crate) mod api;
+pub(crate) mod client;
+pub(crate) mod cookies;
+pub(crate) mod parser;

@@ -6,7 +6,7 @@ use crate::supabase::rest::StoreError;
 
 /// A failure that ends the run before or outside per-session work.
 #[derive(Debug, thiserror::Error)]
-pub enum AppError {
+pub(crate) enum AppError {
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -18,7 +18,7 @@ pub enum AppError {
 
 impl AppError {
     /// The exit code this failure ends the run with.
-    pub fn code(&self) -> u8 {
+    pub(crate) fn code(&self) -> u8 {
         match self {
             AppError::Usage(_) => EX_USAGE,
             AppError::NotFound(_) => EX_NOINPUT,
@@ -29,7 +29,7 @@ impl AppError {
 
 /// How a finished run ends when nothing went wrong outside the sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunVerdict {
+pub(crate) enum RunVerdict {
     /// Everything selected was refreshed (or nothing was due).
     Clean,
     /// At least one session failed, expired or went unrecorded; or `status --check` found a problem.
@@ -40,8 +40,8 @@ pub enum RunVerdict {
     Unavailable,
 }
 
-pub use crate::domain::exit::{
-    EX_CONFIG, EX_NOINPUT, EX_NOPERM, EX_SOFTWARE, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE,
+pub(crate) use crate::domain::exit::{
+    EX_CONFIG, EX_NOINPUT, EX_SOFTWARE, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE,
 };
 
 static PANICKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -49,7 +49,7 @@ static PANICKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// From now on a panic anywhere (a spawned task's too, which would
 /// otherwise only end that task) is remembered, so that the run cannot
 /// exit as if all went well. The default report on stderr stays.
-pub fn watch_panics() {
+pub(crate) fn watch_panics() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         PANICKED.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -58,7 +58,7 @@ pub fn watch_panics() {
 }
 
 /// `code`, unless something panicked: then [`EX_SOFTWARE`].
-pub fn unless_panicked(code: u8) -> u8 {
+pub(crate) fn unless_panicked(code: u8) -> u8 {
     if PANICKED.load(std::sync::atomic::Ordering::SeqCst) {
         eprintln!(
             "error: a task of the run panicked (a bug; see above): its work may be incomplete"
@@ -69,7 +69,7 @@ pub fn unless_panicked(code: u8) -> u8 {
     }
 }
 
-pub fn verdict_code(verdict: RunVerdict) -> u8 {
+pub(crate) fn verdict_code(verdict: RunVerdict) -> u8 {
     match verdict {
         RunVerdict::Clean => 0,
         RunVerdict::Problems => 1,
@@ -81,7 +81,7 @@ pub fn verdict_code(verdict: RunVerdict) -> u8 {
 /// Whether `err` is stdout closed by its reader (`status --sessions | head
 /// -1`): the reader has what it wanted, so it is no failure (as in
 /// ripgrep), and there is nothing to say.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause
             .downcast_ref::<std::io::Error>()
@@ -91,7 +91,7 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 /// The exit code of a run that ended with `err`: the code of the first
 /// cause that knows its own (each error type says it), else 1.
-pub fn error_code(err: &anyhow::Error) -> u8 {
+pub(crate) fn error_code(err: &anyhow::Error) -> u8 {
     if is_broken_pipe(err) {
         return 0;
     }
@@ -130,7 +130,7 @@ mod tests {
         let err = read
             .context("reading sessions stopped the probe")
             .unwrap_err();
-        assert_eq!(error_code(&err), EX_NOPERM);
+        assert_eq!(error_code(&err), crate::domain::exit::EX_NOPERM);
     }
 
     #[test]

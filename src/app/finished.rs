@@ -7,7 +7,7 @@ use crate::domain::outcome::Totals;
 use crate::domain::schedule::Schedule;
 use crate::engine::breaker::Trip;
 
-pub struct Finished {
+pub(crate) struct Finished {
     pub code: u8,
     pub summary: String,
     pub totals: Option<Totals>,
@@ -22,7 +22,7 @@ pub struct Finished {
 
 impl Finished {
     /// A command that ended with `verdict`.
-    pub fn with(verdict: RunVerdict, summary: String) -> Self {
+    pub(crate) fn with(verdict: RunVerdict, summary: String) -> Self {
         Self {
             code: verdict_code(verdict),
             summary,
@@ -36,7 +36,7 @@ impl Finished {
     /// A refresh run: 1 when any session failed, expired or went
     /// unrecorded (that wins: a lost result matters more than work left
     /// for the next run), else 75 when due sessions were left, else 0.
-    pub fn refreshing(totals: Totals, summary: String, left: bool) -> Self {
+    pub(crate) fn refreshing(totals: Totals, summary: String, left: bool) -> Self {
         let verdict = if totals.has_problems() {
             RunVerdict::Problems
         } else if left {
@@ -48,12 +48,12 @@ impl Finished {
     }
 
     /// The session counts the run reports (metrics).
-    pub fn counting(mut self, totals: Totals) -> Self {
+    pub(crate) fn counting(mut self, totals: Totals) -> Self {
         self.totals = Some(totals);
         self
     }
 
-    pub fn checking(mut self, schedule: Schedule) -> Self {
+    pub(crate) fn checking(mut self, schedule: Schedule) -> Self {
         self.schedule = Some(schedule);
         self
     }
@@ -61,7 +61,7 @@ impl Finished {
     /// The circuit breaker stopped the run: AimHarder is unavailable from
     /// here, whatever the sessions' outcomes; the trip's one line is the
     /// complaint.
-    pub fn tripped(self, trip: &Trip) -> Self {
+    pub(crate) fn tripped(self, trip: &Trip) -> Self {
         let message = trip.message();
         Self {
             code: verdict_code(RunVerdict::Unavailable),

@@ -8,14 +8,14 @@ use url::Url;
 
 use crate::http::join_path;
 
-pub struct Healthcheck {
+pub(crate) struct Healthcheck {
     http: reqwest::Client,
     base: Url,
     rid: String,
 }
 
 impl Healthcheck {
-    pub fn new(base: &Url) -> Result<Self, String> {
+    pub(crate) fn new(base: &Url) -> Result<Self, String> {
         let base = base.clone();
         let http = crate::http::client_builder()
             .timeout(Duration::from_secs(10))
@@ -25,12 +25,12 @@ impl Healthcheck {
         Ok(Self { http, base, rid })
     }
 
-    pub async fn start(&self) {
+    pub(crate) async fn start(&self) {
         let url = self.url("start");
         self.report("start", self.http.get(url)).await;
     }
 
-    pub async fn finish(&self, code: u8, summary: String) {
+    pub(crate) async fn finish(&self, code: u8, summary: String) {
         let url = self.url(&code.to_string());
         self.report("finish", self.http.post(url).body(summary))
             .await;

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Waits a random time between zero and `most`, drawn evenly; `false` if
 /// `stop` ended the wait first (nothing is to start then).
-pub async fn wait(most: Duration, stop: &CancellationToken) -> bool {
+pub(crate) async fn wait(most: Duration, stop: &CancellationToken) -> bool {
     let wait = most.mul_f64(fastrand::f64());
     tracing::info!(
         "waiting {} (--jitter {}) before the first request",

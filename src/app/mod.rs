@@ -1,18 +1,18 @@
 //! One file per command, and what runs around every command: the
 //! healthcheck pings and the metrics file.
 
-pub mod exit;
-pub mod finished;
-pub mod healthcheck;
-pub mod jitter;
-pub mod metrics;
-pub mod probe;
-pub mod refresh_all;
-pub mod refresh_one;
-pub mod signals;
-pub mod status;
-pub mod target;
-pub mod wiring;
+pub(crate) mod exit;
+pub(crate) mod finished;
+pub(crate) mod healthcheck;
+pub(crate) mod jitter;
+pub(crate) mod metrics;
+pub(crate) mod probe;
+pub(crate) mod refresh_all;
+pub(crate) mod refresh_one;
+pub(crate) mod signals;
+pub(crate) mod status;
+pub(crate) mod target;
+pub(crate) mod wiring;
 
 use crate::config::{CommandSettings, JournalSetting, Settings};
 use crate::domain::status::StatusReport;
@@ -25,7 +25,7 @@ use signals::Stopping;
 
 /// Runs one command from checked settings and returns its exit code; an
 /// error is reported on stderr in one line.
-pub async fn run(settings: Settings) -> u8 {
+pub(crate) async fn run(settings: Settings) -> u8 {
     // First: a signal from here on is heard, whatever runs, and no panic
     // of a task goes unnoticed.
     let stopping = Stopping::install();

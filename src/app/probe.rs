@@ -18,7 +18,7 @@ use crate::output::probe::ProbeSink;
 use crate::supabase::pager::Sessions;
 use crate::supabase::store::{Columns, Store};
 
-pub async fn probe(
+pub(crate) async fn probe(
     store: Store,
     output: Presentation,
     args: &Probe,

@@ -24,7 +24,7 @@ use crate::supabase::pager::{Pager, Sessions};
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::{Columns, Store};
 
-pub async fn refresh_all(
+pub(crate) async fn refresh_all(
     store: Store,
     output: Presentation,
     args: &RefreshAll,

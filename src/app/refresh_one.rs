@@ -15,7 +15,7 @@ use crate::engine::journal::Journal;
 use crate::output::session;
 use crate::supabase::store::Store;
 
-pub async fn refresh_one(
+pub(crate) async fn refresh_one(
     store: Store,
     output: Presentation,
     args: &RefreshOne,

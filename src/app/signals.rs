@@ -16,11 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 /// How long a run may take to end once aborted: enough to journal what it
 /// holds and close its output, never a Supabase retry.
-pub const GRACE: Duration = Duration::from_millis(1500);
+pub(crate) const GRACE: Duration = Duration::from_millis(1500);
 
 /// A run's stop and abort, and what stopped it.
 #[derive(Clone)]
-pub struct Stopping {
+pub(crate) struct Stopping {
     /// Start nothing new; finish what runs.
     pub stop: CancellationToken,
     /// End now; journal what is held.
@@ -31,7 +31,7 @@ pub struct Stopping {
 impl Stopping {
     /// Listens for signals from now on (the handlers are installed before
     /// this returns, so no signal in between is missed).
-    pub fn install() -> Self {
+    pub(crate) fn install() -> Self {
         let stopping = Self {
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
@@ -61,7 +61,7 @@ impl Stopping {
     }
 
     /// Stops the run for `reason` (the first reason given is kept).
-    pub fn stopped_by(&self, reason: &'static str) {
+    pub(crate) fn stopped_by(&self, reason: &'static str) {
         if let Ok(mut why) = self.why.lock() {
             why.get_or_insert(reason);
         }
@@ -69,12 +69,12 @@ impl Stopping {
     }
 
     /// What stopped the run by signal or deadline, if anything did.
-    pub fn why(&self) -> Option<&'static str> {
+    pub(crate) fn why(&self) -> Option<&'static str> {
         *self.why.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Resolves [`GRACE`] after the abort: the latest the run may end.
-    pub async fn grace_over(&self) {
+    pub(crate) async fn grace_over(&self) {
         self.abort.cancelled().await;
         tokio::time::sleep(GRACE).await;
     }

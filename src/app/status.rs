@@ -13,7 +13,11 @@ use crate::supabase::counts::Counts;
 use crate::supabase::pager::Sessions;
 use crate::supabase::store::{Columns, Store};
 
-pub async fn status(store: Store, output: Presentation, args: &Status) -> anyhow::Result<Finished> {
+pub(crate) async fn status(
+    store: Store,
+    output: Presentation,
+    args: &Status,
+) -> anyhow::Result<Finished> {
     let Counts {
         report,
         enabled_with_errors,

@@ -8,7 +8,7 @@ use crate::supabase::store::Store;
 
 /// The session `target` names: `NotFound` when none, `Usage` listing the
 /// candidates when an email has several and no fingerprint picks one.
-pub async fn find(store: &Store, target: &Target) -> anyhow::Result<SessionRow> {
+pub(crate) async fn find(store: &Store, target: &Target) -> anyhow::Result<SessionRow> {
     match target {
         Target::Id(id) => Ok(store.by_id(id).await?.ok_or_else(|| {
             AppError::NotFound(not_found(store, &format!("no session with id {id}")))

@@ -19,7 +19,7 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
 
 /// The store, with `--filter` checked against the table: before the first
 /// call to AimHarder and the first byte of output.
-pub async fn connect(config: &StoreConfig) -> anyhow::Result<Store> {
+pub(crate) async fn connect(config: &StoreConfig) -> anyhow::Result<Store> {
     let store = Store::new(config)?;
     if let Some(hint) = store.key_hint() {
         tracing::warn!("{hint}");
@@ -29,7 +29,7 @@ pub async fn connect(config: &StoreConfig) -> anyhow::Result<Store> {
 }
 
 /// A new run's claims, from now: sessions refreshed since are not claimed.
-pub fn claim(lease: Duration, enabled_only: bool) -> ClaimSpec {
+pub(crate) fn claim(lease: Duration, enabled_only: bool) -> ClaimSpec {
     ClaimSpec {
         run: new_run_id(),
         started: std::time::Instant::now(),
@@ -39,7 +39,7 @@ pub fn claim(lease: Duration, enabled_only: bool) -> ClaimSpec {
 }
 
 /// The bounds a run's AimHarder calls go under.
-pub fn caller(pace: &Pace, stop: CancellationToken, deadline: Option<Instant>) -> Caller {
+pub(crate) fn caller(pace: &Pace, stop: CancellationToken, deadline: Option<Instant>) -> Caller {
     let settings = CallerSettings {
         concurrency: pace.concurrency,
         rate: pace.rate,
@@ -49,7 +49,7 @@ pub fn caller(pace: &Pace, stop: CancellationToken, deadline: Option<Instant>) -
     Caller::new(&settings, stop, deadline)
 }
 
-pub fn engine(
+pub(crate) fn engine(
     config: &AimHarderConfig,
     store: Store,
     caller: Caller,

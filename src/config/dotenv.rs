@@ -8,7 +8,7 @@ use crate::config::error::ConfigError;
 /// Loads `./.env` into the environment (variables already set win). A
 /// missing file is normal; a malformed one names its line, never its text
 /// (it may hold a key).
-pub fn load() -> Result<(), ConfigError> {
+pub(crate) fn load() -> Result<(), ConfigError> {
     load_from(Path::new(".env"))
 }
 

@@ -2,7 +2,7 @@
 
 /// A setting that cannot be used; the message names it and what to do.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// A flag or value the command line should not have taken (exit 64).
     #[error("{0}")]
     Usage(String),
@@ -13,7 +13,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// The exit code this error ends the run with.
-    pub fn code(&self) -> u8 {
+    pub(crate) fn code(&self) -> u8 {
         match self {
             ConfigError::Usage(_) => crate::domain::exit::EX_USAGE,
             ConfigError::Config(_) => crate::domain::exit::EX_CONFIG,

@@ -29,7 +29,7 @@ const RESERVED: [&str; 8] = [
 ];
 
 /// Every filter given, in order; empty pieces (a trailing `&`) are none.
-pub fn parse(raw: &[String]) -> Result<Vec<ColumnFilter>, ConfigError> {
+pub(crate) fn parse(raw: &[String]) -> Result<Vec<ColumnFilter>, ConfigError> {
     raw.iter()
         .map(|r| r.trim())
         .filter(|r| !r.is_empty())

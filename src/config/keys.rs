@@ -10,7 +10,7 @@ use crate::supabase::key::SupabaseKey;
 /// The key from the first setting that holds one: the secret key's names
 /// first, then the legacy service-role ones. Refused here, before any
 /// request, when it is a key that cannot see the sessions.
-pub fn supabase_key(args: &GlobalArgs) -> Result<SupabaseKey, ConfigError> {
+pub(crate) fn supabase_key(args: &GlobalArgs) -> Result<SupabaseKey, ConfigError> {
     let given = [
         (
             "SUPABASE_SECRET_KEY (--secret-key)",

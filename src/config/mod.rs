@@ -3,11 +3,11 @@
 //! setting never leaves a half-written JSON document behind.
 
 mod connections;
-pub mod dotenv;
+pub(crate) mod dotenv;
 mod durations;
-pub mod error;
-pub mod filters;
-pub mod keys;
+pub(crate) mod error;
+pub(crate) mod filters;
+pub(crate) mod keys;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,7 +30,7 @@ use crate::supabase::store::StoreConfig;
 
 /// What runs around a refresh run: a healthcheck to ping, a metrics file.
 #[derive(Debug, Clone, Default)]
-pub struct Hooks {
+pub(crate) struct Hooks {
     pub healthcheck: Option<Url>,
     pub metrics_file: Option<PathBuf>,
     /// The due window the metrics' state counts use: the endpoint's.
@@ -42,7 +42,7 @@ pub struct Hooks {
 
 /// Where a command keeps results Supabase would not record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JournalSetting {
+pub(crate) enum JournalSetting {
     /// The command calls nothing and writes nothing (`status`, a dry run).
     Unused,
     /// No `--state-dir`, `XDG_STATE_HOME` or `HOME` to put it in: the run
@@ -52,7 +52,7 @@ pub enum JournalSetting {
 }
 
 /// One command's checked settings.
-pub struct Settings {
+pub(crate) struct Settings {
     pub output: Presentation,
     pub hooks: Hooks,
     pub store: StoreConfig,
@@ -61,7 +61,7 @@ pub struct Settings {
     pub command: CommandSettings,
 }
 
-pub enum CommandSettings {
+pub(crate) enum CommandSettings {
     RefreshOne(RefreshOne),
     RefreshAll(RefreshAll),
     Probe(Probe),
@@ -71,7 +71,7 @@ pub enum CommandSettings {
 impl CommandSettings {
     /// The longest random wait before the command's first request, if it
     /// waits.
-    pub fn jitter(&self) -> Option<Duration> {
+    pub(crate) fn jitter(&self) -> Option<Duration> {
         match self {
             CommandSettings::RefreshAll(args) => args.jitter,
             CommandSettings::Probe(Probe {
@@ -82,7 +82,7 @@ impl CommandSettings {
         }
     }
 
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             CommandSettings::RefreshOne(_) => "refresh-one",
             CommandSettings::RefreshAll(_) => "refresh-all",
@@ -93,7 +93,7 @@ impl CommandSettings {
 }
 
 /// The one session `refresh-one` is about.
-pub enum Target {
+pub(crate) enum Target {
     Id(String),
     Email {
         email: String,
@@ -101,7 +101,7 @@ pub enum Target {
     },
 }
 
-pub struct RefreshOne {
+pub(crate) struct RefreshOne {
     pub target: Target,
     pub if_older_than: Option<Duration>,
     pub aimharder: AimHarderConfig,
@@ -111,7 +111,7 @@ pub struct RefreshOne {
 
 /// How hard a run may press on AimHarder.
 #[derive(Debug, Clone, Copy)]
-pub struct Pace {
+pub(crate) struct Pace {
     pub concurrency: usize,
     /// Requests per second; `None` is no limit.
     pub rate: Option<f64>,
@@ -120,7 +120,7 @@ pub struct Pace {
     pub max_consecutive_failures: u32,
 }
 
-pub struct RefreshAll {
+pub(crate) struct RefreshAll {
     pub older_than: Duration,
     pub retry_errors_after: Duration,
     pub force: bool,
@@ -137,7 +137,7 @@ pub struct RefreshAll {
 }
 
 /// Which sessions `probe` asks about.
-pub enum ProbeTarget {
+pub(crate) enum ProbeTarget {
     One(Target),
     /// Every session with auto refresh enabled.
     All {
@@ -150,13 +150,13 @@ pub enum ProbeTarget {
     },
 }
 
-pub struct Probe {
+pub(crate) struct Probe {
     pub target: ProbeTarget,
     pub pace: Pace,
     pub aimharder: AimHarderConfig,
 }
 
-pub struct Status {
+pub(crate) struct Status {
     /// The due window `status` counts with (`--older-than`, else the
     /// configured endpoint's), and the schedule it checks.
     pub schedule: SchedulePlan,
@@ -168,7 +168,7 @@ pub struct Status {
 impl Settings {
     /// Checked settings for a command that reaches Supabase; `None` for
     /// `completions` and `man`, which need none.
-    pub fn from_cli(cli: &Cli) -> Result<Option<Self>, ConfigError> {
+    pub(crate) fn from_cli(cli: &Cli) -> Result<Option<Self>, ConfigError> {
         let global = &cli.global;
         if matches!(cli.command, Command::Completions { .. } | Command::Man) {
             return Ok(None);
@@ -231,7 +231,7 @@ impl Settings {
 
 /// Logging, which starts before the rest is checked: from `-v`/`-q`, else
 /// from `RUST_LOG` when it names a level.
-pub fn log_settings(global: &GlobalArgs) -> LogSettings {
+pub(crate) fn log_settings(global: &GlobalArgs) -> LogSettings {
     const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
     let level = match (global.quiet, global.verbose) {
         (true, _) => "error",

@@ -19,7 +19,7 @@ const EDGES: [u32; 6] = [1, 2, 3, 6, 18, 72];
 /// The age of `row` at `now` since its last keep-alive: its last refresh,
 /// else its creation; `None` when it has neither date (or one that does
 /// not parse). A date in the future (a skewed clock) is age zero.
-pub fn since_keepalive(row: &SessionRow, now: OffsetDateTime) -> Option<Duration> {
+pub(crate) fn since_keepalive(row: &SessionRow, now: OffsetDateTime) -> Option<Duration> {
     let raw = row
         .last_refresh_date
         .as_deref()
@@ -30,7 +30,7 @@ pub fn since_keepalive(row: &SessionRow, now: OffsetDateTime) -> Option<Duration
 
 /// One bucket's counts, as `--json` writes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AgeRow {
+pub(crate) struct AgeRow {
     pub age: String,
     pub alive: u64,
     pub dead: u64,
@@ -47,7 +47,7 @@ impl AgeRow {
         }
     }
 
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.alive + self.dead + self.failed
     }
 }
@@ -56,14 +56,14 @@ impl AgeRow {
 /// bucket is kept, empty or not: for one window the list has the same
 /// labels in the same places on every run, so runs compare line by line.
 #[derive(Debug, Clone)]
-pub struct ByAge {
+pub(crate) struct ByAge {
     edges: Vec<Duration>,
     rows: Vec<AgeRow>,
 }
 
 impl ByAge {
     /// Empty buckets for the due window `window`.
-    pub fn new(window: Duration) -> Self {
+    pub(crate) fn new(window: Duration) -> Self {
         let edges: Vec<Duration> = EDGES.iter().map(|k| window * *k).collect();
         let mut labels = vec![format!("<{}", compact(edges[0]))];
         labels.extend(
@@ -80,7 +80,7 @@ impl ByAge {
     }
 
     /// Counts one answer about a session of age `age` (`None`: unknown).
-    pub fn add(&mut self, age: Option<Duration>, outcome: Liveness) {
+    pub(crate) fn add(&mut self, age: Option<Duration>, outcome: Liveness) {
         let index = match age {
             // Each bucket holds its lower edge: 20m is "20m-40m".
             Some(age) => self.edges.iter().take_while(|edge| **edge <= age).count(),
@@ -94,7 +94,7 @@ impl ByAge {
         }
     }
 
-    pub fn rows(&self) -> &[AgeRow] {
+    pub(crate) fn rows(&self) -> &[AgeRow] {
         &self.rows
     }
 }

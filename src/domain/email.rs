@@ -9,22 +9,23 @@ use serde::Deserialize;
 /// addresses.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
-pub struct Email(String);
+pub(crate) struct Email(String);
 
 impl Email {
-    /// Wraps an address read from the table.
-    pub fn new(stored: impl Into<String>) -> Self {
+    /// Wraps an address, as the table's rows are read.
+    #[cfg(test)]
+    pub(crate) fn new(stored: impl Into<String>) -> Self {
         Self(stored.into())
     }
 
     /// The address as stored: for `--show-emails`, and for matching.
-    pub fn stored(&self) -> &str {
+    pub(crate) fn stored(&self) -> &str {
         &self.0
     }
 
     /// `j***@example.com`: enough to recognise a member, not to harvest
     /// addresses.
-    pub fn masked(&self) -> String {
+    pub(crate) fn masked(&self) -> String {
         let (local, domain) = match self.0.split_once('@') {
             Some((l, d)) => (l, Some(d)),
             None => (self.0.as_str(), None),

@@ -3,10 +3,10 @@
 //! can say its own.
 
 /// A bug: a task of the run panicked (whatever else it reported).
-pub const EX_SOFTWARE: u8 = 70;
-pub const EX_USAGE: u8 = 64;
-pub const EX_NOINPUT: u8 = 66;
-pub const EX_UNAVAILABLE: u8 = 69;
-pub const EX_TEMPFAIL: u8 = 75;
-pub const EX_NOPERM: u8 = 77;
-pub const EX_CONFIG: u8 = 78;
+pub(crate) const EX_SOFTWARE: u8 = 70;
+pub(crate) const EX_USAGE: u8 = 64;
+pub(crate) const EX_NOINPUT: u8 = 66;
+pub(crate) const EX_UNAVAILABLE: u8 = 69;
+pub(crate) const EX_TEMPFAIL: u8 = 75;
+pub(crate) const EX_NOPERM: u8 = 77;
+pub(crate) const EX_CONFIG: u8 = 78;

@@ -1,16 +1,16 @@
 //! Plain types and rules, no I/O: a session, what became of it, the error
 //! stamp, shards, time.
 
-pub mod age;
-pub mod email;
-pub mod exit;
-pub mod outcome;
-pub mod presentation;
-pub mod probe;
-pub mod run_id;
-pub mod schedule;
-pub mod session;
-pub mod shard;
-pub mod stamp;
-pub mod status;
-pub mod timefmt;
+pub(crate) mod age;
+pub(crate) mod email;
+pub(crate) mod exit;
+pub(crate) mod outcome;
+pub(crate) mod presentation;
+pub(crate) mod probe;
+pub(crate) mod run_id;
+pub(crate) mod schedule;
+pub(crate) mod session;
+pub(crate) mod shard;
+pub(crate) mod stamp;
+pub(crate) mod status;
+pub(crate) mod timefmt;

@@ -6,7 +6,7 @@ use crate::domain::email::Email;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Refreshed,
     Failed,
     Expired,
@@ -21,7 +21,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The name used in JSON and annotations.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Refreshed => "refreshed",
             Outcome::Failed => "failed",
@@ -32,7 +32,7 @@ impl Outcome {
         }
     }
 
-    pub fn is_problem(self) -> bool {
+    pub(crate) fn is_problem(self) -> bool {
         matches!(
             self,
             Outcome::Failed | Outcome::Expired | Outcome::Unrecorded
@@ -44,7 +44,7 @@ impl Outcome {
 /// unless asked otherwise) ahead of the rest, so they are not serialized
 /// here.
 #[derive(Debug, Clone, Serialize)]
-pub struct SessionReport {
+pub(crate) struct SessionReport {
     #[serde(skip)]
     pub id: String,
     #[serde(skip)]
@@ -58,7 +58,7 @@ pub struct SessionReport {
 
 impl SessionReport {
     /// A report of `outcome` with no attempt, error or change counted yet.
-    pub fn new(id: &str, email: Option<Email>, outcome: Outcome) -> Self {
+    pub(crate) fn new(id: &str, email: Option<Email>, outcome: Outcome) -> Self {
         Self {
             id: id.to_string(),
             email,
@@ -70,7 +70,7 @@ impl SessionReport {
         }
     }
 
-    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+    pub(crate) fn with_error(mut self, error: impl Into<String>) -> Self {
         self.error = Some(error.into());
         self
     }
@@ -78,7 +78,7 @@ impl SessionReport {
 
 /// Counts of one run, by outcome.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Totals {
+pub(crate) struct Totals {
     pub selected: u64,
     pub refreshed: u64,
     pub failed: u64,
@@ -88,7 +88,7 @@ pub struct Totals {
 }
 
 impl Totals {
-    pub fn add(&mut self, outcome: Outcome) {
+    pub(crate) fn add(&mut self, outcome: Outcome) {
         self.selected += 1;
         match outcome {
             Outcome::Refreshed => self.refreshed += 1,
@@ -100,7 +100,7 @@ impl Totals {
         }
     }
 
-    pub fn has_problems(&self) -> bool {
+    pub(crate) fn has_problems(&self) -> bool {
         self.failed + self.expired + self.unrecorded > 0
     }
 }

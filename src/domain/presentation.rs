@@ -5,7 +5,7 @@
 /// Where results go and how they look: stdout, as text or as one JSON
 /// document.
 #[derive(Debug, Clone, Copy)]
-pub struct Presentation {
+pub(crate) struct Presentation {
     /// One JSON document instead of text (`--json`).
     pub json: bool,
     /// Emails whole instead of masked (`--show-emails`).
@@ -16,7 +16,7 @@ pub struct Presentation {
 
 /// How much to log, and in which format.
 #[derive(Debug, Clone, Copy)]
-pub struct LogSettings {
+pub(crate) struct LogSettings {
     /// The tool's own level: `error` … `trace`, or `off`.
     pub level: &'static str,
     /// One JSON object a line instead of text.

@@ -6,7 +6,7 @@ use crate::domain::email::Email;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Liveness {
+pub(crate) enum Liveness {
     Alive,
     /// Logged out at AimHarder: the member must log in again.
     Dead,
@@ -16,7 +16,7 @@ pub enum Liveness {
 }
 
 impl Liveness {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Liveness::Alive => "alive",
             Liveness::Dead => "dead",
@@ -28,7 +28,7 @@ impl Liveness {
 /// What a probe found out about one session. Output writes the id and the
 /// email (masked unless asked otherwise) ahead of the rest.
 #[derive(Debug, Clone, Serialize)]
-pub struct ProbeReport {
+pub(crate) struct ProbeReport {
     #[serde(skip)]
     pub id: String,
     #[serde(skip)]
@@ -43,7 +43,7 @@ pub struct ProbeReport {
 
 /// Counts of one probe run.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct ProbeTotals {
+pub(crate) struct ProbeTotals {
     pub probed: u64,
     pub alive: u64,
     pub dead: u64,
@@ -51,7 +51,7 @@ pub struct ProbeTotals {
 }
 
 impl ProbeTotals {
-    pub fn add(&mut self, outcome: Liveness) {
+    pub(crate) fn add(&mut self, outcome: Liveness) {
         self.probed += 1;
         match outcome {
             Liveness::Alive => self.alive += 1,
@@ -61,7 +61,7 @@ impl ProbeTotals {
     }
 
     /// Every probed session alive (none probed counts as all).
-    pub fn all_alive(&self) -> bool {
+    pub(crate) fn all_alive(&self) -> bool {
         self.alive == self.probed
     }
 }

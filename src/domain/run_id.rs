@@ -2,7 +2,7 @@
 //! healthcheck's `rid` and for the claims a run takes (nothing else tells
 //! two runs' claims apart, so they must not be guessable or repeat).
 
-pub fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 

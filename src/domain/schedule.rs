@@ -7,7 +7,7 @@ use serde::Serialize;
 
 /// How a runner is set to work through the table.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SchedulePlan {
+pub(crate) struct SchedulePlan {
     /// Each session is due again this long after its last keep-alive
     /// (`--older-than`).
     pub every: Duration,
@@ -20,7 +20,7 @@ pub struct SchedulePlan {
 
 /// A plan against the sessions it has to keep alive.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     /// Enabled sessions in the table (after `--filter`).
     pub sessions: u64,
     pub plan: SchedulePlan,
@@ -28,7 +28,7 @@ pub struct Schedule {
 
 /// The figures `status --json` and the metrics report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ScheduleFigures {
+pub(crate) struct ScheduleFigures {
     pub needed_per_hour: u64,
     /// `None` without a rate limit.
     pub capacity_per_hour: Option<u64>,
@@ -37,7 +37,7 @@ pub struct ScheduleFigures {
 
 /// Each of these alone lets the schedule keep up.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Remedies {
+pub(crate) struct Remedies {
     /// The least `--rate`.
     pub rate: f64,
     /// The fewest runners, each on its shard at this rate; `None` when one
@@ -48,7 +48,7 @@ pub struct Remedies {
 }
 
 impl SchedulePlan {
-    pub fn for_sessions(self, sessions: u64) -> Schedule {
+    pub(crate) fn for_sessions(self, sessions: u64) -> Schedule {
         Schedule {
             sessions,
             plan: self,
@@ -61,7 +61,7 @@ impl Schedule {
     /// share once per window. Shards split the ids evenly, so a runner's
     /// share is the table over the runners (also rounded up). A window
     /// under a millisecond counts as one.
-    pub fn needed_per_hour(&self) -> u64 {
+    pub(crate) fn needed_per_hour(&self) -> u64 {
         let share = self.sessions.div_ceil(u64::from(self.plan.runners.max(1)));
         let window_ms = self.plan.every.as_millis().max(1);
         let needed = (u128::from(share) * 3_600_000).div_ceil(window_ms);
@@ -71,7 +71,7 @@ impl Schedule {
     /// Calls an hour one runner makes at its rate, rounded down (retries
     /// count against the rate too, so this is the most it can do);
     /// `None` without a limit.
-    pub fn capacity_per_hour(&self) -> Option<u64> {
+    pub(crate) fn capacity_per_hour(&self) -> Option<u64> {
         // The rate's last binary digit must not cost a whole call
         // (0.3 × 3600 is 1079.9999…).
         self.plan
@@ -80,14 +80,14 @@ impl Schedule {
     }
 
     /// Without a limit the pace is not what holds a runner back.
-    pub fn keeps_up(&self) -> bool {
+    pub(crate) fn keeps_up(&self) -> bool {
         self.capacity_per_hour()
             .is_none_or(|capacity| self.needed_per_hour() <= capacity)
     }
 
     /// What would make a runner that cannot keep up keep up, each alone;
     /// `None` when it keeps up.
-    pub fn remedies(&self) -> Option<Remedies> {
+    pub(crate) fn remedies(&self) -> Option<Remedies> {
         let capacity = self
             .capacity_per_hour()
             .filter(|_| !self.keeps_up())?
@@ -118,7 +118,7 @@ impl Schedule {
         })
     }
 
-    pub fn figures(&self) -> ScheduleFigures {
+    pub(crate) fn figures(&self) -> ScheduleFigures {
         ScheduleFigures {
             needed_per_hour: self.needed_per_hour(),
             capacity_per_hour: self.capacity_per_hour(),

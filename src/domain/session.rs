@@ -7,7 +7,7 @@ use crate::domain::email::Email;
 
 /// One row of the sessions table, as far as this tool reads it.
 #[derive(Clone, Deserialize)]
-pub struct SessionRow {
+pub(crate) struct SessionRow {
     pub id: String,
     #[serde(default)]
     pub user_email: Option<Email>,
@@ -32,7 +32,7 @@ pub struct SessionRow {
 impl SessionRow {
     /// Disabled with an error on it: the tool turned it off (as expired),
     /// not a person (who leaves no error).
-    pub fn disabled_by_tool(&self) -> bool {
+    pub(crate) fn disabled_by_tool(&self) -> bool {
         self.auto_refresh_enabled == Some(false) && self.last_refresh_error.is_some()
     }
 }

@@ -7,21 +7,22 @@
 
 /// Shard `index` (1-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
+pub(crate) struct Shard {
     pub index: u32,
     pub count: u32,
 }
 
 impl Shard {
-    /// Whether `id` falls in this shard.
-    pub fn holds(&self, id: &str) -> bool {
+    /// Whether `id` falls in this shard: what the server's range says.
+    #[cfg(test)]
+    fn holds(&self, id: &str) -> bool {
         shard_of(id, self.count) == self.index
     }
 
     /// The ids of this shard: from the first bound (inclusive) to the
     /// second (exclusive), as uuids; `None` where the range is open (the
     /// first shard has no lower bound, the last no upper one).
-    pub fn bounds(&self) -> (Option<String>, Option<String>) {
+    pub(crate) fn bounds(&self) -> (Option<String>, Option<String>) {
         let count = self.count.max(1);
         let index = self.index.clamp(1, count);
         let lower = (index > 1).then(|| bound_uuid(index - 1, count));

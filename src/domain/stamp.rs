@@ -5,20 +5,13 @@ use time::OffsetDateTime;
 
 use crate::domain::timefmt;
 
-/// The error as stored: its time first, at most 500 characters in all.
-pub fn stamped_error(now: OffsetDateTime, message: &str) -> String {
-    let stamp = format!("[{}] ", timefmt::utc_seconds(now));
-    let room = 500usize.saturating_sub(stamp.chars().count());
-    format!("{stamp}{}", truncate(message, room))
-}
-
 /// The lower bound a stamped error must reach to count as newer than `cutoff`.
-pub fn error_stamp_bound(cutoff: OffsetDateTime) -> String {
+pub(crate) fn error_stamp_bound(cutoff: OffsetDateTime) -> String {
     format!("[{}", timefmt::utc_seconds(cutoff))
 }
 
 /// At most `max_chars` characters of `text`.
-pub fn truncate(text: &str, max_chars: usize) -> String {
+pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((cut, _)) => text[..cut].to_string(),
         None => text.to_string(),
@@ -28,6 +21,14 @@ pub fn truncate(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The error as `refresh_write_one` stores it: its time first, at most
+    /// 500 characters in all.
+    fn stamped_error(now: OffsetDateTime, message: &str) -> String {
+        let stamp = format!("[{}] ", timefmt::utc_seconds(now));
+        let room = 500usize.saturating_sub(stamp.chars().count());
+        format!("{stamp}{}", truncate(message, room))
+    }
 
     #[test]
     fn stamped_errors_fit_500_characters_and_sort_by_time() {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::domain::email::Email;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct StatusReport {
+pub(crate) struct StatusReport {
     pub total: u64,
     pub auto_refresh_enabled: u64,
     pub fresh: u64,
@@ -18,7 +18,7 @@ pub struct StatusReport {
 /// One session as `status --sessions` lists it. Output writes the id and
 /// the email (masked unless asked otherwise) ahead of the rest.
 #[derive(Debug, Clone, Serialize)]
-pub struct StatusLine {
+pub(crate) struct StatusLine {
     #[serde(skip)]
     pub id: String,
     #[serde(skip)]

@@ -4,7 +4,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
-pub fn parse(raw: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse(raw: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(raw, &Rfc3339).ok()
 }
 
@@ -14,7 +14,7 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// Second precision in UTC, fixed width so stamped text sorts by time.
-pub fn utc_seconds(t: OffsetDateTime) -> String {
+pub(crate) fn utc_seconds(t: OffsetDateTime) -> String {
     let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     t.to_offset(time::UtcOffset::UTC)
         .format(&fmt)
@@ -23,7 +23,7 @@ pub fn utc_seconds(t: OffsetDateTime) -> String {
 
 /// AimHarder tokens look like `USERID|UNIXTIME|HASH`; the middle part appears
 /// to be the expiry. Shown to operators only, never used for decisions.
-pub fn token_expiry(token: &str) -> Option<OffsetDateTime> {
+pub(crate) fn token_expiry(token: &str) -> Option<OffsetDateTime> {
     let mut parts = token.split('|');
     let (_user, secs, _hash) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -34,7 +34,7 @@ pub fn token_expiry(token: &str) -> Option<OffsetDateTime> {
 
 /// Now, at the database's precision (microseconds), so a time we write
 /// reads back equal.
-pub fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     let t = OffsetDateTime::now_utc();
     t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
         .unwrap_or(t)

@@ -11,7 +11,7 @@
 use std::sync::Mutex;
 
 /// How one session ended, as far as the breaker cares.
-pub enum Settled<'a> {
+pub(crate) enum Settled<'a> {
     /// AimHarder answered about the session.
     Answered,
     /// AimHarder refused this runner (HTTP 403): the reason as recorded.
@@ -25,7 +25,7 @@ pub enum Settled<'a> {
 
 /// What the sessions in a row that tripped the breaker had in common.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TripKind {
+pub(crate) enum TripKind {
     /// HTTP 403: AimHarder refuses this network.
     Refused,
     /// Timeouts, connection errors, 5xx.
@@ -36,7 +36,7 @@ pub enum TripKind {
 
 /// Why the breaker tripped.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trip {
+pub(crate) struct Trip {
     pub in_a_row: u32,
     /// The last failure's reason, as the sessions' errors give it.
     pub last: String,
@@ -45,7 +45,7 @@ pub struct Trip {
 
 impl Trip {
     /// One line naming AimHarder, what it did, and what to do.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         let n = self.in_a_row;
         if self.kind == TripKind::Disbelieved {
             return format!(
@@ -73,7 +73,7 @@ impl Trip {
     }
 }
 
-pub struct Breaker {
+pub(crate) struct Breaker {
     /// Failures in a row that trip it; 0 turns it off.
     limit: u32,
     state: Mutex<State>,
@@ -86,7 +86,7 @@ struct State {
 }
 
 impl Breaker {
-    pub fn new(limit: u32) -> Self {
+    pub(crate) fn new(limit: u32) -> Self {
         Self {
             limit,
             state: Mutex::default(),
@@ -95,7 +95,7 @@ impl Breaker {
 
     /// Records how one session ended; `true` when this trips the breaker
     /// (once: later calls return `false`).
-    pub fn settle(&self, settled: Settled<'_>) -> bool {
+    pub(crate) fn settle(&self, settled: Settled<'_>) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match settled {
             Settled::Answered => {
@@ -124,7 +124,7 @@ impl Breaker {
         }
     }
 
-    pub fn tripped(&self) -> Option<Trip> {
+    pub(crate) fn tripped(&self) -> Option<Trip> {
         self.state
             .lock()
             .unwrap_or_else(|e| e.into_inner())

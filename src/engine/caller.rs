@@ -18,15 +18,15 @@ use crate::aimharder::client::{Attempt, Transient, Whoami};
 use crate::backoff::Backoff;
 use crate::engine::breaker::{Breaker, Settled, Trip};
 
-pub const MAX_ATTEMPTS: usize = 3;
+pub(crate) const MAX_ATTEMPTS: usize = 3;
 /// A `Retry-After` longer than this is not waited for in full (neither by
 /// the session that got it nor by the run's pause).
-pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+pub(crate) const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 /// The longest wait between two attempts of one call.
 const RETRY_DELAY_CAP: Duration = Duration::from_secs(30);
 
 /// How hard a run may press on AimHarder.
-pub struct CallerSettings {
+pub(crate) struct CallerSettings {
     pub concurrency: usize,
     /// Requests per second; `None` for no limit.
     pub rate: Option<f64>,
@@ -37,7 +37,7 @@ pub struct CallerSettings {
 }
 
 /// What one call (its attempts included) came to.
-pub enum Called<T> {
+pub(crate) enum Called<T> {
     /// Stopped before the first request went out.
     NotStarted,
     Answered {
@@ -55,7 +55,7 @@ pub enum Called<T> {
 
 /// What an answer tells the circuit breaker: with the retries used up,
 /// what it counts.
-pub trait Answer {
+pub(crate) trait Answer {
     /// How the call settled; `None` when only a later step can tell (the
     /// caller then calls [`Caller::settle`] itself).
     fn settled(&self) -> Option<Settled<'_>>;
@@ -83,7 +83,7 @@ impl Answer for Whoami {
 
 /// Whoami asked to check a logout: only a refusal settles it, the rest is
 /// for the session's outcome to tell.
-pub struct Confirming(pub Whoami);
+pub(crate) struct Confirming(pub Whoami);
 
 impl Answer for Confirming {
     fn settled(&self) -> Option<Settled<'_>> {
@@ -95,11 +95,11 @@ impl Answer for Confirming {
 }
 
 /// A call's turn: its slot taken, the pace and any pause waited for.
-pub struct Begun<'a> {
+pub(crate) struct Begun<'a> {
     permit: SemaphorePermit<'a>,
 }
 
-pub struct Caller {
+pub(crate) struct Caller {
     concurrency: usize,
     slots: Semaphore,
     pace: Option<DefaultDirectRateLimiter>,
@@ -112,7 +112,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn new(
+    pub(crate) fn new(
         settings: &CallerSettings,
         stop: CancellationToken,
         deadline: Option<Instant>,
@@ -139,7 +139,7 @@ impl Caller {
 
     /// Records how a call ended; the breaker tripping stops the run: no
     /// new session and no new retry starts, those in flight finish.
-    pub fn settle(&self, settled: Settled<'_>) {
+    pub(crate) fn settle(&self, settled: Settled<'_>) {
         if self.breaker.settle(settled) {
             if let Some(trip) = self.breaker.tripped() {
                 tracing::warn!("circuit breaker: {}", trip.message());
@@ -148,17 +148,17 @@ impl Caller {
         }
     }
 
-    pub fn tripped(&self) -> Option<Trip> {
+    pub(crate) fn tripped(&self) -> Option<Trip> {
         self.breaker.tripped()
     }
 
     /// Requests in flight at most.
-    pub fn concurrency(&self) -> usize {
+    pub(crate) fn concurrency(&self) -> usize {
         self.concurrency
     }
 
     /// The run's stop: once cancelled, no new request starts.
-    pub fn stop(&self) -> &CancellationToken {
+    pub(crate) fn stop(&self) -> &CancellationToken {
         &self.stop
     }
 
@@ -166,7 +166,7 @@ impl Caller {
     /// attempt; `None` when the run stops first. Between this and
     /// [`Caller::call_from`] the caller may check what it is about to call
     /// (a claim's lease) while the slot is its own.
-    pub async fn begin(&self) -> Option<Begun<'_>> {
+    pub(crate) async fn begin(&self) -> Option<Begun<'_>> {
         tokio::select! {
             biased;
             _ = self.stop.cancelled() => None,
@@ -175,7 +175,7 @@ impl Caller {
     }
 
     /// Waits for its turn ([`Caller::begin`]), then calls ([`Caller::call_from`]).
-    pub async fn call<T, F, Fut>(&self, request: F) -> Called<T>
+    pub(crate) async fn call<T, F, Fut>(&self, request: F) -> Called<T>
     where
         T: Answer,
         F: FnMut() -> Fut,
@@ -194,7 +194,7 @@ impl Caller {
     /// ended: a refusal and the retries used up count, an answer resets the
     /// count, and so does a retry cut short by a stop (the run is ending
     /// anyway, not failing).
-    pub async fn call_from<T, F, Fut>(&self, begun: Begun<'_>, mut request: F) -> Called<T>
+    pub(crate) async fn call_from<T, F, Fut>(&self, begun: Begun<'_>, mut request: F) -> Called<T>
     where
         T: Answer,
         F: FnMut() -> Fut,

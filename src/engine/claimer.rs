@@ -43,7 +43,7 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// How many rows to keep claimed ahead of the calls.
 #[derive(Debug, Clone, Copy)]
-pub struct Horizon {
+pub(crate) struct Horizon {
     pub concurrency: usize,
     /// `--rate`, requests per second; `None`: no limit.
     pub rate: Option<f64>,
@@ -52,7 +52,7 @@ pub struct Horizon {
 }
 
 impl Horizon {
-    pub fn new(concurrency: usize, rate: Option<f64>, lease: Duration) -> Self {
+    pub(crate) fn new(concurrency: usize, rate: Option<f64>, lease: Duration) -> Self {
         Self {
             concurrency: concurrency.max(1),
             rate,
@@ -62,7 +62,7 @@ impl Horizon {
 
     /// Rows to hold claimed and not started, given the pace calls start
     /// at (`None` until measured) and how long a claim takes.
-    pub fn target(&self, measured: Option<f64>, claim_takes: Duration) -> usize {
+    pub(crate) fn target(&self, measured: Option<f64>, claim_takes: Duration) -> usize {
         let pace_now = measured.or(self.rate).unwrap_or(0.0);
         let in_flight = (3.0 * pace_now * claim_takes.as_secs_f64()).ceil() as usize;
         let most = (4 * self.concurrency).max(in_flight.min(8 * self.concurrency));
@@ -77,13 +77,13 @@ impl Horizon {
     }
 
     /// The smallest claim worth a request.
-    pub fn batch(target: usize) -> usize {
+    pub(crate) fn batch(target: usize) -> usize {
         (target / 4).max(1)
     }
 }
 
 /// Claimed rows, in due order, as the pipeline takes them.
-pub struct Claimer {
+pub(crate) struct Claimer {
     rx: mpsc::Receiver<Result<SessionRow, StoreError>>,
     /// Every due row was claimed or refused (or the limit reached).
     exhausted: Arc<AtomicBool>,
@@ -93,7 +93,7 @@ pub struct Claimer {
 impl Claimer {
     /// Claims rows of `due` for `spec` under `plan`, at most `limit` in
     /// all, until `stop`.
-    pub fn start(
+    pub(crate) fn start(
         store: Store,
         mut due: Pager,
         spec: ClaimSpec,
@@ -185,13 +185,13 @@ impl Claimer {
     }
 
     /// True once every due row was claimed (or refused) and handed over.
-    pub fn is_exhausted(&self) -> bool {
+    pub(crate) fn is_exhausted(&self) -> bool {
         self.exhausted.load(Ordering::SeqCst) && self.rx.is_empty()
     }
 
     /// Stops claiming; rows claimed and not taken stay in the holds, not
     /// started, for the run to give back.
-    pub async fn finish(mut self) {
+    pub(crate) async fn finish(mut self) {
         self.rx.close();
         while self.rx.recv().await.is_some() {}
         let _ = (&mut self.task).await;

@@ -11,7 +11,7 @@ use crate::engine::caller::{Called, Caller, Confirming};
 use crate::supabase::write::Written;
 
 /// What a logout came to once checked: the outcome to write and why.
-pub struct Checked {
+pub(crate) struct Checked {
     pub outcome: Written,
     pub reason: String,
 }
@@ -19,7 +19,7 @@ pub struct Checked {
 /// Asks whoami about a session whose keep-alive answered `logout`
 /// (`reason`). `after_unseen`: an earlier attempt of the same call may have
 /// reached AimHarder, so a rotated token may have been missed.
-pub async fn confirm_logout(
+pub(crate) async fn confirm_logout(
     caller: &Caller,
     aimharder: &AimHarder,
     cookies: &CookieJar,

@@ -18,7 +18,7 @@ struct Hold {
     started: bool,
 }
 
-pub struct Holds {
+pub(crate) struct Holds {
     lease: Duration,
     held: Mutex<HashMap<String, Hold>>,
     /// Calls started so far, for the claimer's measure of the pace.
@@ -28,7 +28,7 @@ pub struct Holds {
 }
 
 impl Holds {
-    pub fn new(lease: Duration) -> Self {
+    pub(crate) fn new(lease: Duration) -> Self {
         Self {
             lease,
             held: Mutex::new(HashMap::new()),
@@ -37,7 +37,7 @@ impl Holds {
         }
     }
 
-    pub fn lease(&self) -> Duration {
+    pub(crate) fn lease(&self) -> Duration {
         self.lease
     }
 
@@ -46,7 +46,7 @@ impl Holds {
     }
 
     /// `ids` were claimed (or claimed again) by a request sent at `sent`.
-    pub fn claimed<'a>(&self, ids: impl IntoIterator<Item = &'a str>, sent: Instant) {
+    pub(crate) fn claimed<'a>(&self, ids: impl IntoIterator<Item = &'a str>, sent: Instant) {
         let until = sent + self.lease;
         let mut held = self.held();
         for id in ids {
@@ -60,7 +60,7 @@ impl Holds {
 
     /// Whether the claim on `id` still has at least half its lease to go:
     /// enough for a call, which the renewer then keeps.
-    pub fn fresh(&self, id: &str) -> bool {
+    pub(crate) fn fresh(&self, id: &str) -> bool {
         let now = Instant::now();
         self.held()
             .get(id)
@@ -68,7 +68,7 @@ impl Holds {
     }
 
     /// The call for `id` starts now.
-    pub fn start(&self, id: &str) {
+    pub(crate) fn start(&self, id: &str) {
         if let Some(hold) = self.held().get_mut(id) {
             hold.started = true;
         }
@@ -78,17 +78,17 @@ impl Holds {
 
     /// The claim on `id` is over: its result written or dropped, or the
     /// claim lost.
-    pub fn done(&self, id: &str) {
+    pub(crate) fn done(&self, id: &str) {
         self.held().remove(id);
         self.changed.notify_waiters();
     }
 
     /// Claims held whose call has not started.
-    pub fn unstarted(&self) -> usize {
+    pub(crate) fn unstarted(&self) -> usize {
         self.held().values().filter(|h| !h.started).count()
     }
 
-    pub fn unstarted_ids(&self) -> Vec<String> {
+    pub(crate) fn unstarted_ids(&self) -> Vec<String> {
         self.held()
             .iter()
             .filter(|(_, h)| !h.started)
@@ -97,18 +97,18 @@ impl Holds {
     }
 
     /// Calls started so far.
-    pub fn starts(&self) -> u64 {
+    pub(crate) fn starts(&self) -> u64 {
         self.starts.load(Ordering::Relaxed)
     }
 
     /// Waits until a hold starts or ends.
-    pub async fn changed(&self) {
+    pub(crate) async fn changed(&self) {
         self.changed.notified().await;
     }
 
     /// Claims with less than three quarters of their lease to go: the
     /// renewer's next request.
-    pub fn to_renew(&self) -> Vec<String> {
+    pub(crate) fn to_renew(&self) -> Vec<String> {
         let soon = Instant::now() + self.lease * 3 / 4;
         self.held()
             .iter()
@@ -119,7 +119,7 @@ impl Holds {
 
     /// The renewal sent at `sent` confirmed `kept` of `asked`; the others
     /// are no longer this run's (taken over after a lapse).
-    pub fn renewed(&self, asked: &[String], kept: &[String], sent: Instant) {
+    pub(crate) fn renewed(&self, asked: &[String], kept: &[String], sent: Instant) {
         let until = sent + self.lease;
         let mut held = self.held();
         for id in asked {

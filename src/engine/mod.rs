@@ -2,14 +2,14 @@
 //! the pipeline that runs them under a pace and a concurrency bound with
 //! retries, and the write-back beside it.
 
-pub mod breaker;
-pub mod caller;
-pub mod claimer;
-pub mod confirm;
-pub mod holds;
-pub mod journal;
-pub mod pipeline;
-pub mod probe;
-pub mod replay;
-pub mod taking;
-pub mod writer;
+pub(crate) mod breaker;
+pub(crate) mod caller;
+pub(crate) mod claimer;
+pub(crate) mod confirm;
+pub(crate) mod holds;
+pub(crate) mod journal;
+pub(crate) mod pipeline;
+pub(crate) mod probe;
+pub(crate) mod replay;
+pub(crate) mod taking;
+pub(crate) mod writer;

@@ -26,7 +26,7 @@ use crate::supabase::rest::StoreError;
 use crate::supabase::store::Store;
 use crate::supabase::write::{WriteItem, Written};
 
-pub struct EngineSettings {
+pub(crate) struct EngineSettings {
     pub default_fingerprint: String,
     /// The run's claims: every row handed to the engine is claimed by it.
     pub claim: ClaimSpec,
@@ -35,7 +35,7 @@ pub struct EngineSettings {
     pub journal: Option<Journal>,
 }
 
-pub struct Engine {
+pub(crate) struct Engine {
     store: Store,
     aimharder: AimHarder,
     caller: Caller,
@@ -44,13 +44,13 @@ pub struct Engine {
 }
 
 /// How a run of the pipeline ended; each session's report went to `on_done`.
-pub struct Ran {
+pub(crate) struct Ran {
     /// Writes failed for good: the run stopped, what it held was journaled.
     pub write_error: Option<StoreError>,
 }
 
 impl Engine {
-    pub fn new(
+    pub(crate) fn new(
         store: Store,
         aimharder: AimHarder,
         caller: Caller,
@@ -67,20 +67,20 @@ impl Engine {
     }
 
     /// The claims this run holds (the claimer adds to them).
-    pub fn holds(&self) -> Arc<Holds> {
+    pub(crate) fn holds(&self) -> Arc<Holds> {
         self.holds.clone()
     }
 
-    pub fn claim_spec(&self) -> &ClaimSpec {
+    pub(crate) fn claim_spec(&self) -> &ClaimSpec {
         &self.settings.claim
     }
 
     /// Why the circuit breaker stopped the run, if it did.
-    pub fn tripped(&self) -> Option<Trip> {
+    pub(crate) fn tripped(&self) -> Option<Trip> {
         self.caller.tripped()
     }
 
-    pub fn stop(&self) -> &CancellationToken {
+    pub(crate) fn stop(&self) -> &CancellationToken {
         self.caller.stop()
     }
 
@@ -91,7 +91,7 @@ impl Engine {
     /// AimHarder answered and not yet written goes to the journal (the
     /// writer journals what it holds, and takes what is handed over after).
     /// `rows` must end once the run stops (`abort` comes after a stop).
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         rows: impl Stream<Item = SessionRow>,
         abort: &CancellationToken,

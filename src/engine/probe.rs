@@ -18,18 +18,18 @@ use crate::supabase::rest::StoreError;
 
 /// Asks AimHarder whether sessions are alive, under the run's pace and
 /// circuit breaker; it writes nothing.
-pub struct Prober {
+pub(crate) struct Prober {
     aimharder: AimHarder,
     caller: Caller,
 }
 
 impl Prober {
     /// A prober calling through `caller`.
-    pub fn new(aimharder: AimHarder, caller: Caller) -> Self {
+    pub(crate) fn new(aimharder: AimHarder, caller: Caller) -> Self {
         Self { aimharder, caller }
     }
 
-    pub fn tripped(&self) -> Option<Trip> {
+    pub(crate) fn tripped(&self) -> Option<Trip> {
         self.caller.tripped()
     }
 
@@ -38,7 +38,7 @@ impl Prober {
     /// sessions before were reported). `abort` ends it at once: questions
     /// in flight are dropped (a probe writes nothing), so the caller can
     /// end its document whole.
-    pub async fn probe_all(
+    pub(crate) async fn probe_all(
         &self,
         mut rows: Pager,
         limit: Option<u64>,
@@ -71,7 +71,7 @@ impl Prober {
     /// `None` when the run stopped (the circuit breaker) before asking.
     /// The session's age is taken when the answer comes: the pace may hold
     /// a question back for minutes on a large table.
-    pub async fn probe(&self, row: &SessionRow) -> Option<ProbeReport> {
+    pub(crate) async fn probe(&self, row: &SessionRow) -> Option<ProbeReport> {
         let report = |outcome, error: Option<String>| ProbeReport {
             id: row.id.clone(),
             email: row.user_email.clone(),

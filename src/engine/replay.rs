@@ -20,7 +20,7 @@ use crate::supabase::write::{Fate as WriteFate, WriteItem, Written};
 
 /// What became of the journal's entries.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Replayed {
+pub(crate) struct Replayed {
     pub written: usize,
     /// The row moved on (a new login, a later refresh) or is gone.
     pub dropped: usize,
@@ -34,7 +34,7 @@ pub struct Replayed {
 
 /// Writes what `journal` holds; logs what happened. A journal that cannot
 /// be read or written back only warns: the run goes on.
-pub async fn replay(journal: &Journal, store: &Store) -> Replayed {
+pub(crate) async fn replay(journal: &Journal, store: &Store) -> Replayed {
     let (entries, taken) = match journal.take() {
         Ok(Take::Entries(entries, taken)) => (entries, taken),
         Ok(Take::Nothing) => return Replayed::default(),

@@ -12,7 +12,7 @@ use crate::supabase::rest::StoreError;
 
 /// Where rows come from, a page read or a claim at a time: the store's
 /// pager, or the claimer in front of it.
-pub trait RowSource {
+pub(crate) trait RowSource {
     /// The next row, once there is one; `None` after the last.
     fn poll_row(
         &mut self,
@@ -32,7 +32,7 @@ impl RowSource for Pager {
 /// The rows a run takes from `source`: until `stop`, `limit` rows taken,
 /// or a read failing (kept in `taking`). The stop is polled with the rows,
 /// so it ends the stream even while a read is still under way.
-pub fn take_until<'a>(
+pub(crate) fn take_until<'a>(
     source: &'a mut impl RowSource,
     stop: &'a CancellationToken,
     limit: Option<u64>,
@@ -59,7 +59,7 @@ pub fn take_until<'a>(
 
 /// What [`take_until`] took.
 #[derive(Default)]
-pub struct Taking {
+pub(crate) struct Taking {
     pub taken: u64,
     /// Reading further rows failed: the run ends with the rows before.
     pub read_error: Option<StoreError>,

@@ -29,17 +29,17 @@ use crate::supabase::store::Store;
 use crate::supabase::write::{Fate, WriteItem, Written};
 
 /// Results a batch waits for before it goes.
-pub const BATCH: usize = 64;
+pub(crate) const BATCH: usize = 64;
 /// How long the first result of a batch waits for others.
-pub const LINGER: Duration = Duration::from_millis(50);
+pub(crate) const LINGER: Duration = Duration::from_millis(50);
 /// Rewrites after `refresh_count` moved on under a held claim.
 const CONFLICT_ROUNDS: u8 = 5;
 
-pub const CHANGED_MEANWHILE: &str =
+pub(crate) const CHANGED_MEANWHILE: &str =
     "changed meanwhile: new credentials were stored while AimHarder was called; the result for the old ones was dropped";
 
 /// One answer of AimHarder's, waiting for its write.
-pub struct Pending {
+pub(crate) struct Pending {
     pub item: WriteItem,
     /// The session's report once written.
     pub report: SessionReport,
@@ -55,27 +55,27 @@ pub struct Pending {
 }
 
 /// Where the calls hand their results over.
-pub struct WriterInput {
+pub(crate) struct WriterInput {
     tx: mpsc::Sender<Pending>,
 }
 
 impl WriterInput {
     /// Hands `pending` over, waiting while the writer is full. `Err` gives
     /// it back when the writer is gone.
-    pub async fn submit(&self, pending: Pending) -> Result<(), Box<Pending>> {
+    pub(crate) async fn submit(&self, pending: Pending) -> Result<(), Box<Pending>> {
         self.tx.send(pending).await.map_err(|e| Box::new(e.0))
     }
 }
 
 /// The writer's side the run reads: the final report of every result.
-pub struct Writer {
+pub(crate) struct Writer {
     reports: mpsc::UnboundedReceiver<SessionReport>,
     failure: Arc<Mutex<Option<StoreError>>>,
     task: JoinHandle<()>,
 }
 
 /// What the writer needs.
-pub struct WriterSetup {
+pub(crate) struct WriterSetup {
     pub store: Store,
     pub run: String,
     pub journal: Option<Journal>,
@@ -93,7 +93,7 @@ pub struct WriterSetup {
 }
 
 impl Writer {
-    pub fn start(setup: WriterSetup) -> (WriterInput, Writer) {
+    pub(crate) fn start(setup: WriterSetup) -> (WriterInput, Writer) {
         // The writer's own queue and this channel, together, are what is
         // bounded: beyond them a call's result waits for room.
         let (tx, rx) = mpsc::channel(setup.handed.max(1));
@@ -123,12 +123,12 @@ impl Writer {
 
     /// The next final report; `None` once every result was written (or
     /// journaled) and the input is closed.
-    pub async fn next_report(&mut self) -> Option<SessionReport> {
+    pub(crate) async fn next_report(&mut self) -> Option<SessionReport> {
         self.reports.recv().await
     }
 
     /// Why writes failed for good, if they did (the run then stopped).
-    pub async fn finish(self) -> Option<StoreError> {
+    pub(crate) async fn finish(self) -> Option<StoreError> {
         let _ = self.task.await;
         self.failure
             .lock()

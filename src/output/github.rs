@@ -11,18 +11,18 @@ use crate::domain::presentation::Presentation;
 use crate::output::shown::who;
 
 /// Failed sessions listed in the step summary; the rest are counted.
-pub const SUMMARY_ROWS: usize = 100;
+pub(crate) const SUMMARY_ROWS: usize = 100;
 /// Failed sessions annotated one by one; the rest get one line. A refused
 /// network fails every session alike: a page of identical annotations
 /// would bury the one that says why.
-pub const ANNOTATIONS: u64 = 10;
+pub(crate) const ANNOTATIONS: u64 = 10;
 
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
 /// Tells the runner to hide `secret` from every later line of the log.
-pub fn mask(secret: &SecretString) {
+pub(crate) fn mask(secret: &SecretString) {
     let value = secret.expose_secret();
     if enabled() && !value.is_empty() {
         let _ = writeln!(std::io::stderr().lock(), "::add-mask::{value}");
@@ -31,7 +31,7 @@ pub fn mask(secret: &SecretString) {
 
 /// One `::error::` annotation for a session that failed, expired or went
 /// unrecorded (under GitHub Actions only).
-pub fn annotate(presentation: Presentation, report: &SessionReport) {
+pub(crate) fn annotate(presentation: Presentation, report: &SessionReport) {
     if !enabled() || !report.outcome.is_problem() {
         return;
     }
@@ -50,7 +50,7 @@ pub fn annotate(presentation: Presentation, report: &SessionReport) {
 }
 
 /// One annotation for the failed sessions past the first [`ANNOTATIONS`].
-pub fn annotate_rest(rest: u64) {
+pub(crate) fn annotate_rest(rest: u64) {
     if !enabled() || rest == 0 {
         return;
     }
@@ -62,7 +62,7 @@ pub fn annotate_rest(rest: u64) {
 
 /// Appends the run's summary to `$GITHUB_STEP_SUMMARY`; `stopped` says why
 /// the run stopped early (the deadline, a signal, the circuit breaker).
-pub fn step_summary(
+pub(crate) fn step_summary(
     presentation: Presentation,
     title: &str,
     totals: &Totals,

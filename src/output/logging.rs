@@ -16,7 +16,7 @@ static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 /// Logs at the tool's own level. Other crates stay at `warn` whatever is
 /// asked: the HTML parser traces page text and the HTTP stack traces request
 /// lines, and both can carry tokens.
-pub fn init(args: LogSettings) {
+pub(crate) fn init(args: LogSettings) {
     let filter = EnvFilter::new(format!("warn,aimharder_refresh={}", args.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -32,13 +32,13 @@ pub fn init(args: LogSettings) {
 }
 
 /// Routes log lines around `bar` until [`detach_bar`].
-pub fn attach_bar(bar: &ProgressBar) {
+pub(crate) fn attach_bar(bar: &ProgressBar) {
     if let Ok(mut slot) = BAR.lock() {
         *slot = Some(bar.clone());
     }
 }
 
-pub fn detach_bar() {
+pub(crate) fn detach_bar() {
     if let Ok(mut slot) = BAR.lock() {
         *slot = None;
     }
@@ -46,7 +46,7 @@ pub fn detach_bar() {
 
 /// Runs `write` with the bar (if any) cleared, so output on the same
 /// terminal does not tear it.
-pub fn suspended<R>(write: impl FnOnce() -> R) -> R {
+pub(crate) fn suspended<R>(write: impl FnOnce() -> R) -> R {
     match BAR.lock().ok().and_then(|b| b.clone()) {
         Some(bar) => bar.suspend(write),
         None => write(),

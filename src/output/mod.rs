@@ -1,11 +1,11 @@
 //! Where results and logs go: human or JSON on stdout, logs and the
 //! progress bar on stderr, GitHub Actions commands.
 
-pub mod github;
-pub mod logging;
-pub mod probe;
-pub mod refresh;
-pub mod session;
-pub mod shown;
-pub mod status;
-pub mod stream;
+pub(crate) mod github;
+pub(crate) mod logging;
+pub(crate) mod probe;
+pub(crate) mod refresh;
+pub(crate) mod session;
+pub(crate) mod shown;
+pub(crate) mod status;
+pub(crate) mod stream;

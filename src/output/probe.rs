@@ -15,7 +15,7 @@ use crate::output::stream::SessionsDocument;
 
 /// Streams a probe's results; in JSON the sessions come first and the
 /// counts after them (same keys as the documented shape).
-pub struct ProbeSink {
+pub(crate) struct ProbeSink {
     /// The JSON document being written (`--json`).
     document: Option<SessionsDocument>,
     every_line: bool,
@@ -37,13 +37,13 @@ struct Tail<'a> {
 
 impl ProbeSink {
     /// For one session: every answer gets a line, alive ones too.
-    pub fn one(presentation: Presentation) -> std::io::Result<Self> {
+    pub(crate) fn one(presentation: Presentation) -> std::io::Result<Self> {
         Self::start(presentation, true, None)
     }
 
     /// For `--all`: lines for the sessions not alive, and the counts by
     /// age in buckets that follow the due window `window`.
-    pub fn all(presentation: Presentation, window: Duration) -> std::io::Result<Self> {
+    pub(crate) fn all(presentation: Presentation, window: Duration) -> std::io::Result<Self> {
         Self::start(presentation, false, Some(ByAge::new(window)))
     }
 
@@ -67,7 +67,7 @@ impl ProbeSink {
     }
 
     /// Counts one session's answer and prints it if it is to be seen.
-    pub fn session(&mut self, report: &ProbeReport) -> std::io::Result<()> {
+    pub(crate) fn session(&mut self, report: &ProbeReport) -> std::io::Result<()> {
         self.totals.add(report.outcome);
         if let Some(by_age) = &mut self.by_age {
             by_age.add(report.since_keepalive, report.outcome);
@@ -85,7 +85,7 @@ impl ProbeSink {
 
     /// Ends the document (or prints the summary); returns the counts and
     /// the summary line.
-    pub fn finish(self, duration_ms: u128) -> std::io::Result<(ProbeTotals, String)> {
+    pub(crate) fn finish(self, duration_ms: u128) -> std::io::Result<(ProbeTotals, String)> {
         let t = &self.totals;
         let summary = format!(
             "{} sessions probed: {} alive, {} dead, {} failed in {:.1}s",

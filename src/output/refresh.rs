@@ -24,7 +24,7 @@ struct RunTail<'a> {
 /// Writes a `refresh-all` result as sessions finish, so memory stays flat
 /// however many sessions run. In JSON the per-session array comes first and
 /// the counts after it: same keys as the documented shape, streamable.
-pub struct RunSink {
+pub(crate) struct RunSink {
     dry_run: bool,
     presentation: Presentation,
     totals: Totals,
@@ -37,7 +37,7 @@ pub struct RunSink {
 
 impl RunSink {
     /// Opens the JSON document (`--json`); text has no head.
-    pub fn start(
+    pub(crate) fn start(
         presentation: Presentation,
         dry_run: bool,
         started_at: &str,
@@ -65,7 +65,7 @@ impl RunSink {
 
     /// Counts one session's result and prints it: in text only what is not
     /// refreshed (only problems under `-q`), in JSON every session.
-    pub fn session(&mut self, report: &SessionReport) -> std::io::Result<()> {
+    pub(crate) fn session(&mut self, report: &SessionReport) -> std::io::Result<()> {
         self.totals.add(report.outcome);
         if report.outcome.is_problem() && github::enabled() {
             let problems = self.totals.failed + self.totals.expired + self.totals.unrecorded;
@@ -95,13 +95,13 @@ impl RunSink {
     }
 
     /// The counts so far.
-    pub fn totals(&self) -> &Totals {
+    pub(crate) fn totals(&self) -> &Totals {
         &self.totals
     }
 
     /// Ends the document (or prints the summary line); returns the totals
     /// and that summary line, for the healthcheck and the step summary.
-    pub fn finish(
+    pub(crate) fn finish(
         self,
         duration_ms: u128,
         stopped: Option<&str>,

@@ -9,7 +9,7 @@ use crate::output::github;
 use crate::output::shown::{who, Shown};
 
 /// The session's result as one line of text: outcome, id, email, why.
-pub fn session_line(presentation: Presentation, s: &SessionReport) -> String {
+pub(crate) fn session_line(presentation: Presentation, s: &SessionReport) -> String {
     let who = who(presentation, s);
     match &s.error {
         Some(err) => format!("{:<10} {} {} — {}", label(s.outcome), s.id, who, err),
@@ -20,7 +20,7 @@ pub fn session_line(presentation: Presentation, s: &SessionReport) -> String {
 /// Prints `refresh-one`'s result (as text unless `-q` and no problem, or
 /// as one JSON object), annotates it and writes the step summary under
 /// GitHub Actions; returns the counts and the result as one line of text.
-pub fn print_one(
+pub(crate) fn print_one(
     presentation: Presentation,
     report: &SessionReport,
 ) -> std::io::Result<(Totals, String)> {

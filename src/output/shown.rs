@@ -10,7 +10,7 @@ use crate::domain::probe::ProbeReport;
 use crate::domain::status::StatusLine;
 
 /// A result about one session, which carries its id and stored email.
-pub trait Member: Serialize {
+pub(crate) trait Member: Serialize {
     /// The session's id.
     fn id(&self) -> &str;
     /// The member's email as stored, if the row has one.
@@ -18,7 +18,7 @@ pub trait Member: Serialize {
 }
 
 /// The email as `presentation` shows it.
-pub fn email(presentation: Presentation, email: Option<&Email>) -> Option<String> {
+pub(crate) fn email(presentation: Presentation, email: Option<&Email>) -> Option<String> {
     email.map(|e| {
         if presentation.show_emails {
             e.stored().to_string()
@@ -29,14 +29,14 @@ pub fn email(presentation: Presentation, email: Option<&Email>) -> Option<String
 }
 
 /// The email for a line of text: `-` when the row has none.
-pub fn who(presentation: Presentation, member: &impl Member) -> String {
+pub(crate) fn who(presentation: Presentation, member: &impl Member) -> String {
     email(presentation, member.email()).unwrap_or_else(|| "-".into())
 }
 
 /// A result as JSON: its id and shown email first, then its own members,
 /// in the documented order.
 #[derive(Serialize)]
-pub struct Shown<'a, T: Member> {
+pub(crate) struct Shown<'a, T: Member> {
     id: &'a str,
     email: Option<String>,
     #[serde(flatten)]
@@ -45,7 +45,7 @@ pub struct Shown<'a, T: Member> {
 
 impl<'a, T: Member> Shown<'a, T> {
     /// `member` with its email as `presentation` shows it.
-    pub fn new(presentation: Presentation, member: &'a T) -> Self {
+    pub(crate) fn new(presentation: Presentation, member: &'a T) -> Self {
         Self {
             id: member.id(),
             email: email(presentation, member.email()),

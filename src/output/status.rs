@@ -13,14 +13,14 @@ use crate::output::shown::{who, Shown};
 use crate::output::stream::SessionsDocument;
 
 /// Prints `status`: its counts, then the sessions as they are read.
-pub struct StatusSink {
+pub(crate) struct StatusSink {
     /// The JSON document being written (`--json --sessions`).
     document: Option<SessionsDocument>,
     presentation: Presentation,
 }
 
 /// What `status` counted, and the schedule it checked.
-pub struct Counted<'a> {
+pub(crate) struct Counted<'a> {
     pub report: &'a StatusReport,
     /// The window fresh and stale are counted over.
     pub stale_after: Duration,
@@ -41,7 +41,7 @@ struct Document<'a> {
 impl StatusSink {
     /// Prints the counts and the schedule's line and, with `sessions`,
     /// opens the listing; returns the counts as one line of text.
-    pub fn start(
+    pub(crate) fn start(
         presentation: Presentation,
         counted: &Counted<'_>,
         sessions: bool,
@@ -100,7 +100,7 @@ impl StatusSink {
     }
 
     /// Prints one session of the listing.
-    pub fn line(&mut self, line: &StatusLine) -> std::io::Result<()> {
+    pub(crate) fn line(&mut self, line: &StatusLine) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
         match &mut self.document {
             Some(document) => document.item(&mut out, &Shown::new(self.presentation, line)),
@@ -124,7 +124,7 @@ impl StatusSink {
     }
 
     /// Ends the document, whole.
-    pub fn finish(self) -> std::io::Result<()> {
+    pub(crate) fn finish(self) -> std::io::Result<()> {
         match self.document {
             Some(document) => {
                 document.finish(&mut std::io::stdout().lock(), &serde_json::json!({}))

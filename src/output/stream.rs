@@ -6,19 +6,23 @@ use std::io::Write;
 
 use serde::Serialize;
 
-pub struct SessionsDocument {
+pub(crate) struct SessionsDocument {
     first: bool,
 }
 
 impl SessionsDocument {
     /// Opens the document: `head` is the object's first members, to come
     /// before the array, as JSON text ending with a comma (or empty).
-    pub fn start(out: &mut impl Write, head: &str) -> std::io::Result<Self> {
+    pub(crate) fn start(out: &mut impl Write, head: &str) -> std::io::Result<Self> {
         write!(out, "{{{head}\"sessions\":[")?;
         Ok(Self { first: true })
     }
 
-    pub fn item(&mut self, out: &mut impl Write, item: &impl Serialize) -> std::io::Result<()> {
+    pub(crate) fn item(
+        &mut self,
+        out: &mut impl Write,
+        item: &impl Serialize,
+    ) -> std::io::Result<()> {
         if !std::mem::replace(&mut self.first, false) {
             out.write_all(b",")?;
         }
@@ -27,7 +31,7 @@ impl SessionsDocument {
     }
 
     /// Closes the array and the document with `tail`'s members (an object).
-    pub fn finish(self, out: &mut impl Write, tail: &impl Serialize) -> std::io::Result<()> {
+    pub(crate) fn finish(self, out: &mut impl Write, tail: &impl Serialize) -> std::io::Result<()> {
         let tail = serde_json::to_string(tail)?;
         match tail.trim_start_matches('{') {
             "}" => writeln!(out, "]}}"),

@@ -17,7 +17,7 @@ const RELEASE: &str = "refresh_release";
 /// Who claims: the run's id, and the run's start (a session refreshed
 /// since is not claimed again).
 #[derive(Debug, Clone)]
-pub struct ClaimSpec {
+pub(crate) struct ClaimSpec {
     pub run: String,
     /// When the run started, by the runner's steady clock: the database
     /// takes "refreshed since" as that long before its own now.
@@ -42,7 +42,7 @@ impl Store {
     /// Claims the sessions of `ids` that no other run holds (and, see
     /// [`ClaimSpec`], that are still to be refreshed), as they are now: the
     /// credentials returned are those the claim records.
-    pub async fn claim(
+    pub(crate) async fn claim(
         &self,
         ids: &[&str],
         spec: &ClaimSpec,
@@ -63,7 +63,7 @@ impl Store {
 
     /// Renews run `run`'s claims on `ids` for `lease` from now; returns the
     /// ids it still holds.
-    pub async fn renew(
+    pub(crate) async fn renew(
         &self,
         ids: &[&str],
         run: &str,
@@ -82,7 +82,7 @@ impl Store {
     }
 
     /// Gives back run `run`'s claims on `ids` (sessions it will not call).
-    pub async fn release(&self, ids: &[&str], run: &str) -> Result<u64, StoreError> {
+    pub(crate) async fn release(&self, ids: &[&str], run: &str) -> Result<u64, StoreError> {
         if ids.is_empty() {
             return Ok(0);
         }

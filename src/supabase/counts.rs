@@ -35,7 +35,7 @@ struct CountsRow {
 }
 
 /// The sessions by state, and how many enabled sessions have an error.
-pub struct Counts {
+pub(crate) struct Counts {
     pub report: StatusReport,
     pub enabled_with_errors: u64,
 }
@@ -44,7 +44,7 @@ impl Store {
     /// The sessions by state now, as `status` and the metrics file report
     /// them: stale once not refreshed for `stale_after`; due as a default
     /// run (`--older-than due_older_than`, no shard) would select them.
-    pub async fn state_counts(
+    pub(crate) async fn state_counts(
         &self,
         due_older_than: Duration,
         stale_after: Duration,
@@ -61,7 +61,7 @@ impl Store {
     }
 
     /// How many sessions `query` selects, counted by the server.
-    pub async fn due_count(&self, query: &DueQuery) -> Result<u64, StoreError> {
+    pub(crate) async fn due_count(&self, query: &DueQuery) -> Result<u64, StoreError> {
         Ok(self.counts(query.now, query).await?.report.due)
     }
 

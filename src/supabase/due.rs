@@ -24,7 +24,7 @@ use crate::domain::timefmt;
 use crate::supabase::filter::{self, Filters};
 
 #[derive(Debug, Clone)]
-pub struct DueQuery {
+pub(crate) struct DueQuery {
     pub older_than: Duration,
     pub retry_errors_after: Duration,
     pub force: bool,
@@ -70,7 +70,7 @@ impl DueQuery {
     /// The cutoff of the due key; with `--force` the run's start: every
     /// enabled session not refreshed since, each once (a refreshed row's
     /// key moves past the cutoff).
-    pub fn cutoff(&self) -> OffsetDateTime {
+    pub(crate) fn cutoff(&self) -> OffsetDateTime {
         if self.force {
             self.now
         } else {
@@ -117,7 +117,7 @@ impl DueQuery {
 
     /// The bound an error stamped by the tool must reach to hold a session
     /// back: errors newer than `--retry-errors-after`.
-    pub fn error_bound(&self) -> String {
+    pub(crate) fn error_bound(&self) -> String {
         error_stamp_bound(self.now - self.retry_errors_after)
     }
 

@@ -4,15 +4,15 @@
 
 use serde::Deserialize;
 
-pub const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
+pub(crate) const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
 /// The migration with the claims table, the functions the tool claims and
 /// writes through, and the grants they need.
-pub const CLAIMS_MIGRATION: &str = "migrations/20261201000000_claims_table.sql";
+pub(crate) const CLAIMS_MIGRATION: &str = "migrations/20261201000000_claims_table.sql";
 /// The migration with the functions of the counts and the lookup by email.
-pub const COUNTS_MIGRATION: &str = "migrations/20261201000100_counts_and_lookup.sql";
+pub(crate) const COUNTS_MIGRATION: &str = "migrations/20261201000100_counts_and_lookup.sql";
 
 /// The migration that creates database function `name`.
-pub fn migration_of(name: &str) -> &'static str {
+pub(crate) fn migration_of(name: &str) -> &'static str {
     match name {
         "refresh_counts" | "refresh_sessions_by_email" => COUNTS_MIGRATION,
         _ => CLAIMS_MIGRATION,
@@ -20,7 +20,7 @@ pub fn migration_of(name: &str) -> &'static str {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error(
         "Supabase is unreachable: {0}; check SUPABASE_URL / SUPABASE_REST_URL and the network"
     )]
@@ -65,7 +65,7 @@ impl StoreError {
     /// The exit code this error ends the run with: Supabase away or failing
     /// is 69, a refused key 77, a setup to mend (a migration, a grant, a
     /// filter, a URL) 78.
-    pub fn code(&self) -> u8 {
+    pub(crate) fn code(&self) -> u8 {
         use crate::domain::exit::{EX_CONFIG, EX_NOPERM, EX_UNAVAILABLE};
         match self {
             StoreError::Unreachable(_) => EX_UNAVAILABLE,

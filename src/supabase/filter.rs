@@ -3,49 +3,45 @@
 //! `--filter`, one query parameter each.
 
 /// Conditions all of which must hold.
-pub type Filters = Vec<String>;
+pub(crate) type Filters = Vec<String>;
 
 /// A value quoted for PostgREST's logic-tree syntax.
-pub fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// Auto refresh on. Written `IS TRUE`, which takes no parameter and is
 /// what the partial indexes' predicate says, so the planner matches them
 /// in every plan, generic ones too.
-pub fn enabled() -> String {
+pub(crate) fn enabled() -> String {
     "auto_refresh_enabled.is.true".into()
 }
 
-pub fn lt(column: &str, value: &str) -> String {
+pub(crate) fn lt(column: &str, value: &str) -> String {
     format!("{column}.lt.{}", quote(value))
 }
 
-pub fn gte(column: &str, value: &str) -> String {
+pub(crate) fn gte(column: &str, value: &str) -> String {
     format!("{column}.gte.{}", quote(value))
 }
 
-pub fn is_null(column: &str) -> String {
+pub(crate) fn is_null(column: &str) -> String {
     format!("{column}.is.null")
 }
 
-pub fn not_null(column: &str) -> String {
+pub(crate) fn not_null(column: &str) -> String {
     format!("{column}.not.is.null")
 }
 
-pub fn or(conds: &[String]) -> String {
+pub(crate) fn or(conds: &[String]) -> String {
     format!("or({})", conds.join(","))
-}
-
-pub fn all(conds: &[String]) -> String {
-    format!("and({})", conds.join(","))
 }
 
 /// A condition the operator put on one column (`--filter`), sent as its
 /// own query parameter, `column=op.value`, next to the tool's conditions:
 /// every row the tool reads or counts must meet it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ColumnFilter {
+pub(crate) struct ColumnFilter {
     pub column: String,
     /// The operator, with its `not.` if negated: `eq`, `not.in`.
     pub op: String,

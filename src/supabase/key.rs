@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// A key that can read and write every session.
 #[derive(Debug, Clone)]
-pub enum SupabaseKey {
+pub(crate) enum SupabaseKey {
     /// `sb_secret_…`: goes in `apikey` only; Supabase's gateway supplies the
     /// role and refuses it next to any other `Authorization`.
     Secret(SecretString),
@@ -17,7 +17,7 @@ pub enum SupabaseKey {
 
 /// Why a key was refused, in one line that says what to use instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyRefusal {
+pub(crate) enum KeyRefusal {
     #[error("{setting} holds a publishable key (sb_publishable_…): row-level security hides the sessions from it; use the project's secret key (sb_secret_…, Supabase dashboard → Project Settings → API Keys) in SUPABASE_SECRET_KEY")]
     Publishable { setting: &'static str },
     #[error("{setting} holds the anon key (a JWT for role \"anon\"): row-level security hides the sessions from it; use the project's secret key (sb_secret_…) in SUPABASE_SECRET_KEY")]
@@ -30,7 +30,7 @@ pub enum KeyRefusal {
 
 impl SupabaseKey {
     /// Classifies a key read from `setting` (named in the refusal).
-    pub fn parse(raw: SecretString, setting: &'static str) -> Result<Self, KeyRefusal> {
+    pub(crate) fn parse(raw: SecretString, setting: &'static str) -> Result<Self, KeyRefusal> {
         let key = raw.expose_secret();
         if key.bytes().any(|b| b.is_ascii_control() || !b.is_ascii()) {
             return Err(KeyRefusal::NotAHeader { setting });
@@ -50,20 +50,20 @@ impl SupabaseKey {
         Ok(Self::Jwt(raw))
     }
 
-    pub fn secret(&self) -> &SecretString {
+    pub(crate) fn secret(&self) -> &SecretString {
         match self {
             Self::Secret(k) | Self::Jwt(k) => k,
         }
     }
 
     /// Whether the key also goes in `Authorization: Bearer`.
-    pub fn is_bearer(&self) -> bool {
+    pub(crate) fn is_bearer(&self) -> bool {
         matches!(self, Self::Jwt(_))
     }
 
     /// For a JWT whose role is neither `service_role` nor readable, a hint
     /// for when a read finds nothing (a self-hosted role may lack rights).
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         let Self::Jwt(key) = self else { return None };
         match jwt_role(key.expose_secret()).as_deref() {
             Some("service_role") | None => None,

@@ -4,13 +4,13 @@
 //! condition and count is built here: commands say which sessions they
 //! want ([`pager::Sessions`]), never how to select them.
 
-pub mod claims;
-pub mod counts;
-pub mod due;
-pub mod error;
-pub mod filter;
-pub mod key;
-pub mod pager;
-pub mod rest;
-pub mod store;
-pub mod write;
+pub(crate) mod claims;
+pub(crate) mod counts;
+pub(crate) mod due;
+pub(crate) mod error;
+pub(crate) mod filter;
+pub(crate) mod key;
+pub(crate) mod pager;
+pub(crate) mod rest;
+pub(crate) mod store;
+pub(crate) mod write;

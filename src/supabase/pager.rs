@@ -6,8 +6,6 @@
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::task::Poll;
 
 use time::OffsetDateTime;
@@ -27,7 +25,7 @@ pub const PAGE_SIZE: usize = 1000;
 /// Which sessions to read: what a command wants, in its own terms; the
 /// conditions that select them are this module's to build.
 #[derive(Debug, Clone)]
-pub enum Sessions {
+pub(crate) enum Sessions {
     /// Every session, by id (`status --sessions`).
     Every,
     /// The sessions with auto refresh enabled, of one shard or of all, by
@@ -51,7 +49,7 @@ impl Store {
     /// Reads `which` sessions with `columns` of each row, in order, a page
     /// at a time ahead of the consumer, on connections of their own (see
     /// `Store::on_own_connections`).
-    pub fn sessions(&self, which: Sessions, columns: Columns) -> Result<Pager, StoreError> {
+    pub(crate) fn sessions(&self, which: Sessions, columns: Columns) -> Result<Pager, StoreError> {
         Ok(Pager::start(
             self.on_own_connections()?,
             which.selection(),
@@ -62,9 +60,8 @@ impl Store {
 
 /// The rows of the sessions asked for, in order, read a page at a time
 /// ahead of the consumer.
-pub struct Pager {
+pub(crate) struct Pager {
     rx: mpsc::Receiver<Result<SessionRow, StoreError>>,
-    exhausted: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -88,8 +85,6 @@ impl Cursor {
 impl Pager {
     fn start(store: Store, selection: Selection, columns: Columns) -> Self {
         let (tx, rx) = mpsc::channel(PAGE_SIZE);
-        let exhausted = Arc::new(AtomicBool::new(false));
-        let done = exhausted.clone();
         let task = tokio::spawn(async move {
             let mut cursors: Vec<Cursor> = selection
                 .walks
@@ -131,17 +126,12 @@ impl Pager {
                     return;
                 }
             }
-            done.store(true, Ordering::SeqCst);
         });
-        Self {
-            rx,
-            exhausted,
-            task,
-        }
+        Self { rx, task }
     }
 
     /// The next row, once read; `None` after the last.
-    pub fn poll_next(
+    pub(crate) fn poll_next(
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> Poll<Option<Result<SessionRow, StoreError>>> {
@@ -149,17 +139,12 @@ impl Pager {
     }
 
     /// The next row; `None` after the last.
-    pub async fn next(&mut self) -> Option<Result<SessionRow, StoreError>> {
+    pub(crate) async fn next(&mut self) -> Option<Result<SessionRow, StoreError>> {
         self.rx.recv().await
     }
 
-    /// True once every page was read and handed over.
-    pub fn is_exhausted(&self) -> bool {
-        self.exhausted.load(Ordering::SeqCst) && self.rx.is_empty()
-    }
-
     /// Stops reading.
-    pub async fn finish(mut self) {
+    pub(crate) async fn finish(mut self) {
         self.rx.close();
         self.task.abort();
         let _ = (&mut self.task).await;

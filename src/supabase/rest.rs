@@ -22,27 +22,25 @@ use crate::domain::stamp::truncate;
 use crate::http::{
     client_builder, describe_transport, join_path, read_capped, retry_after, BodyError,
 };
+pub(crate) use crate::supabase::error::StoreError;
 use crate::supabase::error::{grant_for, missing_column, printable, PgError};
-pub use crate::supabase::error::{
-    migration_of, StoreError, CLAIMS_MIGRATION, COUNTS_MIGRATION, MIGRATION,
-};
 use crate::supabase::key::SupabaseKey;
 
 /// How long one request may keep failing transiently before it is given
 /// up: a short Supabase outage (a restart, a deploy) costs a run nothing.
-pub const RETRY_FOR: Duration = Duration::from_secs(30);
+pub(crate) const RETRY_FOR: Duration = Duration::from_secs(30);
 
 const USER_AGENT: &str = concat!("aimharder-refresh/", env!("CARGO_PKG_VERSION"));
 
 /// One request to the table: query parameters in PostgREST's syntax.
 #[derive(Debug, Clone, Default)]
-pub struct Query {
+pub(crate) struct Query {
     params: Vec<(&'static str, String)>,
     filters: Vec<(String, String)>,
 }
 
 impl Query {
-    pub fn select(columns: &str) -> Self {
+    pub(crate) fn select(columns: &str) -> Self {
         Self {
             params: vec![("select", columns.to_string())],
             ..Self::default()
@@ -50,18 +48,18 @@ impl Query {
     }
 
     /// `column=op.value`, e.g. `eq("id", …)` is `id=eq.…`.
-    pub fn filter(mut self, column: &str, op: &str, value: &str) -> Self {
+    pub(crate) fn filter(mut self, column: &str, op: &str, value: &str) -> Self {
         self.filters
             .push((column.to_string(), format!("{op}.{value}")));
         self
     }
 
-    pub fn eq(self, column: &str, value: &str) -> Self {
+    pub(crate) fn eq(self, column: &str, value: &str) -> Self {
         self.filter(column, "eq", value)
     }
 
     /// Every condition of a logic tree (`a.eq.1,or(b.gt.2,…)`) must hold.
-    pub fn and(mut self, tree: &str) -> Self {
+    pub(crate) fn and(mut self, tree: &str) -> Self {
         if !tree.is_empty() {
             self.params.push(("and", format!("({tree})")));
         }
@@ -69,12 +67,12 @@ impl Query {
     }
 
     /// `columns` like `created_at.asc,id.asc`.
-    pub fn order(mut self, columns: &str) -> Self {
+    pub(crate) fn order(mut self, columns: &str) -> Self {
         self.params.push(("order", columns.to_string()));
         self
     }
 
-    pub fn limit(mut self, n: usize) -> Self {
+    pub(crate) fn limit(mut self, n: usize) -> Self {
         self.params.push(("limit", n.to_string()));
         self
     }
@@ -86,7 +84,7 @@ impl Query {
 
 /// One table over PostgREST.
 #[derive(Clone)]
-pub struct Rest {
+pub(crate) struct Rest {
     http: reqwest::Client,
     key: SupabaseKey,
     table_url: Url,
@@ -95,7 +93,7 @@ pub struct Rest {
 }
 
 impl Rest {
-    pub fn new(rest_url: &Url, table: &str, key: &SupabaseKey) -> Result<Self, StoreError> {
+    pub(crate) fn new(rest_url: &Url, table: &str, key: &SupabaseKey) -> Result<Self, StoreError> {
         Ok(Self {
             http: client(key)?,
             key: key.clone(),
@@ -106,18 +104,18 @@ impl Rest {
     }
 
     /// The same table on connections of their own.
-    pub fn on_own_connections(&self) -> Result<Self, StoreError> {
+    pub(crate) fn on_own_connections(&self) -> Result<Self, StoreError> {
         Ok(Self {
             http: client(&self.key)?,
             ..self.clone()
         })
     }
 
-    pub fn table(&self) -> &str {
+    pub(crate) fn table(&self) -> &str {
         &self.table
     }
 
-    pub async fn get(&self, query: &Query) -> Result<Response, StoreError> {
+    pub(crate) async fn get(&self, query: &Query) -> Result<Response, StoreError> {
         self.send(|| query.apply(self.http.get(self.table_url.clone())), false)
             .await
     }
@@ -125,7 +123,7 @@ impl Rest {
     /// How many rows `query` matches, counted by the server (`Prefer:
     /// count=exact`, read from `Content-Range`); give it `limit(0)` so that
     /// no row comes along.
-    pub async fn count(&self, query: &Query) -> Result<u64, StoreError> {
+    pub(crate) async fn count(&self, query: &Query) -> Result<u64, StoreError> {
         let resp = self
             .send(
                 || {
@@ -147,7 +145,11 @@ impl Rest {
     }
 
     /// Calls the database function `name` with a JSON object of arguments.
-    pub async fn rpc(&self, name: &str, args: &serde_json::Value) -> Result<Response, StoreError> {
+    pub(crate) async fn rpc(
+        &self,
+        name: &str,
+        args: &serde_json::Value,
+    ) -> Result<Response, StoreError> {
         let url = join_path(&self.rest_url, &format!("rpc/{name}"));
         let body = args.to_string();
         let sent = self
@@ -342,7 +344,9 @@ fn total_of_range(range: &str) -> Option<u64> {
     range.rsplit_once('/')?.1.trim().parse().ok()
 }
 
-pub async fn read_json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T, StoreError> {
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    resp: Response,
+) -> Result<T, StoreError> {
     let bytes = match read_capped(resp, MAX_ANSWER).await {
         Ok(bytes) => bytes,
         Err(BodyError::TooLarge(cap)) => {

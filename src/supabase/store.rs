@@ -21,7 +21,7 @@ const KEY_COLUMNS: &str = "id,user_email,created_at,last_refresh_date";
 
 /// Which columns a page read brings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Columns {
+pub(crate) enum Columns {
     /// Id, email and the two dates.
     Keys,
     /// Everything the tool reads of a session, credentials included.
@@ -30,7 +30,7 @@ pub enum Columns {
 
 /// Where the sessions live and how to reach them.
 #[derive(Debug, Clone)]
-pub struct StoreConfig {
+pub(crate) struct StoreConfig {
     pub rest_url: Url,
     pub key: SupabaseKey,
     pub table: String,
@@ -57,7 +57,7 @@ impl After {
 }
 
 #[derive(Clone)]
-pub struct Store {
+pub(crate) struct Store {
     rest: Rest,
     /// Until a read shows otherwise, the optional fingerprint column is
     /// assumed present; checking up front would cost a request per run.
@@ -70,7 +70,7 @@ impl Store {
     /// A client for the sessions table. Nothing is sent yet: the first
     /// request finds out whether Supabase is reachable, takes the key, and
     /// has the table and columns.
-    pub fn new(config: &StoreConfig) -> Result<Self, StoreError> {
+    pub(crate) fn new(config: &StoreConfig) -> Result<Self, StoreError> {
         Ok(Self {
             rest: Rest::new(&config.rest_url, &config.table, &config.key)?,
             has_fingerprint: Arc::new(AtomicBool::new(true)),
@@ -90,7 +90,7 @@ impl Store {
         })
     }
 
-    pub fn has_fingerprint(&self) -> bool {
+    pub(crate) fn has_fingerprint(&self) -> bool {
         self.has_fingerprint.load(Ordering::Relaxed)
     }
 
@@ -156,7 +156,7 @@ impl Store {
     }
 
     /// Whether there is a `--filter`.
-    pub fn is_filtered(&self) -> bool {
+    pub(crate) fn is_filtered(&self) -> bool {
         !self.filters.is_empty()
     }
 
@@ -170,7 +170,7 @@ impl Store {
     /// Asks the server, in one read of no rows, whether the table has the
     /// columns `--filter` names and takes its values: a filter it cannot
     /// take is a setting to mend before anything is called or printed.
-    pub async fn check_filters(&self) -> Result<(), StoreError> {
+    pub(crate) async fn check_filters(&self) -> Result<(), StoreError> {
         if self.filters.is_empty() {
             return Ok(());
         }
@@ -210,7 +210,7 @@ impl Store {
 
     /// Whether the key is a JWT for some role other than `service_role`,
     /// which row-level security may keep from the sessions.
-    pub fn key_hint(&self) -> Option<String> {
+    pub(crate) fn key_hint(&self) -> Option<String> {
         self.key_hint.clone()
     }
 
@@ -248,14 +248,14 @@ impl Store {
         .await
     }
 
-    pub async fn by_id(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {
+    pub(crate) async fn by_id(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {
         let rows = self
             .rows(Columns::Full, |q| q.eq("id", id).limit(1))
             .await?;
         Ok(rows.into_iter().next())
     }
 
-    pub async fn by_email(
+    pub(crate) async fn by_email(
         &self,
         email: &str,
         fingerprint: Option<&str>,

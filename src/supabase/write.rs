@@ -12,7 +12,7 @@ const WRITE: &str = "refresh_write";
 /// What AimHarder's answer came to, as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Written {
+pub(crate) enum Written {
     Refreshed,
     Failed,
     /// Also turns auto refresh off.
@@ -21,7 +21,7 @@ pub enum Written {
 
 /// One result to write. The database stamps it with its own clock.
 #[derive(Clone, Serialize)]
-pub struct WriteItem {
+pub(crate) struct WriteItem {
     pub id: String,
     pub outcome: Written,
     /// `refresh_count` as the claim read it: a success is written only
@@ -52,7 +52,7 @@ pub struct WriteItem {
 
 /// What became of one result.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fate {
+pub(crate) enum Fate {
     /// Written, and the claim released; the row's count now.
     Written {
         count: Option<i64>,
@@ -79,7 +79,10 @@ struct FateRow {
 
 /// Serializes a secret that is to be written (to Supabase, to the journal):
 /// the one place its value leaves the `SecretString` for serde.
-pub fn expose_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn expose_opt<S: serde::Serializer>(
+    v: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match v {
         Some(secret) => s.serialize_str(secret.expose_secret()),
         None => s.serialize_none(),
@@ -92,7 +95,7 @@ impl Store {
     /// [`Fate::Rejected`] instead of failing the batch (each result then
     /// costs the database a subtransaction, so only for a batch that was
     /// refused).
-    pub async fn write(
+    pub(crate) async fn write(
         &self,
         run: &str,
         items: &[WriteItem],

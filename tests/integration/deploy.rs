@@ -190,7 +190,7 @@ async fn an_indexed_job_pod_takes_its_shard_from_its_index() {
     assert_eq!(done.code, 0, "{}", done.stderr);
     let mut second: Vec<String> = ids
         .into_iter()
-        .filter(|id| aimharder_refresh::domain::shard::shard_of(id, 2) == 2)
+        .filter(|id| aimharder_refresh::internals::shard_of(id, 2) == 2)
         .collect();
     second.sort();
     let refreshed = done.session_ids();

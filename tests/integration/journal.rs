@@ -188,8 +188,8 @@ pub(crate) fn seed_journal(gw: &Gateway, state: &Path, mode: u32, lines: &[serde
         std::fs::set_permissions(state, std::fs::Permissions::from_mode(mode)).unwrap();
     }
     let base = url::Url::parse(&gw.supabase_url()).unwrap();
-    let rest = aimharder_refresh::http::join_path(&base, "rest/v1");
-    let journal = aimharder_refresh::engine::journal::file_in(state, &rest, "auth_sessions");
+    let rest = aimharder_refresh::internals::join_path(&base, "rest/v1");
+    let journal = aimharder_refresh::internals::file_in(state, &rest, "auth_sessions");
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(journal.path(), text).unwrap();
 }
@@ -205,11 +205,9 @@ pub(crate) fn answer(
 ) -> serde_json::Value {
     let r = row(db, id);
     let called = secrecy::SecretString::from(r["aimharder_token"].as_str().unwrap());
-    let credentials = aimharder_refresh::engine::journal::credentials_digest(
-        Some(&called),
-        &r["aimharder_cookies"],
-    );
-    let at = aimharder_refresh::domain::timefmt::rfc3339(
+    let credentials =
+        aimharder_refresh::internals::credentials_digest(Some(&called), &r["aimharder_cookies"]);
+    let at = aimharder_refresh::internals::rfc3339(
         time::OffsetDateTime::now_utc() - time::Duration::hours(hours_ago),
     );
     let mut line = serde_json::json!({

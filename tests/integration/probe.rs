@@ -136,7 +136,7 @@ async fn probe_all_takes_limit_and_shard() {
     assert_eq!(shard.code, 0, "{}", shard.stderr);
     let mut expected: Vec<String> = ids
         .into_iter()
-        .filter(|id| aimharder_refresh::domain::shard::shard_of(id, 2) == 1)
+        .filter(|id| aimharder_refresh::internals::shard_of(id, 2) == 1)
         .collect();
     expected.sort();
     let listed = shard.session_ids();
@@ -198,7 +198,7 @@ async fn a_cron_loop_keeps_its_sessions_alive_and_probe_tells() {
         .collect();
     let kept: Vec<bool> = ids
         .iter()
-        .map(|id| aimharder_refresh::domain::shard::shard_of(id, 2) == 1)
+        .map(|id| aimharder_refresh::internals::shard_of(id, 2) == 1)
         .collect();
     assert!(
         kept.contains(&true) && kept.contains(&false),

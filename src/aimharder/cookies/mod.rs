@@ -225,7 +225,7 @@ impl fmt::Debug for CookieJar {
 /// (what they apply to depends on it). They hold session credentials:
 /// `Debug` shows only how many there are and the cookies' names.
 #[derive(Clone)]
-pub struct SetCookies {
+pub(crate) struct SetCookies {
     url: Url,
     values: Vec<String>,
 }
@@ -233,7 +233,7 @@ pub struct SetCookies {
 impl SetCookies {
     /// Only `url`'s scheme, host, port and path are kept: its query may hold
     /// the token, and cookies do not depend on it.
-    pub fn new(mut url: Url, values: Vec<String>) -> Self {
+    pub(crate) fn new(mut url: Url, values: Vec<String>) -> Self {
         url.set_query(None);
         url.set_fragment(None);
         // Errs only for URLs that have no host, which have no userinfo.
@@ -242,12 +242,12 @@ impl SetCookies {
         Self { url, values }
     }
 
-    pub fn url(&self) -> &Url {
+    pub(crate) fn url(&self) -> &Url {
         &self.url
     }
 
     /// The raw header values (exposes secrets: callers must not print them).
-    pub fn values(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn values(&self) -> impl Iterator<Item = &str> {
         self.values.iter().map(String::as_str)
     }
 }

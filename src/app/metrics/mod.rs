@@ -20,7 +20,7 @@ use text::{merge, parse, previous, Family, Gauges};
 
 const LAST_SUCCESS: &str = "aimharder_refresh_last_success_timestamp_seconds";
 
-pub struct RunMetrics<'a> {
+pub(crate) struct RunMetrics<'a> {
     pub command: &'a str,
     pub finished_at: i64,
     pub duration_secs: f64,
@@ -42,7 +42,7 @@ fn succeeded(exit_code: u8) -> bool {
     exit_code == 0 || exit_code == EX_TEMPFAIL
 }
 
-pub fn write(path: &Path, run: &RunMetrics<'_>) -> std::io::Result<()> {
+pub(crate) fn write(path: &Path, run: &RunMetrics<'_>) -> std::io::Result<()> {
     replace(path, run.command, |old| {
         // A failed run keeps its command's last success time.
         let last_success = if succeeded(run.exit_code) {
@@ -58,7 +58,7 @@ pub fn write(path: &Path, run: &RunMetrics<'_>) -> std::io::Result<()> {
 /// of a run's (it refreshes nothing; its exit is not the schedule's). With
 /// no figures (Supabase could not say) its old ones go: a stale figure
 /// would keep an alert firing, or quiet.
-pub fn write_schedule(
+pub(crate) fn write_schedule(
     path: &Path,
     command: &str,
     schedule: Option<&Schedule>,

@@ -125,14 +125,19 @@ pub(super) struct Gauges<'a> {
 }
 
 impl<'a> Gauges<'a> {
-    pub fn new(command: &'a str) -> Self {
+    pub(super) fn new(command: &'a str) -> Self {
         Self {
             command,
             out: Vec::new(),
         }
     }
 
-    pub fn gauge(&mut self, name: &str, help: &str, samples: &[(Option<(&str, &str)>, String)]) {
+    pub(super) fn gauge(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: &[(Option<(&str, &str)>, String)],
+    ) {
         let samples = samples
             .iter()
             .map(|(label, value)| {
@@ -154,7 +159,7 @@ impl<'a> Gauges<'a> {
         });
     }
 
-    pub fn done(self) -> Vec<Family> {
+    pub(super) fn done(self) -> Vec<Family> {
         self.out
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// A state folder the journal cannot be kept in: a configuration error.
 #[derive(Debug, thiserror::Error)]
-pub enum StateDirError {
+pub(crate) enum StateDirError {
     #[error(
         "the state folder {} belongs to another user (uid {owner}; this run is uid {me}): \
          the journal in it holds session tokens. Set AIMHARDER_STATE_DIR (--state-dir) to a \
@@ -30,7 +30,7 @@ pub enum StateDirError {
 /// first needed): it must be this user's. One of this user's that others
 /// may enter is made 0700, with a warning: the fix is certain and ours to
 /// make, and refusing would stop keeping sessions alive over it.
-pub fn check_state_dir(dir: &Path) -> Result<(), StateDirError> {
+pub(crate) fn check_state_dir(dir: &Path) -> Result<(), StateDirError> {
     check_state_dir_as(dir, effective_uid())
 }
 
@@ -87,7 +87,7 @@ fn effective_uid() -> u32 {
 }
 
 /// Creates `dir` (and its missing parents) 0700.
-pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn create_private_dir(dir: &Path) -> io::Result<()> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
@@ -112,7 +112,7 @@ fn private(options: &mut OpenOptions) -> &mut OpenOptions {
 }
 
 /// Opens `path` to read, without following a symlink; `None` if absent.
-pub fn open_read(path: &Path) -> io::Result<Option<File>> {
+pub(super) fn open_read(path: &Path) -> io::Result<Option<File>> {
     match private(OpenOptions::new().read(true)).open(path) {
         Ok(file) => Ok(Some(file)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -121,14 +121,14 @@ pub fn open_read(path: &Path) -> io::Result<Option<File>> {
 }
 
 /// Creates (or empties) `path` to write it anew.
-pub fn create(path: &Path) -> io::Result<File> {
+pub(super) fn create(path: &Path) -> io::Result<File> {
     private(OpenOptions::new().write(true).create(true).truncate(true)).open(path)
 }
 
 /// Takes the lock file `path` (created if needed) without waiting: `None`
 /// while another holds it. Held until the file is dropped, or the process
 /// ends however it ends.
-pub fn try_lock(path: &Path) -> io::Result<Option<File>> {
+pub(super) fn try_lock(path: &Path) -> io::Result<Option<File>> {
     let file = private(OpenOptions::new().read(true).write(true).create(true)).open(path)?;
     match fs4::FileExt::try_lock(&file) {
         Ok(()) => Ok(Some(file)),
@@ -141,7 +141,7 @@ pub fn try_lock(path: &Path) -> io::Result<Option<File>> {
 /// holders only append a line or rewrite the file). The file found locked
 /// is the one at `path`: a rewrite replaces the file under the lock, so a
 /// lock won on the file it replaced is let go and taken on the new one.
-pub fn lock_for_append(path: &Path) -> io::Result<File> {
+pub(super) fn lock_for_append(path: &Path) -> io::Result<File> {
     loop {
         let file = private(OpenOptions::new().read(true).append(true).create(true)).open(path)?;
         fs4::FileExt::lock(&file)?;
@@ -153,7 +153,7 @@ pub fn lock_for_append(path: &Path) -> io::Result<File> {
 
 /// Opens `path` to read and locks it as [`lock_for_append`] does; `None`
 /// if there is no such file.
-pub fn lock_existing(path: &Path) -> io::Result<Option<File>> {
+pub(super) fn lock_existing(path: &Path) -> io::Result<Option<File>> {
     loop {
         let Some(file) = open_read(path)? else {
             return Ok(None);
@@ -184,7 +184,7 @@ fn is_at(_file: &File, path: &Path) -> io::Result<bool> {
 
 /// How long ago `meta`'s file was last renamed or written: its status
 /// change time, which a rename sets (its modification time it keeps).
-pub fn changed_ago(meta: &fs::Metadata) -> std::time::Duration {
+pub(super) fn changed_ago(meta: &fs::Metadata) -> std::time::Duration {
     #[cfg(unix)]
     let changed = {
         use std::os::unix::fs::MetadataExt;

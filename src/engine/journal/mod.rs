@@ -20,9 +20,10 @@ use std::time::{Duration, SystemTime};
 
 use url::Url;
 
+pub use entry::credentials_digest;
 use entry::sha256_hex;
-pub use entry::{credentials_digest, Entry, Failure};
-pub use files::{check_state_dir, StateDirError};
+pub(crate) use entry::{Entry, Failure};
+pub(crate) use files::{check_state_dir, StateDirError};
 
 /// A file an older binary's run took (by renaming it) is taken over after
 /// this long: that run, if alive, is done with it well before.

@@ -55,7 +55,9 @@ async fn call(
     headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> Reply {
-    let client = aimharder_refresh::http::client_builder().build().unwrap();
+    let client = aimharder_refresh::internals::client_builder()
+        .build()
+        .unwrap();
     let mut request = client
         .request(method, format!("{}{path_and_query}", db.rest_url()))
         .header("apikey", key)

@@ -308,7 +308,7 @@ async fn get_query(
     pairs: &[(&str, &str)],
     headers: &[(&str, &str)],
 ) -> Reply {
-    let mut request = aimharder_refresh::http::client_builder()
+    let mut request = aimharder_refresh::internals::client_builder()
         .build()
         .unwrap()
         .get(format!("{}/auth_sessions", db.rest_url()))
@@ -423,7 +423,7 @@ async fn logic_tree_keyset_with_quoted_values() {
 
     // The conditional PATCH on a NULL refresh_count.
     db.sql("update auth_sessions set refresh_count = null where user_email = 'e@example.com'");
-    let patch = aimharder_refresh::http::client_builder()
+    let patch = aimharder_refresh::internals::client_builder()
         .build()
         .unwrap()
         .patch(format!("{}/auth_sessions", db.rest_url()))
