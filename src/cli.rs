@@ -32,24 +32,24 @@ pub struct Cli {
 pub(crate) struct GlobalArgs {
     /// Supabase project URL; the REST base becomes {url}/rest/v1.
     #[arg(long, env = "SUPABASE_URL", global = true)]
-    pub supabase_url: Option<String>,
+    pub(crate) supabase_url: Option<String>,
     /// PostgREST base URL, for self-hosted PostgREST (overrides --supabase-url).
     #[arg(long, env = "SUPABASE_REST_URL", global = true)]
-    pub rest_url: Option<String>,
+    pub(crate) rest_url: Option<String>,
     /// Supabase secret key (sb_secret_…; Project Settings → API Keys).
     #[arg(long, env = "SUPABASE_SECRET_KEY", global = true,
           value_parser = parse_secret)]
-    pub secret_key: Option<SecretString>,
+    pub(crate) secret_key: Option<SecretString>,
     /// Read the Supabase secret key from this file.
     #[arg(long, env = "SUPABASE_SECRET_KEY_FILE", global = true)]
-    pub secret_key_file: Option<PathBuf>,
+    pub(crate) secret_key_file: Option<PathBuf>,
     /// Legacy service_role JWT key (retired by Supabase at the end of 2026).
     #[arg(long, env = "SUPABASE_SERVICE_ROLE_KEY", global = true,
           value_parser = parse_secret)]
-    pub service_role_key: Option<SecretString>,
+    pub(crate) service_role_key: Option<SecretString>,
     /// Read the legacy service_role key from this file.
     #[arg(long, env = "SUPABASE_SERVICE_ROLE_KEY_FILE", global = true)]
-    pub service_role_key_file: Option<PathBuf>,
+    pub(crate) service_role_key_file: Option<PathBuf>,
     /// Sessions table.
     #[arg(
         long,
@@ -57,7 +57,7 @@ pub(crate) struct GlobalArgs {
         default_value = "auth_sessions",
         global = true
     )]
-    pub table: String,
+    pub(crate) table: String,
     /// Only rows where COLUMN=OP.VALUE holds (PostgREST's operators eq,
     /// neq, gt, gte, lt, lte, like, ilike, in, is; each may follow not.),
     /// e.g. session_type=eq.background; repeat for more, or join them with &
@@ -71,7 +71,7 @@ pub(crate) struct GlobalArgs {
         value_delimiter = '&',
         global = true
     )]
-    pub filters: Vec<String>,
+    pub(crate) filters: Vec<String>,
     /// AimHarder base URL.
     #[arg(
         long,
@@ -79,20 +79,20 @@ pub(crate) struct GlobalArgs {
         default_value = "https://aimharder.com",
         global = true
     )]
-    pub aimharder_url: String,
+    pub(crate) aimharder_url: String,
     /// Fingerprint sent when a session has none stored.
     #[arg(long, env = "AIMHARDER_FINGERPRINT", default_value = DEFAULT_FINGERPRINT, global = true)]
-    pub default_fingerprint: String,
+    pub(crate) default_fingerprint: String,
     /// AimHarder keep-alive: setrefresh (GET /setrefresh) or token-update
     /// (POST /api/tokenUpdate, what AimHarder's own page calls; rotates the token).
     #[arg(long, env = "AIMHARDER_REFRESH_ENDPOINT", value_enum,
           default_value_t = EndpointArg::Setrefresh, global = true)]
-    pub endpoint: EndpointArg,
+    pub(crate) endpoint: EndpointArg,
     /// Send AimHarder traffic (refresh and probe, never Supabase's) through
     /// this proxy: http://, https:// or socks5://[user:password@]host:port.
     #[arg(long, env = "AIMHARDER_PROXY", global = true,
           value_parser = parse_secret)]
-    pub proxy: Option<SecretString>,
+    pub(crate) proxy: Option<SecretString>,
     /// Stop the run when this many sessions in a row fail for the runner's
     /// reasons (403, timeouts, 5xx after retries); 0 never stops.
     #[arg(
@@ -101,35 +101,35 @@ pub(crate) struct GlobalArgs {
         default_value_t = 10,
         global = true
     )]
-    pub max_consecutive_failures: u32,
+    pub(crate) max_consecutive_failures: u32,
     /// User-Agent sent to AimHarder.
     #[arg(long, env = "AIMHARDER_USER_AGENT", default_value = DEFAULT_USER_AGENT, global = true)]
-    pub user_agent: String,
+    pub(crate) user_agent: String,
     /// healthchecks.io-style URL pinged at the start and end of each run.
     #[arg(long, env = "AIMHARDER_HEALTHCHECK_URL", global = true)]
-    pub healthcheck_url: Option<String>,
+    pub(crate) healthcheck_url: Option<String>,
     /// Write run metrics here (Prometheus text format, node_exporter textfile collector).
     #[arg(long, env = "AIMHARDER_METRICS_FILE", global = true)]
-    pub metrics_file: Option<PathBuf>,
+    pub(crate) metrics_file: Option<PathBuf>,
     /// Folder for the journal of results Supabase would not record
     /// [default: $XDG_STATE_HOME/aimharder-refresh, else ~/.local/state/aimharder-refresh].
     #[arg(long, env = "AIMHARDER_STATE_DIR", global = true)]
-    pub state_dir: Option<PathBuf>,
+    pub(crate) state_dir: Option<PathBuf>,
     /// Machine-readable output (one JSON document on stdout).
     #[arg(long, global = true)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Show emails unmasked.
     #[arg(long, global = true)]
-    pub show_emails: bool,
+    pub(crate) show_emails: bool,
     /// More logging (-v debug, -vv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
     /// Less logging (errors only).
     #[arg(short, long, global = true)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Log line format on stderr.
     #[arg(long, env = "AIMHARDER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
-    pub log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
 }
 
 /// The command-line definition with no setting's environment value shown in
@@ -186,27 +186,27 @@ pub(crate) enum Command {
 pub(crate) struct TargetArgs {
     /// Session id (uuid).
     #[arg(long, value_parser = parse_uuid)]
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// Member email; with several sessions, also give --fingerprint.
     #[arg(long)]
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
     /// Picks one of several sessions of --email.
     #[arg(long, requires = "email")]
-    pub fingerprint: Option<String>,
+    pub(crate) fingerprint: Option<String>,
 }
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["id", "email"])))]
 pub(crate) struct RefreshOneArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub(crate) target: TargetArgs,
     /// Skip when the session was refreshed more recently than this.
     #[arg(long, value_parser = parse_duration)]
-    pub if_older_than: Option<Duration>,
+    pub(crate) if_older_than: Option<Duration>,
     #[command(flatten)]
-    pub http: HttpArgs,
+    pub(crate) http: HttpArgs,
     #[command(flatten)]
-    pub claims: ClaimArgs,
+    pub(crate) claims: ClaimArgs,
 }
 
 #[derive(Debug, Args)]
@@ -214,61 +214,61 @@ pub(crate) struct RefreshAllArgs {
     /// Refresh sessions whose last refresh (or creation) is older than this
     /// [default: 6h; 20m with --endpoint token-update].
     #[arg(long, value_parser = parse_duration)]
-    pub older_than: Option<Duration>,
+    pub(crate) older_than: Option<Duration>,
     /// Retry a failed session only once its error is older than this.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
-    pub retry_errors_after: Duration,
+    pub(crate) retry_errors_after: Duration,
     /// Take every enabled session, due or not.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     #[command(flatten)]
-    pub pace: PaceArgs,
+    pub(crate) pace: PaceArgs,
     /// Refresh at most this many sessions.
     #[arg(long)]
-    pub limit: Option<u64>,
+    pub(crate) limit: Option<u64>,
     /// Only sessions in shard I of N (1-based), e.g. 2/4; `job/N` takes
     /// shard $JOB_COMPLETION_INDEX+1 of N (a Kubernetes Indexed Job).
     #[arg(long, env = "AIMHARDER_SHARD", value_parser = parse_shard)]
-    pub shard: Option<ShardArg>,
+    pub(crate) shard: Option<ShardArg>,
     /// Start nothing new after this long; exit 75 if due sessions were left.
     #[arg(long, value_parser = parse_duration)]
-    pub max_duration: Option<Duration>,
+    pub(crate) max_duration: Option<Duration>,
     /// Wait a random time up to this long before the first request (at
     /// most 1h, and less than --max-duration, which counts the wait); a
     /// dry run does not wait.
     #[arg(long, env = "AIMHARDER_JITTER", value_parser = parse_duration)]
-    pub jitter: Option<Duration>,
+    pub(crate) jitter: Option<Duration>,
     /// List what would be refreshed; call nothing, write nothing.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     #[command(flatten)]
-    pub http: HttpArgs,
+    pub(crate) http: HttpArgs,
     #[command(flatten)]
-    pub claims: ClaimArgs,
+    pub(crate) claims: ClaimArgs,
 }
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["id", "email", "all"])))]
 pub(crate) struct ProbeArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub(crate) target: TargetArgs,
     /// Every session with auto refresh enabled.
     #[arg(long)]
-    pub all: bool,
+    pub(crate) all: bool,
     #[command(flatten)]
-    pub pace: PaceArgs,
+    pub(crate) pace: PaceArgs,
     /// Probe at most this many sessions (with --all).
     #[arg(long, requires = "all")]
-    pub limit: Option<u64>,
+    pub(crate) limit: Option<u64>,
     /// Only sessions in shard I of N (1-based), e.g. 2/4, or `job/N` (with --all).
     #[arg(long, value_parser = parse_shard, requires = "all")]
-    pub shard: Option<ShardArg>,
+    pub(crate) shard: Option<ShardArg>,
     /// With --all: wait a random time up to this long (at most 1h) before
     /// the first request. A probe of one session does not wait.
     #[arg(long, env = "AIMHARDER_JITTER", value_parser = parse_duration)]
-    pub jitter: Option<Duration>,
+    pub(crate) jitter: Option<Duration>,
     #[command(flatten)]
-    pub http: HttpArgs,
+    pub(crate) http: HttpArgs,
 }
 
 /// How hard a run presses on AimHarder.
@@ -276,17 +276,17 @@ pub(crate) struct ProbeArgs {
 pub(crate) struct PaceArgs {
     /// Requests in flight to AimHarder at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub concurrency: u32,
+    pub(crate) concurrency: u32,
     /// Requests per second to AimHarder, retries included (0 = no limit).
     #[arg(long, default_value_t = 2.0, value_parser = parse_rate)]
-    pub rate: f64,
+    pub(crate) rate: f64,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct HttpArgs {
     /// Timeout of one request to AimHarder.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
 }
 
 /// How long a claim on a session lasts.
@@ -296,30 +296,30 @@ pub(crate) struct ClaimArgs {
     /// (renewed while a call runs long) [default: 3 × --request-timeout ×
     /// 3 attempts, 3m].
     #[arg(long, env = "AIMHARDER_CLAIM_LEASE", value_parser = parse_duration)]
-    pub claim_lease: Option<Duration>,
+    pub(crate) claim_lease: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
     /// A session not refreshed within this long is stale.
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
-    pub stale_after: Duration,
+    pub(crate) stale_after: Duration,
     /// The schedule's due window, as refresh-all's --older-than: sessions
     /// older than this are due now, and each is due this often [default:
     /// 6h; 20m with --endpoint token-update].
     #[arg(long, value_parser = parse_duration)]
-    pub older_than: Option<Duration>,
+    pub(crate) older_than: Option<Duration>,
     /// The schedule's pace, as refresh-all's --rate: whether one runner at
     /// this many requests per second keeps up (0 = no limit).
     #[arg(long, default_value_t = 2.0, value_parser = parse_rate)]
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// Also list every session.
     #[arg(long)]
-    pub sessions: bool,
+    pub(crate) sessions: bool,
     /// Exit 1 when any enabled session is stale or has an error, or the
     /// schedule cannot keep up.
     #[arg(long)]
-    pub check: bool,
+    pub(crate) check: bool,
 }
 
 fn parse_secret(raw: &str) -> Result<SecretString, String> {

@@ -45,14 +45,14 @@ pub(crate) enum Attempt {
 /// A failure worth retrying: 429, 5xx, a timeout, a connection error.
 #[derive(Debug)]
 pub(crate) struct Transient {
-    pub reason: String,
-    pub retry_after: Option<Duration>,
+    pub(crate) reason: String,
+    pub(crate) retry_after: Option<Duration>,
     /// The HTTP status, when there was an answer.
-    pub status: Option<u16>,
+    pub(crate) status: Option<u16>,
     /// The request may have reached AimHarder and been acted on (a timeout,
     /// a connection lost after sending, a 5xx); not a refused connection
     /// nor a 429.
-    pub reached: bool,
+    pub(crate) reached: bool,
 }
 
 /// What `/api/whoami` says of a session.
@@ -102,14 +102,14 @@ impl Endpoint {
 /// How to talk to AimHarder.
 #[derive(Debug, Clone)]
 pub(crate) struct AimHarderConfig {
-    pub base_url: Url,
+    pub(crate) base_url: Url,
     /// Every AimHarder request goes through it (its URL may hold
     /// credentials: a secret).
-    pub proxy: Option<SecretString>,
-    pub endpoint: Endpoint,
-    pub default_fingerprint: String,
-    pub user_agent: String,
-    pub request_timeout: Duration,
+    pub(crate) proxy: Option<SecretString>,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) default_fingerprint: String,
+    pub(crate) user_agent: String,
+    pub(crate) request_timeout: Duration,
 }
 
 pub(crate) struct AimHarder {

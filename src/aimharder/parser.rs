@@ -14,7 +14,7 @@ use secrecy::SecretString;
 #[derive(Debug)]
 pub struct RefreshedSession {
     pub token: SecretString,
-    pub fingerprint: Option<String>,
+    pub(crate) fingerprint: Option<String>,
 }
 
 #[derive(Debug)]

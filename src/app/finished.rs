@@ -8,16 +8,16 @@ use crate::domain::schedule::Schedule;
 use crate::engine::breaker::Trip;
 
 pub(crate) struct Finished {
-    pub code: u8,
-    pub summary: String,
-    pub totals: Option<Totals>,
+    pub(crate) code: u8,
+    pub(crate) summary: String,
+    pub(crate) totals: Option<Totals>,
     /// The circuit breaker stopped the run.
-    pub tripped: bool,
+    pub(crate) tripped: bool,
     /// The schedule the command checked (`status`, `refresh-all`).
-    pub schedule: Option<Schedule>,
+    pub(crate) schedule: Option<Schedule>,
     /// One line for stderr, when the run ended for a reason of the
     /// runner's rather than of the sessions' (the breaker tripped).
-    pub complaint: Option<String>,
+    pub(crate) complaint: Option<String>,
 }
 
 impl Finished {

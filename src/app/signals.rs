@@ -22,9 +22,9 @@ pub(crate) const GRACE: Duration = Duration::from_millis(1500);
 #[derive(Clone)]
 pub(crate) struct Stopping {
     /// Start nothing new; finish what runs.
-    pub stop: CancellationToken,
+    pub(crate) stop: CancellationToken,
     /// End now; journal what is held.
-    pub abort: CancellationToken,
+    pub(crate) abort: CancellationToken,
     why: Arc<Mutex<Option<&'static str>>>,
 }
 

@@ -31,13 +31,13 @@ use crate::supabase::store::StoreConfig;
 /// What runs around a refresh run: a healthcheck to ping, a metrics file.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Hooks {
-    pub healthcheck: Option<Url>,
-    pub metrics_file: Option<PathBuf>,
+    pub(crate) healthcheck: Option<Url>,
+    pub(crate) metrics_file: Option<PathBuf>,
     /// The due window the metrics' state counts use: the endpoint's.
-    pub due_older_than: Duration,
+    pub(crate) due_older_than: Duration,
     /// The schedule a `refresh-all` runs, for the metrics' figures of
     /// whether it keeps up.
-    pub schedule: Option<SchedulePlan>,
+    pub(crate) schedule: Option<SchedulePlan>,
 }
 
 /// Where a command keeps results Supabase would not record.
@@ -53,12 +53,12 @@ pub(crate) enum JournalSetting {
 
 /// One command's checked settings.
 pub(crate) struct Settings {
-    pub output: Presentation,
-    pub hooks: Hooks,
-    pub store: StoreConfig,
+    pub(crate) output: Presentation,
+    pub(crate) hooks: Hooks,
+    pub(crate) store: StoreConfig,
     /// The journal of unrecorded results, for commands that call AimHarder.
-    pub journal: JournalSetting,
-    pub command: CommandSettings,
+    pub(crate) journal: JournalSetting,
+    pub(crate) command: CommandSettings,
 }
 
 pub(crate) enum CommandSettings {
@@ -102,38 +102,38 @@ pub(crate) enum Target {
 }
 
 pub(crate) struct RefreshOne {
-    pub target: Target,
-    pub if_older_than: Option<Duration>,
-    pub aimharder: AimHarderConfig,
+    pub(crate) target: Target,
+    pub(crate) if_older_than: Option<Duration>,
+    pub(crate) aimharder: AimHarderConfig,
     /// How long a claim lasts if the run dies.
-    pub claim_lease: Duration,
+    pub(crate) claim_lease: Duration,
 }
 
 /// How hard a run may press on AimHarder.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pace {
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Requests per second; `None` is no limit.
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// Sessions failing in a row for the runner's reasons that stop the run
     /// (the circuit breaker; 0: never).
-    pub max_consecutive_failures: u32,
+    pub(crate) max_consecutive_failures: u32,
 }
 
 pub(crate) struct RefreshAll {
-    pub older_than: Duration,
-    pub retry_errors_after: Duration,
-    pub force: bool,
-    pub pace: Pace,
-    pub limit: Option<u64>,
-    pub shard: Option<Shard>,
-    pub max_duration: Option<Duration>,
+    pub(crate) older_than: Duration,
+    pub(crate) retry_errors_after: Duration,
+    pub(crate) force: bool,
+    pub(crate) pace: Pace,
+    pub(crate) limit: Option<u64>,
+    pub(crate) shard: Option<Shard>,
+    pub(crate) max_duration: Option<Duration>,
     /// The longest random wait before the first request (none on a dry run).
-    pub jitter: Option<Duration>,
-    pub dry_run: bool,
-    pub aimharder: AimHarderConfig,
+    pub(crate) jitter: Option<Duration>,
+    pub(crate) dry_run: bool,
+    pub(crate) aimharder: AimHarderConfig,
     /// How long a claim lasts if the run dies.
-    pub claim_lease: Duration,
+    pub(crate) claim_lease: Duration,
 }
 
 /// Which sessions `probe` asks about.
@@ -151,18 +151,18 @@ pub(crate) enum ProbeTarget {
 }
 
 pub(crate) struct Probe {
-    pub target: ProbeTarget,
-    pub pace: Pace,
-    pub aimharder: AimHarderConfig,
+    pub(crate) target: ProbeTarget,
+    pub(crate) pace: Pace,
+    pub(crate) aimharder: AimHarderConfig,
 }
 
 pub(crate) struct Status {
     /// The due window `status` counts with (`--older-than`, else the
     /// configured endpoint's), and the schedule it checks.
-    pub schedule: SchedulePlan,
-    pub stale_after: Duration,
-    pub sessions: bool,
-    pub check: bool,
+    pub(crate) schedule: SchedulePlan,
+    pub(crate) stale_after: Duration,
+    pub(crate) sessions: bool,
+    pub(crate) check: bool,
 }
 
 impl Settings {

@@ -31,10 +31,10 @@ pub(crate) fn since_keepalive(row: &SessionRow, now: OffsetDateTime) -> Option<D
 /// One bucket's counts, as `--json` writes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct AgeRow {
-    pub age: String,
-    pub alive: u64,
-    pub dead: u64,
-    pub failed: u64,
+    pub(crate) age: String,
+    pub(crate) alive: u64,
+    pub(crate) dead: u64,
+    pub(crate) failed: u64,
 }
 
 impl AgeRow {

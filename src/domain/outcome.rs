@@ -46,14 +46,14 @@ impl Outcome {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct SessionReport {
     #[serde(skip)]
-    pub id: String,
+    pub(crate) id: String,
     #[serde(skip)]
-    pub email: Option<Email>,
-    pub outcome: Outcome,
-    pub attempts: u32,
-    pub error: Option<String>,
-    pub token_changed: bool,
-    pub cookies_changed: bool,
+    pub(crate) email: Option<Email>,
+    pub(crate) outcome: Outcome,
+    pub(crate) attempts: u32,
+    pub(crate) error: Option<String>,
+    pub(crate) token_changed: bool,
+    pub(crate) cookies_changed: bool,
 }
 
 impl SessionReport {
@@ -79,12 +79,12 @@ impl SessionReport {
 /// Counts of one run, by outcome.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Totals {
-    pub selected: u64,
-    pub refreshed: u64,
-    pub failed: u64,
-    pub expired: u64,
-    pub unrecorded: u64,
-    pub skipped: u64,
+    pub(crate) selected: u64,
+    pub(crate) refreshed: u64,
+    pub(crate) failed: u64,
+    pub(crate) expired: u64,
+    pub(crate) unrecorded: u64,
+    pub(crate) skipped: u64,
 }
 
 impl Totals {

@@ -7,18 +7,18 @@
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Presentation {
     /// One JSON document instead of text (`--json`).
-    pub json: bool,
+    pub(crate) json: bool,
     /// Emails whole instead of masked (`--show-emails`).
-    pub show_emails: bool,
+    pub(crate) show_emails: bool,
     /// `-q`: text output prints nothing on success, only problems.
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 /// How much to log, and in which format.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LogSettings {
     /// The tool's own level: `error` … `trace`, or `off`.
-    pub level: &'static str,
+    pub(crate) level: &'static str,
     /// One JSON object a line instead of text.
-    pub json: bool,
+    pub(crate) json: bool,
 }

@@ -30,24 +30,24 @@ impl Liveness {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ProbeReport {
     #[serde(skip)]
-    pub id: String,
+    pub(crate) id: String,
     #[serde(skip)]
-    pub email: Option<Email>,
-    pub outcome: Liveness,
-    pub error: Option<String>,
+    pub(crate) email: Option<Email>,
+    pub(crate) outcome: Liveness,
+    pub(crate) error: Option<String>,
     /// Since the session's last keep-alive, when the answer came (`None`:
     /// no date on the row); counted by age, not listed per session.
     #[serde(skip)]
-    pub since_keepalive: Option<std::time::Duration>,
+    pub(crate) since_keepalive: Option<std::time::Duration>,
 }
 
 /// Counts of one probe run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct ProbeTotals {
-    pub probed: u64,
-    pub alive: u64,
-    pub dead: u64,
-    pub failed: u64,
+    pub(crate) probed: u64,
+    pub(crate) alive: u64,
+    pub(crate) dead: u64,
+    pub(crate) failed: u64,
 }
 
 impl ProbeTotals {

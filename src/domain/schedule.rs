@@ -10,41 +10,41 @@ use serde::Serialize;
 pub(crate) struct SchedulePlan {
     /// Each session is due again this long after its last keep-alive
     /// (`--older-than`).
-    pub every: Duration,
+    pub(crate) every: Duration,
     /// Requests per second (`--rate`); `None` is no limit.
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// Runners sharing the table (`--shard I/N`: N), each taking its
     /// shard's share of the sessions.
-    pub runners: u32,
+    pub(crate) runners: u32,
 }
 
 /// A plan against the sessions it has to keep alive.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Schedule {
     /// Enabled sessions in the table (after `--filter`).
-    pub sessions: u64,
-    pub plan: SchedulePlan,
+    pub(crate) sessions: u64,
+    pub(crate) plan: SchedulePlan,
 }
 
 /// The figures `status --json` and the metrics report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub(crate) struct ScheduleFigures {
-    pub needed_per_hour: u64,
+    pub(crate) needed_per_hour: u64,
     /// `None` without a rate limit.
-    pub capacity_per_hour: Option<u64>,
-    pub keeps_up: bool,
+    pub(crate) capacity_per_hour: Option<u64>,
+    pub(crate) keeps_up: bool,
 }
 
 /// Each of these alone lets the schedule keep up.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Remedies {
     /// The least `--rate`.
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// The fewest runners, each on its shard at this rate; `None` when one
     /// session alone is due more often than a runner can call.
-    pub runners: Option<u64>,
+    pub(crate) runners: Option<u64>,
     /// The shortest `--older-than`, in whole minutes.
-    pub every: Duration,
+    pub(crate) every: Duration,
 }
 
 impl SchedulePlan {

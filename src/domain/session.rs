@@ -8,25 +8,25 @@ use crate::domain::email::Email;
 /// One row of the sessions table, as far as this tool reads it.
 #[derive(Clone, Deserialize)]
 pub(crate) struct SessionRow {
-    pub id: String,
+    pub(crate) id: String,
     #[serde(default)]
-    pub user_email: Option<Email>,
+    pub(crate) user_email: Option<Email>,
     #[serde(default)]
-    pub aimharder_token: Option<SecretString>,
+    pub(crate) aimharder_token: Option<SecretString>,
     #[serde(default)]
-    pub aimharder_cookies: serde_json::Value,
+    pub(crate) aimharder_cookies: serde_json::Value,
     #[serde(default)]
-    pub fingerprint: Option<String>,
+    pub(crate) fingerprint: Option<String>,
     #[serde(default)]
-    pub created_at: Option<String>,
+    pub(crate) created_at: Option<String>,
     #[serde(default)]
-    pub last_refresh_date: Option<String>,
+    pub(crate) last_refresh_date: Option<String>,
     #[serde(default)]
-    pub refresh_count: Option<i64>,
+    pub(crate) refresh_count: Option<i64>,
     #[serde(default)]
-    pub last_refresh_error: Option<String>,
+    pub(crate) last_refresh_error: Option<String>,
     #[serde(default)]
-    pub auto_refresh_enabled: Option<bool>,
+    pub(crate) auto_refresh_enabled: Option<bool>,
 }
 
 impl SessionRow {

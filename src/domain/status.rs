@@ -6,13 +6,13 @@ use crate::domain::email::Email;
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct StatusReport {
-    pub total: u64,
-    pub auto_refresh_enabled: u64,
-    pub fresh: u64,
-    pub stale: u64,
-    pub never_refreshed: u64,
-    pub with_errors: u64,
-    pub due: u64,
+    pub(crate) total: u64,
+    pub(crate) auto_refresh_enabled: u64,
+    pub(crate) fresh: u64,
+    pub(crate) stale: u64,
+    pub(crate) never_refreshed: u64,
+    pub(crate) with_errors: u64,
+    pub(crate) due: u64,
 }
 
 /// One session as `status --sessions` lists it. Output writes the id and
@@ -20,12 +20,12 @@ pub(crate) struct StatusReport {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct StatusLine {
     #[serde(skip)]
-    pub id: String,
+    pub(crate) id: String,
     #[serde(skip)]
-    pub email: Option<Email>,
-    pub auto_refresh_enabled: bool,
-    pub last_refresh_date: Option<String>,
-    pub refresh_count: i64,
-    pub error: Option<String>,
-    pub token_expires_at: Option<String>,
+    pub(crate) email: Option<Email>,
+    pub(crate) auto_refresh_enabled: bool,
+    pub(crate) last_refresh_date: Option<String>,
+    pub(crate) refresh_count: i64,
+    pub(crate) error: Option<String>,
+    pub(crate) token_expires_at: Option<String>,
 }

@@ -37,10 +37,10 @@ pub(crate) enum TripKind {
 /// Why the breaker tripped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Trip {
-    pub in_a_row: u32,
+    pub(crate) in_a_row: u32,
     /// The last failure's reason, as the sessions' errors give it.
-    pub last: String,
-    pub kind: TripKind,
+    pub(crate) last: String,
+    pub(crate) kind: TripKind,
 }
 
 impl Trip {

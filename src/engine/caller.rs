@@ -27,13 +27,13 @@ const RETRY_DELAY_CAP: Duration = Duration::from_secs(30);
 
 /// How hard a run may press on AimHarder.
 pub(crate) struct CallerSettings {
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Requests per second; `None` for no limit.
-    pub rate: Option<f64>,
-    pub first_retry_delay: Duration,
+    pub(crate) rate: Option<f64>,
+    pub(crate) first_retry_delay: Duration,
     /// Sessions failing in a row for the runner's reasons that stop the
     /// run (0: never).
-    pub max_consecutive_failures: u32,
+    pub(crate) max_consecutive_failures: u32,
 }
 
 /// What one call (its attempts included) came to.

@@ -44,11 +44,11 @@ const TICK: Duration = Duration::from_millis(100);
 /// How many rows to keep claimed ahead of the calls.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Horizon {
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// `--rate`, requests per second; `None`: no limit.
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// A small fraction of the lease, at most [`HORIZON`].
-    pub horizon: Duration,
+    pub(crate) horizon: Duration,
 }
 
 impl Horizon {

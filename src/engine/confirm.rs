@@ -12,8 +12,8 @@ use crate::supabase::write::Written;
 
 /// What a logout came to once checked: the outcome to write and why.
 pub(crate) struct Checked {
-    pub outcome: Written,
-    pub reason: String,
+    pub(crate) outcome: Written,
+    pub(crate) reason: String,
 }
 
 /// Asks whoami about a session whose keep-alive answered `logout`

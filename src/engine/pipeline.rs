@@ -27,12 +27,12 @@ use crate::supabase::store::Store;
 use crate::supabase::write::{WriteItem, Written};
 
 pub(crate) struct EngineSettings {
-    pub default_fingerprint: String,
+    pub(crate) default_fingerprint: String,
     /// The run's claims: every row handed to the engine is claimed by it.
-    pub claim: ClaimSpec,
+    pub(crate) claim: ClaimSpec,
     /// Where a result Supabase would not record is kept for the next run
     /// (settings give every refresh run one).
-    pub journal: Option<Journal>,
+    pub(crate) journal: Option<Journal>,
 }
 
 pub(crate) struct Engine {
@@ -46,7 +46,7 @@ pub(crate) struct Engine {
 /// How a run of the pipeline ended; each session's report went to `on_done`.
 pub(crate) struct Ran {
     /// Writes failed for good: the run stopped, what it held was journaled.
-    pub write_error: Option<StoreError>,
+    pub(crate) write_error: Option<StoreError>,
 }
 
 impl Engine {

@@ -21,15 +21,15 @@ use crate::supabase::write::{Fate as WriteFate, WriteItem, Written};
 /// What became of the journal's entries.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Replayed {
-    pub written: usize,
+    pub(crate) written: usize,
     /// The row moved on (a new login, a later refresh) or is gone.
-    pub dropped: usize,
+    pub(crate) dropped: usize,
     /// A later answer for the same session, called with the same
     /// credentials, is written instead (see [`order`]).
-    pub superseded: usize,
+    pub(crate) superseded: usize,
     /// Not written yet (Supabase unavailable, the row claimed by a run
     /// right now): back in the journal for the next run.
-    pub kept: usize,
+    pub(crate) kept: usize,
 }
 
 /// Writes what `journal` holds; logs what happened. A journal that cannot

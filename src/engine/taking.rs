@@ -60,7 +60,7 @@ pub(crate) fn take_until<'a>(
 /// What [`take_until`] took.
 #[derive(Default)]
 pub(crate) struct Taking {
-    pub taken: u64,
+    pub(crate) taken: u64,
     /// Reading further rows failed: the run ends with the rows before.
-    pub read_error: Option<StoreError>,
+    pub(crate) read_error: Option<StoreError>,
 }

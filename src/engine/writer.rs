@@ -40,18 +40,18 @@ pub(crate) const CHANGED_MEANWHILE: &str =
 
 /// One answer of AimHarder's, waiting for its write.
 pub(crate) struct Pending {
-    pub item: WriteItem,
+    pub(crate) item: WriteItem,
     /// The session's report once written.
-    pub report: SessionReport,
+    pub(crate) report: SessionReport,
     /// When AimHarder answered: steady, for the database's stamp; by the
     /// wall clock, for the journal.
-    pub answered: Instant,
-    pub answered_at: String,
+    pub(crate) answered: Instant,
+    pub(crate) answered_at: String,
     /// The row as the call found it, for the journal: its count and
     /// credentials digest.
-    pub called_count: Option<i64>,
-    pub credentials: String,
-    pub rounds: u8,
+    pub(crate) called_count: Option<i64>,
+    pub(crate) credentials: String,
+    pub(crate) rounds: u8,
 }
 
 /// Where the calls hand their results over.
@@ -76,20 +76,20 @@ pub(crate) struct Writer {
 
 /// What the writer needs.
 pub(crate) struct WriterSetup {
-    pub store: Store,
-    pub run: String,
-    pub journal: Option<Journal>,
-    pub holds: Arc<Holds>,
+    pub(crate) store: Store,
+    pub(crate) run: String,
+    pub(crate) journal: Option<Journal>,
+    pub(crate) holds: Arc<Holds>,
     /// Cancelled when writes fail for good: no new call starts.
-    pub stop: CancellationToken,
+    pub(crate) stop: CancellationToken,
     /// The second signal: what is held goes to the journal, now.
-    pub abort: CancellationToken,
+    pub(crate) abort: CancellationToken,
     /// Results that may wait for their write at most: gathered by the
     /// writer, and handed over to it not yet gathered.
-    pub capacity: usize,
+    pub(crate) capacity: usize,
     /// Of those, how many may be handed over while the writer is busy (so
     /// a call's result rarely waits for the writer to come round).
-    pub handed: usize,
+    pub(crate) handed: usize,
 }
 
 impl Writer {

@@ -21,13 +21,13 @@ pub(crate) struct StatusSink {
 
 /// What `status` counted, and the schedule it checked.
 pub(crate) struct Counted<'a> {
-    pub report: &'a StatusReport,
+    pub(crate) report: &'a StatusReport,
     /// The window fresh and stale are counted over.
-    pub stale_after: Duration,
-    pub schedule: &'a Schedule,
+    pub(crate) stale_after: Duration,
+    pub(crate) schedule: &'a Schedule,
     /// Something `--check` would fail on: under `-q` the text is printed
     /// only then.
-    pub problem: bool,
+    pub(crate) problem: bool,
 }
 
 /// The counts and the schedule's figures, in one JSON object.

@@ -18,14 +18,14 @@ const RELEASE: &str = "refresh_release";
 /// since is not claimed again).
 #[derive(Debug, Clone)]
 pub(crate) struct ClaimSpec {
-    pub run: String,
+    pub(crate) run: String,
     /// When the run started, by the runner's steady clock: the database
     /// takes "refreshed since" as that long before its own now.
-    pub started: std::time::Instant,
-    pub lease: Duration,
+    pub(crate) started: std::time::Instant,
+    pub(crate) lease: Duration,
     /// Only sessions with auto refresh on (a walk's sessions; `refresh-one`
     /// takes any).
-    pub enabled_only: bool,
+    pub(crate) enabled_only: bool,
 }
 
 #[derive(Deserialize)]

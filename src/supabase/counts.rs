@@ -36,8 +36,8 @@ struct CountsRow {
 
 /// The sessions by state, and how many enabled sessions have an error.
 pub(crate) struct Counts {
-    pub report: StatusReport,
-    pub enabled_with_errors: u64,
+    pub(crate) report: StatusReport,
+    pub(crate) enabled_with_errors: u64,
 }
 
 impl Store {

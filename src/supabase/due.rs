@@ -25,11 +25,11 @@ use crate::supabase::filter::{self, Filters};
 
 #[derive(Debug, Clone)]
 pub(crate) struct DueQuery {
-    pub older_than: Duration,
-    pub retry_errors_after: Duration,
-    pub force: bool,
-    pub shard: Option<Shard>,
-    pub now: OffsetDateTime,
+    pub(crate) older_than: Duration,
+    pub(crate) retry_errors_after: Duration,
+    pub(crate) force: bool,
+    pub(crate) shard: Option<Shard>,
+    pub(crate) now: OffsetDateTime,
 }
 
 /// How a walk is ordered and resumed.

@@ -84,8 +84,8 @@ impl StoreError {
 
 #[derive(Default, Deserialize)]
 pub(crate) struct PgError {
-    pub code: Option<String>,
-    pub message: Option<String>,
+    pub(crate) code: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 /// The GRANT that mends "permission denied for function f" (or for table t).

@@ -42,11 +42,11 @@ pub(crate) fn or(conds: &[String]) -> String {
 /// every row the tool reads or counts must meet it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ColumnFilter {
-    pub column: String,
+    pub(crate) column: String,
     /// The operator, with its `not.` if negated: `eq`, `not.in`.
-    pub op: String,
+    pub(crate) op: String,
     /// As PostgREST reads it: `background`, `(a,b)`, `null`.
-    pub value: String,
+    pub(crate) value: String,
 }
 
 impl std::fmt::Display for ColumnFilter {

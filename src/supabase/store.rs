@@ -31,11 +31,11 @@ pub(crate) enum Columns {
 /// Where the sessions live and how to reach them.
 #[derive(Debug, Clone)]
 pub(crate) struct StoreConfig {
-    pub rest_url: Url,
-    pub key: SupabaseKey,
-    pub table: String,
+    pub(crate) rest_url: Url,
+    pub(crate) key: SupabaseKey,
+    pub(crate) table: String,
     /// `--filter`: only rows meeting every one are read or counted.
-    pub filters: Vec<ColumnFilter>,
+    pub(crate) filters: Vec<ColumnFilter>,
 }
 
 /// Where a keyset page starts: strictly after this (sort key, id).

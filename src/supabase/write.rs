@@ -22,32 +22,32 @@ pub(crate) enum Written {
 /// One result to write. The database stamps it with its own clock.
 #[derive(Clone, Serialize)]
 pub(crate) struct WriteItem {
-    pub id: String,
-    pub outcome: Written,
+    pub(crate) id: String,
+    pub(crate) outcome: Written,
     /// `refresh_count` as the claim read it: a success is written only
     /// while it is unchanged (and adds one).
-    pub expected_count: Option<i64>,
+    pub(crate) expected_count: Option<i64>,
     /// A rotated token, fingerprint or changed cookies; absent: unchanged.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "expose_opt")]
-    pub token: Option<SecretString>,
+    pub(crate) token: Option<SecretString>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<String>,
+    pub(crate) fingerprint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cookies: Option<serde_json::Value>,
+    pub(crate) cookies: Option<serde_json::Value>,
     /// The reason of a failure (the database prefixes its time).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     /// How long ago AimHarder answered (a run's own result).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub answered_ms_ago: Option<u64>,
+    pub(crate) answered_ms_ago: Option<u64>,
     /// When AimHarder answered, by the runner's clock (a journaled result);
     /// the database takes no later than its own now.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refreshed_at: Option<String>,
+    pub(crate) refreshed_at: Option<String>,
     /// A success on a session the tool disabled: turn auto refresh back on
     /// (the database does only while the row still has an error).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub re_enable: bool,
+    pub(crate) re_enable: bool,
 }
 
 /// What became of one result.

@@ -21,17 +21,17 @@ use text::{merge, parse, previous, Family, Gauges};
 const LAST_SUCCESS: &str = "aimharder_refresh_last_success_timestamp_seconds";
 
 pub(crate) struct RunMetrics<'a> {
-    pub command: &'a str,
-    pub finished_at: i64,
-    pub duration_secs: f64,
-    pub exit_code: u8,
-    pub totals: Option<&'a Totals>,
+    pub(crate) command: &'a str,
+    pub(crate) finished_at: i64,
+    pub(crate) duration_secs: f64,
+    pub(crate) exit_code: u8,
+    pub(crate) totals: Option<&'a Totals>,
     /// The circuit breaker stopped the run.
-    pub tripped: bool,
+    pub(crate) tripped: bool,
     /// Sessions by state once the run was over, as `status` counts them.
-    pub states: Option<&'a StatusReport>,
+    pub(crate) states: Option<&'a StatusReport>,
     /// The run's schedule against the enabled sessions it ended with.
-    pub schedule: Option<&'a Schedule>,
+    pub(crate) schedule: Option<&'a Schedule>,
 }
 
 /// A run succeeded when it failed nothing: 0, or 75 (the deadline or a

@@ -8,14 +8,14 @@ use std::fmt::Write as _;
 /// One metric: its `# HELP` and `# TYPE` lines, then its samples, each
 /// with the command that wrote it.
 pub(super) struct Family {
-    pub name: String,
-    pub head: String,
-    pub samples: Vec<Sample>,
+    pub(crate) name: String,
+    pub(crate) head: String,
+    pub(crate) samples: Vec<Sample>,
 }
 
 pub(super) struct Sample {
-    pub command: String,
-    pub line: String,
+    pub(crate) command: String,
+    pub(crate) line: String,
 }
 
 /// The families of a file this tool wrote. A sample without a `command`

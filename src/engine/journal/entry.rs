@@ -11,36 +11,36 @@ use crate::supabase::write::expose_opt;
 /// brought back.
 #[derive(Serialize, Deserialize)]
 pub struct Entry {
-    pub id: String,
+    pub(crate) id: String,
     /// The run that called: its claim may still hold the row (the write
     /// that failed would have released it), and the replay claims as it.
-    pub run: String,
+    pub(crate) run: String,
     /// When AimHarder accepted the refresh (by the runner's clock), for a
     /// success. A failure has none, so that a binary from before failures
     /// were journaled skips its line rather than take it for a success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refreshed_at: Option<String>,
+    pub(crate) refreshed_at: Option<String>,
     /// AimHarder's answer was a failure (or a logout): what to record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed: Option<Failure>,
+    pub(crate) failed: Option<Failure>,
     /// The row's `refresh_count` when it was called.
-    pub refresh_count: Option<i64>,
+    pub(crate) refresh_count: Option<i64>,
     /// [`credentials_digest`] of the token and cookies it was called with:
     /// a row whose credentials changed since (a new login) is not written.
-    pub credentials: String,
+    pub(crate) credentials: String,
     #[serde(serialize_with = "expose_opt")]
-    pub aimharder_token: Option<SecretString>,
-    pub fingerprint: Option<String>,
-    pub aimharder_cookies: Option<serde_json::Value>,
+    pub(crate) aimharder_token: Option<SecretString>,
+    pub(crate) fingerprint: Option<String>,
+    pub(crate) aimharder_cookies: Option<serde_json::Value>,
 }
 
 /// A failure to record: when AimHarder answered (the runner's clock), why,
 /// and whether it turns auto refresh off.
 #[derive(Serialize, Deserialize, Clone)]
-pub struct Failure {
-    pub at: String,
-    pub error: String,
-    pub expired: bool,
+pub(crate) struct Failure {
+    pub(crate) at: String,
+    pub(crate) error: String,
+    pub(crate) expired: bool,
 }
 
 impl Entry {
