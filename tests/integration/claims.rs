@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use aimharder_testkit::aimharder::{rotated, FakeAimHarder, Reply};
+use aimharder_testkit::aimharder::{rotated, Reply};
 use aimharder_testkit::seed::{self, row, Seed};
 use aimharder_testkit::stack::TestDb;
-use aimharder_testkit::start::stack;
+use aimharder_testkit::start::{stack, stack_with_latency};
 
 use crate::BIN;
 
@@ -44,9 +44,7 @@ async fn force_calls_each_session_once_however_many_pages() {
 
 #[tokio::test]
 async fn two_runners_at_once_call_each_session_once() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(5)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(5)).await;
     seed::due_in_bulk(&db, 320, "bulk");
     // token-update: every call rotates the token, so a second call for a
     // session would be made with a dead token, and a result dropped would

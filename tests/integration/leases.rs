@@ -8,13 +8,9 @@ use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
 use aimharder_testkit::seed::{self, Seed};
 use aimharder_testkit::stack::TestDb;
 
-use crate::BIN;
+use aimharder_testkit::start::stack_with_latency;
 
-async fn stack_with_latency(latency: Duration) -> (TestDb, FakeAimHarder) {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    (db, FakeAimHarder::with_latency(latency).await)
-}
+use crate::BIN;
 
 /// At the moment AimHarder answers a call, whether the session's claim is
 /// live (its lease not over) and held by exactly one run: recorded in

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
+use aimharder_testkit::aimharder::Reply;
 use aimharder_testkit::recorder::Recorder;
 use aimharder_testkit::seed::Seed;
-use aimharder_testkit::stack::TestDb;
-use aimharder_testkit::start::stack;
+use aimharder_testkit::start::{stack, stack_with_latency};
 
 use crate::BIN;
 
@@ -189,9 +188,7 @@ fn series_of(file: &std::path::Path, command: &str) -> Vec<String> {
 /// sessions left (exit 75). It failed nothing, so it is a success.
 #[tokio::test]
 async fn a_run_its_deadline_stopped_updates_the_last_success() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(400)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(400)).await;
     for i in 0..30 {
         Seed::new(&format!("d{i}@example.com"), &format!("{i}|1|d"))
             .refreshed("now() - interval '7 hours'")

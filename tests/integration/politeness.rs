@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
+use aimharder_testkit::aimharder::Reply;
 use aimharder_testkit::forward_proxy::ForwardProxy;
 use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::stack::TestDb;
-use aimharder_testkit::start::stack;
+use aimharder_testkit::start::{stack, stack_with_latency};
 
 use crate::BIN;
 
@@ -131,9 +131,7 @@ async fn scattered_refusals_never_trip_the_breaker() {
 
 #[tokio::test]
 async fn a_retry_after_pauses_the_whole_run() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(200)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(200)).await;
     let ids = seed(&db, 24, "pause");
     aim.script("3|1|pause", vec![Reply::RetryAfter(429, 2), Reply::ok()]);
     let done = BIN

@@ -12,7 +12,7 @@ use aimharder_testkit::proxy::{Fault, FaultProxy};
 use aimharder_testkit::run::Running;
 use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::stack::TestDb;
-use aimharder_testkit::start::stack;
+use aimharder_testkit::start::{stack, stack_with_latency};
 
 use crate::BIN;
 
@@ -41,9 +41,7 @@ fn ids_of(doc: &Value) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn concurrency_never_exceeds_the_bound_and_reaches_it() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(100)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(100)).await;
     seed_due(&db, 24, "c");
     let done = BIN
         .run(&db, &aim)
@@ -187,9 +185,7 @@ fn assert_whole(db: &TestDb, ids: &[String]) -> usize {
 
 #[tokio::test]
 async fn the_deadline_stops_new_work_records_in_flight_and_exits_75() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(400)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(400)).await;
     let ids = seed_due(&db, 30, "d");
     let done = BIN
         .run(&db, &aim)
@@ -244,9 +240,7 @@ fn spawn_refresh_all(db: &TestDb, aim: &FakeAimHarder, extra: &[&str]) -> Runnin
 }
 
 async fn signal_mid_run(signal: i32, name: &str) {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(500)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(500)).await;
     let ids = seed_due(&db, 20, "sig");
     let running = spawn_refresh_all(&db, &aim, &[]);
     aim.wait_for_requests(2).await;
@@ -275,9 +269,7 @@ async fn sigint_finishes_in_flight_and_exits_75() {
 /// still one whole JSON document.
 #[tokio::test]
 async fn a_second_signal_ends_the_run_at_once() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_secs(3600)).await;
+    let (db, aim) = stack_with_latency(Duration::from_secs(3600)).await;
     let ids = seed_due(&db, 6, "hang");
     let running = spawn_refresh_all(&db, &aim, &["--request-timeout", "300s"]);
     aim.wait_for_requests(2).await;
@@ -314,9 +306,7 @@ async fn a_second_signal_ends_the_run_at_once() {
 
 #[tokio::test]
 async fn an_unrecorded_result_wins_over_the_deadline() {
-    let db = aimharder_testkit::stack::TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(300)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(300)).await;
     let proxy = FaultProxy::start(&db.rest_url()).await;
     // Plain 500s are not retried: each write fails at once.
     proxy.fail("rpc/refresh_write", 0, usize::MAX, Fault::Status(500));

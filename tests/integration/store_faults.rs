@@ -9,7 +9,7 @@ use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
 use aimharder_testkit::proxy::{Fault, FaultProxy};
 use aimharder_testkit::seed::{self, row, Seed};
 use aimharder_testkit::stack::TestDb;
-use aimharder_testkit::start::stack;
+use aimharder_testkit::start::{stack, stack_with_latency};
 
 use crate::BIN;
 
@@ -231,9 +231,7 @@ async fn a_rotated_token_supabase_refuses_even_alone_goes_to_the_journal() {
 
 #[tokio::test]
 async fn two_runners_and_a_third_writer_lose_no_increment() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(20)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(20)).await;
     let ids: Vec<String> = (0..40)
         .map(|i| {
             Seed::new(&format!("r{i}@example.com"), &format!("{i}|1|race"))

@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aimharder_testkit::aimharder::{rotated, FakeAimHarder};
+use aimharder_testkit::aimharder::rotated;
 use aimharder_testkit::proxy::{Fault, FaultProxy};
 use aimharder_testkit::seed;
 use aimharder_testkit::stack::TestDb;
-use aimharder_testkit::start::gateway_stack;
+use aimharder_testkit::start::{gateway_stack, stack_with_latency};
 
 use crate::BIN;
 
@@ -102,9 +102,7 @@ async fn results_are_written_in_batches_with_few_requests() {
 
 #[tokio::test]
 async fn a_write_outage_stops_the_calls_and_the_next_run_stores_every_rotated_token() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(5)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(5)).await;
     let proxy = FaultProxy::start(&db.rest_url()).await;
     let n = 600;
     seed::due_in_bulk(&db, n, "out");
