@@ -4,24 +4,15 @@
 
 use std::time::Duration;
 
-use aimharder_testkit::aimharder::{rotated, FakeAimHarder, Reply};
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::aimharder::{rotated, Reply};
+use aimharder_testkit::seed::{self, row, Seed};
 use aimharder_testkit::stack::TestDb;
-use aimharder_testkit::start::stack;
+use aimharder_testkit::start::{stack, stack_with_latency};
 
 use crate::BIN;
 
 const NEW_COOKIES: &str =
     r#"[{"name":"PHPSESSID","value":"php-fresh"},{"name":"amhrdrauth","value":"auth-fresh"}]"#;
-
-/// `n` due sessions in one statement; returns nothing (tests count rows).
-fn seed_bulk(db: &TestDb, n: usize) {
-    db.sql(&format!(
-        "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, created_at, last_refresh_date, refresh_count) \
-         SELECT 'u' || g || '@example.com', g || '|1|bulk', '[]', now() - interval '30 days', \
-                now() - interval '7 hours' - (g || ' seconds')::interval, 0 FROM generate_series(1, {n}) g"
-    ));
-}
 
 /// The web app storing a new login for `id` (what the member logging in
 /// again does), as SQL run from inside the simulated AimHarder's answer.
@@ -35,21 +26,14 @@ fn login_hook(db: &TestDb, id: &str) -> aimharder_testkit::aimharder::Hook {
 #[tokio::test]
 async fn force_calls_each_session_once_however_many_pages() {
     let (db, aim) = stack().await;
-    seed_bulk(&db, 1_100);
+    seed::due_in_bulk(&db, 1_100, "bulk");
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-all",
-            "--force",
-            "--rate",
-            "0",
-            "--json",
-            "--concurrency",
-            "16",
-        ])
+        .refresh_all_json()
+        .args(&["--force", "--concurrency", "16"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 1_100);
     assert_eq!(aim.seen().len(), 1_100, "one call per session");
     assert_eq!(
@@ -60,31 +44,18 @@ async fn force_calls_each_session_once_however_many_pages() {
 
 #[tokio::test]
 async fn two_runners_at_once_call_each_session_once() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(5)).await;
-    seed_bulk(&db, 320);
+    let (db, aim) = stack_with_latency(Duration::from_millis(5)).await;
+    seed::due_in_bulk(&db, 320, "bulk");
     // token-update: every call rotates the token, so a second call for a
     // session would be made with a dead token, and a result dropped would
     // leave a dead token stored; the simulated AimHarder tells both.
     let run = || {
         BIN.run(&db, &aim)
             .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
-            .args(&[
-                "refresh-all",
-                "--older-than",
-                "6h",
-                "--rate",
-                "0",
-                "--json",
-                "--concurrency",
-                "8",
-            ])
-            .output()
+            .refresh_all_json()
+            .args(&["--older-than", "6h", "--concurrency", "8"])
     };
-    let (a, b) = tokio::join!(run(), run());
-    assert_eq!(a.code, 0, "{}", a.stderr);
-    assert_eq!(b.code, 0, "{}", b.stderr);
+    let (a, b) = tokio::join!(run().succeeds().output(), run().succeeds().output());
     let refreshed =
         a.json()["refreshed"].as_u64().unwrap() + b.json()["refreshed"].as_u64().unwrap();
     let not_refreshed: Vec<serde_json::Value> = [&a, &b]
@@ -133,10 +104,10 @@ async fn a_new_login_during_the_call_wins_over_its_result() {
     );
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--rate", "0", "--json"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     let s = done.session(&id);
     assert_eq!(s["outcome"], "skipped", "{s}");
     assert!(
@@ -165,10 +136,10 @@ async fn an_expired_answer_for_the_old_token_never_disables_a_new_login() {
     );
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--rate", "0", "--json"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.session(&id)["outcome"], "skipped");
     let r = row(&db, &id);
     assert_eq!(r["auto_refresh_enabled"], true, "{r}");
@@ -187,10 +158,11 @@ async fn oldest_first_by_one_key() {
         .insert(&db);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--rate", "0", "--json", "--limit", "1"])
+        .refresh_all_json()
+        .args(&["--limit", "1"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 1);
     assert_eq!(
         aim.calls_for("1|1|old"),
@@ -215,10 +187,10 @@ async fn rows_with_no_date_at_all_are_refreshed_once() {
     let dated = Seed::new("d@example.com", "7|1|dated").insert(&db);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--rate", "0", "--json"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 4);
     for id in undated.iter().chain([&dated]) {
         assert_eq!(row(&db, id)["refresh_count"], 4, "{id}");
@@ -238,18 +210,18 @@ async fn a_session_another_run_holds_is_not_called() {
     let before = row(&db, &id);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-one", "--id", &id, "--json"])
+        .refresh_one_json(&id)
+        .exits(75)
         .output()
         .await;
     // Not refreshed, still to be: `refresh-one && book` can tell.
-    assert_eq!(done.code, 75, "{}", done.stderr);
     assert_eq!(done.json()["outcome"], "skipped");
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--rate", "0", "--json"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 0);
     assert!(aim.seen().is_empty(), "nobody called AimHarder for it");
 
@@ -258,11 +230,7 @@ async fn a_session_another_run_holds_is_not_called() {
     db.sql(&format!(
         "UPDATE refresh_claims SET lease_until = now() - interval '1 second' WHERE session_id = '{id}'"
     ));
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["refresh-one", "--id", &id, "--json"])
-        .output()
-        .await;
+    let done = BIN.run(&db, &aim).refresh_one_json(&id).output().await;
     assert_eq!(done.json()["outcome"], "refreshed", "{}", done.stderr);
     assert_eq!(
         db.sql(&format!(

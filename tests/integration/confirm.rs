@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use aimharder_testkit::aimharder::{Reply, TOKEN_UPDATE, WHOAMI};
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::start::stack;
 
 use crate::BIN;
@@ -36,10 +36,11 @@ async fn a_logout_answered_while_whoami_says_alive_keeps_the_session_enabled() {
         let done = BIN
             .run(&db, &aim)
             .env("AIMHARDER_REFRESH_ENDPOINT", endpoint)
-            .args(&["refresh-all", "--force", "--rate", "0", "--json"])
+            .refresh_all_json()
+            .args(&["--force"])
+            .exits(1)
             .output()
             .await;
-        assert_eq!(done.code, 1, "{endpoint}: {}", done.stderr);
         let s = done.session(&alive);
         assert_eq!(s["outcome"], "failed", "{endpoint}: {s}");
         let error = s["error"].as_str().unwrap();
@@ -80,10 +81,10 @@ async fn a_logout_whoami_cannot_confirm_leaves_the_session_enabled() {
     aim.script("s-a", vec![Reply::Status(503)]);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--rate", "0", "--json"])
+        .refresh_all_json()
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     let s = done.session(&id);
     assert_eq!(s["outcome"], "failed", "{s}");
     assert!(
@@ -112,10 +113,11 @@ async fn twenty_logouts_of_live_sessions_in_a_row_trip_the_breaker_with_nothing_
         .run(&db, &aim)
         .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
         .env("AIMHARDER_MAX_CONSECUTIVE_FAILURES", "20")
-        .args(&["refresh-all", "--rate", "0", "--concurrency", "2", "--json"])
+        .refresh_all_json()
+        .args(&["--concurrency", "2"])
+        .exits(69)
         .output()
         .await;
-    assert_eq!(done.code, 69, "{}", done.stderr);
     let line = done
         .stderr
         .lines()
@@ -156,17 +158,11 @@ async fn a_logout_after_an_attempt_that_may_have_rotated_the_token_is_not_proof(
     let done = BIN
         .run(&db, &aim)
         .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
-        .args(&[
-            "refresh-all",
-            "--rate",
-            "0",
-            "--request-timeout",
-            "1s",
-            "--json",
-        ])
+        .refresh_all_json()
+        .args(&["--request-timeout", "1s"])
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     assert_eq!(
         aim.stale_token_calls(),
         1,

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use aimharder_testkit::aimharder::{Reply, WHOAMI};
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::start::stack;
 
 use crate::BIN;
@@ -41,10 +41,10 @@ async fn a_gym_subdomain_phpsessid_is_neither_sent_to_the_root_host_nor_changed_
 
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-one", "--id", &id, "--json"])
+        .refresh_one_json(&id)
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["cookies_changed"], true, "{}", done.stdout);
 
     let seen = aim.seen();
@@ -69,12 +69,11 @@ async fn a_gym_subdomain_phpsessid_is_neither_sent_to_the_root_host_nor_changed_
     );
 
     // whoami's URL is matched too: the rotated root cookie, not the gym's.
-    let probed = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .args(&["probe", "--id", &id])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(probed.code, 0, "{}", probed.stderr);
     let whoami = aim.seen().pop().unwrap();
     assert_eq!(whoami.path, WHOAMI);
     assert_eq!(
@@ -94,13 +93,12 @@ async fn a_set_cookie_for_a_host_without_its_cookie_is_added_for_that_host() {
         "2|1|added",
         vec![Reply::with_cookies(&["PHPSESSID=root-1; Path=/"])],
     );
-    let done = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
-        .args(&["refresh-one", "--id", &id])
+        .refresh_one(&id)
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}{}", done.stdout, done.stderr);
     assert_eq!(
         aim.seen()[0].cookie,
         None,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aimharder_testkit::aimharder::Reply;
-use aimharder_testkit::run::Seed;
+use aimharder_testkit::seed::Seed;
 use aimharder_testkit::start::stack;
 
 use crate::BIN;
@@ -184,10 +184,10 @@ async fn an_indexed_job_pod_takes_its_shard_from_its_index() {
         .run(&db, &aim)
         .env("AIMHARDER_SHARD", "job/2")
         .env("JOB_COMPLETION_INDEX", "1")
-        .args(&["refresh-all", "--rate", "0", "--json"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     let mut second: Vec<String> = ids
         .into_iter()
         .filter(|id| aimharder_refresh::internals::shard_of(id, 2) == 2)
@@ -198,10 +198,10 @@ async fn an_indexed_job_pod_takes_its_shard_from_its_index() {
     let outside = BIN
         .run(&db, &aim)
         .env("AIMHARDER_SHARD", "job/2")
-        .args(&["refresh-all", "--rate", "0"])
+        .refresh_all()
+        .exits(78)
         .output()
         .await;
-    assert_eq!(outside.code, 78, "{}", outside.stderr);
     assert!(
         outside.stderr.contains("JOB_COMPLETION_INDEX"),
         "{}",
@@ -257,13 +257,12 @@ async fn the_rules_and_the_dashboard_read_metrics_the_tool_writes() {
         // The schedule at the default pace, whose capacity the rules read.
         (&["status"][..], 0),
     ] {
-        let done = BIN
-            .run(&db, &aim)
+        BIN.run(&db, &aim)
             .env("AIMHARDER_METRICS_FILE", file.to_str().unwrap())
             .args(args)
+            .exits(code)
             .output()
             .await;
-        assert_eq!(done.code, code, "{}", done.stderr);
     }
     let metrics = read(&file);
     let out = Command::new(&promtool)

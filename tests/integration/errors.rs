@@ -1,7 +1,7 @@
 //! Bad input gets one clear line, the right exit code, and loses nothing.
 
 use aimharder_testkit::aimharder::FakeAimHarder;
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::stack::TestDb;
 use aimharder_testkit::start::stack;
 
@@ -25,9 +25,9 @@ async fn missing_settings_exit_78_naming_the_setting() {
         .run(&db, &aim)
         .without_env("SUPABASE_SERVICE_ROLE_KEY")
         .arg("status")
+        .exits(78)
         .output()
         .await;
-    assert_eq!(done.code, 78, "{}", done.stderr);
     // The secret key is what a project has today; the legacy name still works.
     assert!(one_line(&done.stderr).contains("SUPABASE_SECRET_KEY"));
 
@@ -35,9 +35,9 @@ async fn missing_settings_exit_78_naming_the_setting() {
         .run(&db, &aim)
         .without_env("SUPABASE_REST_URL")
         .arg("status")
+        .exits(78)
         .output()
         .await;
-    assert_eq!(done.code, 78);
     assert!(one_line(&done.stderr).contains("SUPABASE_URL"));
 
     let done = BIN
@@ -45,9 +45,9 @@ async fn missing_settings_exit_78_naming_the_setting() {
         .without_env("SUPABASE_SERVICE_ROLE_KEY")
         .env("SUPABASE_SERVICE_ROLE_KEY_FILE", "/nonexistent/key")
         .arg("status")
+        .exits(78)
         .output()
         .await;
-    assert_eq!(done.code, 78);
     assert!(one_line(&done.stderr).contains("SUPABASE_SERVICE_ROLE_KEY_FILE"));
 }
 
@@ -60,10 +60,10 @@ async fn the_key_can_come_from_a_file_or_a_dotenv() {
     std::fs::write(&key_file, format!("{}\n", db.service_key())).unwrap();
     let done = run
         .env("SUPABASE_SERVICE_ROLE_KEY_FILE", key_file.to_str().unwrap())
-        .args(&["status", "--json"])
+        .status_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["total"], 1);
 
     let run = BIN.bare();
@@ -76,8 +76,7 @@ async fn the_key_can_come_from_a_file_or_a_dotenv() {
         ),
     )
     .unwrap();
-    let done = run.args(&["status", "--json"]).output().await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
+    let done = run.status_json().succeeds().output().await;
     assert_eq!(done.json()["total"], 1);
 }
 
@@ -85,8 +84,12 @@ async fn the_key_can_come_from_a_file_or_a_dotenv() {
 async fn a_missing_table_or_column_exits_78_naming_the_migration() {
     let db = TestDb::new().await;
     let aim = FakeAimHarder::start().await;
-    let done = BIN.run(&db, &aim).arg("refresh-all").output().await;
-    assert_eq!(done.code, 78, "{} {}", done.stderr, done.stdout);
+    let done = BIN
+        .run(&db, &aim)
+        .arg("refresh-all")
+        .exits(78)
+        .output()
+        .await;
     let line = one_line(&done.stderr);
     assert!(line.contains(MIGRATION), "{line}");
     assert!(line.contains("last_refresh_date"), "{line}");
@@ -95,9 +98,9 @@ async fn a_missing_table_or_column_exits_78_naming_the_migration() {
     let done = BIN
         .run(&db, &aim)
         .args(&["status", "--table", "no_such_table"])
+        .exits(78)
         .output()
         .await;
-    assert_eq!(done.code, 78, "{}", done.stderr);
     assert!(one_line(&done.stderr).contains("no_such_table"));
     assert!(aim.seen().is_empty());
 }
@@ -108,12 +111,7 @@ async fn the_fingerprint_column_is_optional() {
     db.sql("ALTER TABLE auth_sessions DROP COLUMN fingerprint");
     db.restart_rest();
     let id = Seed::new("a@example.com", "1|1|nofp").insert_without_fingerprint(&db);
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["refresh-all", "--rate", "0"])
-        .output()
-        .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
+    BIN.run(&db, &aim).refresh_all().succeeds().output().await;
     assert_eq!(row(&db, &id)["refresh_count"], 4);
     assert_eq!(aim.seen()[0].fingerprint, crate::refresh_all::DEFAULT_FP);
 }
@@ -126,9 +124,9 @@ async fn a_refused_key_exits_77_and_an_anon_key_is_refused_before_any_request() 
         .run(&db, &aim)
         .env("SUPABASE_SERVICE_ROLE_KEY", db.wrong_key())
         .arg("status")
+        .exits(77)
         .output()
         .await;
-    assert_eq!(done.code, 77, "{}", done.stderr);
     assert!(one_line(&done.stderr).contains("service-role key"));
     assert!(!done.stderr.contains(db.wrong_key()));
 
@@ -139,9 +137,9 @@ async fn a_refused_key_exits_77_and_an_anon_key_is_refused_before_any_request() 
         .env("SUPABASE_REST_URL", "http://127.0.0.1:9/never-asked")
         .env("SUPABASE_SERVICE_ROLE_KEY", db.anon_key())
         .args(&["refresh-all", "--json"])
+        .exits(78)
         .output()
         .await;
-    assert_eq!(done.code, 78, "{}", done.stderr);
     assert_eq!(done.stdout, "");
     assert!(
         one_line(&done.stderr).contains("secret key"),
@@ -156,32 +154,30 @@ async fn an_unreachable_supabase_exits_69_without_calling_aimharder() {
     let (mut db, aim) = stack().await;
     Seed::new("a@example.com", "1|1|x").insert(&db);
     db.stop_rest();
-    let done = BIN.run(&db, &aim).arg("refresh-all").output().await;
-    assert_eq!(done.code, 69, "{}", done.stderr);
+    let done = BIN
+        .run(&db, &aim)
+        .arg("refresh-all")
+        .exits(69)
+        .output()
+        .await;
     assert!(one_line(&done.stderr).contains("unreachable"));
     assert!(aim.seen().is_empty());
 }
 
 #[tokio::test]
 async fn bad_flags_exit_64() {
-    let done = BIN
-        .bare()
+    BIN.bare()
         .args(&["refresh-all", "--concurrency", "0"])
+        .exits(64)
         .output()
         .await;
-    assert_eq!(done.code, 64, "{}", done.stderr);
-    let done = BIN
-        .bare()
-        .args(&["refresh-one", "--id", "42"])
-        .output()
-        .await;
-    assert_eq!(done.code, 64, "{}", done.stderr);
+    BIN.bare().refresh_one("42").exits(64).output().await;
     let done = BIN
         .bare()
         .args(&["refresh-all", "--older-than", "soon"])
+        .exits(64)
         .output()
         .await;
-    assert_eq!(done.code, 64, "{}", done.stderr);
     assert!(done.stderr.contains("30m"), "{}", done.stderr);
 }
 
@@ -195,9 +191,9 @@ async fn a_bad_setting_stops_the_run_before_any_request_or_output() {
     let done = BIN
         .run(&db, &aim)
         .args(&["refresh-all", "--json", "--request-timeout", "0s"])
+        .exits(64)
         .output()
         .await;
-    assert_eq!(done.code, 64, "{}", done.stderr);
     assert_eq!(done.stdout, "", "nothing on stdout, not half a document");
     assert!(one_line(&done.stderr).contains("--request-timeout"));
     assert!(aim.seen().is_empty());
@@ -210,9 +206,9 @@ async fn a_bad_setting_stops_the_run_before_any_request_or_output() {
         .env("SUPABASE_REST_URL", "http://127.0.0.1:9/never-asked")
         .env("AIMHARDER_HEALTHCHECK_URL", "not a url")
         .args(&["refresh-all", "--json"])
+        .exits(78)
         .output()
         .await;
-    assert_eq!(done.code, 78, "{}", done.stderr);
     assert_eq!(done.stdout, "");
     assert!(one_line(&done.stderr).contains("AIMHARDER_HEALTHCHECK_URL"));
 }
@@ -227,10 +223,10 @@ async fn a_row_with_bad_stored_data_fails_alone() {
     let empty = Seed::new("c@example.com", "").insert(&db);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     assert_eq!(done.session(&good)["outcome"], "refreshed");
     for (id, words) in [(&crlf, "PHPSESSID"), (&empty, "token is empty")] {
         assert_eq!(done.session(id)["outcome"], "failed");

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use aimharder_testkit::aimharder::Reply;
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::start::stack;
 
 use crate::BIN;
@@ -127,19 +127,11 @@ async fn every_aimharder_fault_has_its_outcome_and_spares_the_others() {
 
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-all",
-            "--json",
-            "--rate",
-            "0",
-            "--concurrency",
-            "16",
-            "--request-timeout",
-            "1s",
-        ])
+        .refresh_all_json()
+        .args(&["--concurrency", "16", "--request-timeout", "1s"])
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     assert_eq!(done.session(&good)["outcome"], "refreshed");
     assert_eq!(row(&db, &good)["refresh_count"], 4);
     for (c, id) in cases.iter().zip(&ids) {
@@ -175,10 +167,10 @@ async fn retry_after_is_honoured() {
     aim.script("1|1|429", vec![Reply::RetryAfter(429, 2), Reply::ok()]);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-one", "--id", &id, "--json"])
+        .refresh_one_json(&id)
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["attempts"], 2);
     let t = aim.arrival_times();
     assert!(
@@ -199,10 +191,10 @@ async fn a_logout_answer_means_expired() {
     aim.script("1|1|dead", vec![Reply::Logout]);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--rate", "0", "--json"])
+        .refresh_all_json()
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     let s = done.session(&dead);
     assert_eq!(s["outcome"], "expired", "{s}");
     assert_eq!(s["attempts"], 1);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use aimharder_testkit::aimharder::{rotated, Reply};
 use aimharder_testkit::gateway::Gateway;
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::stack::TestDb;
 use aimharder_testkit::start::gateway_stack;
 
@@ -54,9 +54,9 @@ async fn a_rotated_token_reaches_the_row_after_a_write_outage() {
     };
 
     let lost = run(&["refresh-all", "--json", "--rate", "0", "--concurrency", "1"])
+        .exits(69)
         .output()
         .await;
-    assert_eq!(lost.code, 69, "{}", lost.stderr);
     for id in [&kept, &relogged] {
         let s = lost.session(id);
         assert_eq!(s["outcome"], "unrecorded", "{s}");
@@ -100,9 +100,9 @@ async fn a_rotated_token_reaches_the_row_after_a_write_outage() {
 
     // Any run that calls AimHarder writes the journal first; a probe too.
     let probe = run(&["probe", "--all", "--rate", "0", "--json"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(probe.code, 0, "{}", probe.stderr);
     assert!(probe.stderr.contains("written=1"), "{}", probe.stderr);
     let r = row(&db, &kept);
     assert_eq!(r["aimharder_token"], rotated(kept_token).as_str());
@@ -127,9 +127,9 @@ async fn a_rotated_token_reaches_the_row_after_a_write_outage() {
 
     // The next refresh finds the kept session refreshed; the other one due.
     let next = run(&["refresh-all", "--json", "--rate", "0"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(next.code, 0, "{}", next.stderr);
     assert_eq!(next.json()["selected"], 1, "{}", next.stdout);
     assert_eq!(next.session(&relogged)["outcome"], "refreshed");
     assert_eq!(
@@ -149,10 +149,10 @@ async fn no_folder_for_the_journal_is_said_and_the_run_goes_on() {
     let done = BIN
         .run(&db, &aim)
         .without_env("HOME")
-        .args(&["refresh-all", "--rate", "0", "--json"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.session(&id)["outcome"], "refreshed");
     assert!(
         done.stderr.contains("no folder for the journal")
@@ -164,9 +164,9 @@ async fn no_folder_for_the_journal_is_said_and_the_run_goes_on() {
         .run(&db, &aim)
         .without_env("HOME")
         .args(&["status"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(status.code, 0, "{}", status.stderr);
     assert!(
         !status.stderr.contains("journal"),
         "status keeps no journal: {}",
@@ -260,10 +260,11 @@ async fn a_replay_of_two_journaled_results_for_one_session_stores_the_newer_toke
     let done = BIN
         .via_gateway(&gw, &aim)
         .env("AIMHARDER_STATE_DIR", state.to_str().unwrap())
-        .args(&["refresh-all", "--json", "--rate", "0", "--older-than", "1d"])
+        .refresh_all_json()
+        .args(&["--older-than", "1d"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert!(
         done.stderr.contains("written=2") && done.stderr.contains("superseded=2"),
         "{}",
@@ -315,10 +316,10 @@ async fn a_state_folder_of_another_user_stops_the_run() {
         .env("SUPABASE_SECRET_KEY", "sb_secret_0123456789abcdef")
         .env("AIMHARDER_BASE_URL", "http://127.0.0.1:9")
         .env("AIMHARDER_STATE_DIR", theirs.to_str().unwrap())
-        .args(&["refresh-all", "--rate", "0"])
+        .refresh_all()
+        .exits(78)
         .output()
         .await;
-    assert_eq!(done.code, 78, "{}", done.stderr);
     assert!(
         done.stderr.contains(&format!(
             "the state folder {} belongs to another user",

@@ -5,16 +5,12 @@
 use std::time::Duration;
 
 use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
-use aimharder_testkit::run::Seed;
+use aimharder_testkit::seed::{self, Seed};
 use aimharder_testkit::stack::TestDb;
 
-use crate::BIN;
+use aimharder_testkit::start::stack_with_latency;
 
-async fn stack_with_latency(latency: Duration) -> (TestDb, FakeAimHarder) {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    (db, FakeAimHarder::with_latency(latency).await)
-}
+use crate::BIN;
 
 /// At the moment AimHarder answers a call, whether the session's claim is
 /// live (its lease not over) and held by exactly one run: recorded in
@@ -55,9 +51,9 @@ async fn a_slow_run_never_calls_a_session_whose_lease_lapsed() {
             "--claim-lease",
             "2s",
         ])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 6, "{}", done.stdout);
     let checks = db.query_json("SELECT session_id::text AS id, live FROM lease_checks");
     let checks = checks.as_array().unwrap();
@@ -83,7 +79,9 @@ async fn a_call_that_runs_longer_than_the_lease_keeps_its_claim() {
     );
     let mut run = tokio::spawn(
         BIN.run(&db, &aim)
-            .args(&["refresh-one", "--id", &id, "--json", "--claim-lease", "2s"])
+            .refresh_one_json(&id)
+            .args(&["--claim-lease", "2s"])
+            .succeeds()
             .output(),
     );
     aim.wait_for_requests(1).await;
@@ -111,7 +109,6 @@ async fn a_call_that_runs_longer_than_the_lease_keeps_its_claim() {
             }
         }
     };
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["outcome"], "refreshed", "{}", done.stdout);
     assert!(looks.len() >= 10, "the call ran for seconds: {looks:?}");
     assert!(
@@ -134,13 +131,7 @@ async fn a_call_that_runs_longer_than_the_lease_keeps_its_claim() {
 #[tokio::test]
 async fn a_killed_runner_strands_few_sessions_and_only_for_its_lease() {
     let (db, aim) = stack_with_latency(Duration::from_millis(300)).await;
-    db.sql(
-        "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, created_at, \
-         last_refresh_date, refresh_count) \
-         SELECT 'k' || g || '@example.com', g || '|1|killed', '[]', now() - interval '30 days', \
-                now() - interval '7 hours' - (g || ' seconds')::interval, 0 \
-         FROM generate_series(1, 200) g",
-    );
+    seed::due_in_bulk(&db, 200, "killed");
     let child = tokio::process::Command::new(BIN.path())
         .args([
             "refresh-all",
@@ -183,17 +174,11 @@ async fn a_killed_runner_strands_few_sessions_and_only_for_its_lease() {
     let calls_before = aim.seen().len();
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-all",
-            "--json",
-            "--rate",
-            "0",
-            "--concurrency",
-            "32",
-        ])
+        .refresh_all_json()
+        .args(&["--concurrency", "32"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(
         db.sql("SELECT count(*) FROM auth_sessions WHERE refresh_count = 0"),
         "0",

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
+use aimharder_testkit::aimharder::Reply;
 use aimharder_testkit::recorder::Recorder;
-use aimharder_testkit::run::Seed;
-use aimharder_testkit::stack::TestDb;
-use aimharder_testkit::start::stack;
+use aimharder_testkit::seed::Seed;
+use aimharder_testkit::start::{stack, stack_with_latency};
 
 use crate::BIN;
 
@@ -23,10 +22,10 @@ async fn under_github_actions_secrets_are_masked_failures_annotated_and_summaris
     std::fs::write(&summary_path, "earlier step\n").unwrap();
     let done = run
         .env("GITHUB_STEP_SUMMARY", &summary_file)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     let first = done.stderr.lines().next().unwrap_or_default();
     assert_eq!(
         first,
@@ -77,13 +76,12 @@ async fn healthcheck_is_pinged_at_start_and_end_with_one_run_id() {
     Seed::new("a@example.com", "1|1|a").insert(&db);
     aim.script("1|1|a", vec![Reply::LoginPage]);
     let hc = Recorder::start().await;
-    let done = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .env("AIMHARDER_HEALTHCHECK_URL", &hc.url())
-        .args(&["refresh-all", "--rate", "0"])
+        .refresh_all()
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     let pings = hc.requests();
     assert_eq!(pings.len(), 2, "{pings:?}");
     assert_eq!(pings[0].method, "GET");
@@ -104,26 +102,21 @@ async fn a_failed_ping_is_only_a_warning() {
     Seed::new("a@example.com", "1|1|a").insert(&db);
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-all",
-            "--rate",
-            "0",
-            "--healthcheck-url",
-            "http://127.0.0.1:9/ping",
-        ])
+        .refresh_all()
+        .args(&["--healthcheck-url", "http://127.0.0.1:9/ping"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert!(done.stderr.contains("healthcheck"), "{}", done.stderr);
 
     // An unset CI secret arrives empty: that is "no healthcheck", not an error.
-    let done = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .env("AIMHARDER_HEALTHCHECK_URL", "")
-        .args(&["refresh-all", "--rate", "0", "--force"])
+        .refresh_all()
+        .args(&["--force"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
 }
 
 #[tokio::test]
@@ -138,10 +131,10 @@ async fn the_metrics_file_carries_the_run_in_prometheus_format() {
     let path = folder.join("aimharder.prom");
     let done = run
         .env("AIMHARDER_METRICS_FILE", path.to_str().unwrap())
-        .args(&["refresh-all", "--rate", "0"])
+        .refresh_all()
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     let text = std::fs::read_to_string(done.dir.path().join("textfile/aimharder.prom")).unwrap();
     let value = |metric: &str| -> f64 {
         text.lines()
@@ -195,9 +188,7 @@ fn series_of(file: &std::path::Path, command: &str) -> Vec<String> {
 /// sessions left (exit 75). It failed nothing, so it is a success.
 #[tokio::test]
 async fn a_run_its_deadline_stopped_updates_the_last_success() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(400)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(400)).await;
     for i in 0..30 {
         Seed::new(&format!("d{i}@example.com"), &format!("{i}|1|d"))
             .refreshed("now() - interval '7 hours'")
@@ -211,18 +202,11 @@ async fn a_run_its_deadline_stopped_updates_the_last_success() {
         .as_secs();
     let done = run
         .env("AIMHARDER_METRICS_FILE", path.to_str().unwrap())
-        .args(&[
-            "refresh-all",
-            "--rate",
-            "0",
-            "--concurrency",
-            "2",
-            "--max-duration",
-            "1s",
-        ])
+        .refresh_all()
+        .args(&["--concurrency", "2", "--max-duration", "1s"])
+        .exits(75)
         .output()
         .await;
-    assert_eq!(done.code, 75, "{}", done.stderr);
     let series = series_of(&done.dir.path().join("aimharder.prom"), "refresh-all");
     let value = |metric: &str| -> u64 {
         series
@@ -256,22 +240,20 @@ async fn a_refresh_one_after_a_refresh_all_keeps_its_series_and_adds_its_own() {
     aim.script("2|1|b", vec![Reply::Status(403)]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("aimharder.prom");
-    let all = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .env("AIMHARDER_METRICS_FILE", path.to_str().unwrap())
-        .args(&["refresh-all", "--rate", "0"])
+        .refresh_all()
+        .exits(1)
         .output()
         .await;
-    assert_eq!(all.code, 1, "{}", all.stderr);
     let before = series_of(&path, "refresh-all");
     assert!(!before.is_empty());
-    let one = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .env("AIMHARDER_METRICS_FILE", path.to_str().unwrap())
-        .args(&["refresh-one", "--id", &good])
+        .refresh_one(&good)
+        .succeeds()
         .output()
         .await;
-    assert_eq!(one.code, 0, "{}", one.stderr);
     assert_eq!(
         series_of(&path, "refresh-all"),
         before,
@@ -299,15 +281,18 @@ async fn a_refresh_one_after_a_refresh_all_keeps_its_series_and_adds_its_own() {
 #[tokio::test]
 async fn completions_and_man_page_come_from_the_cli_definition() {
     for shell in ["bash", "zsh", "fish"] {
-        let done = BIN.bare().args(&["completions", shell]).output().await;
-        assert_eq!(done.code, 0, "{}", done.stderr);
+        let done = BIN
+            .bare()
+            .args(&["completions", shell])
+            .succeeds()
+            .output()
+            .await;
         assert!(
             done.stdout.contains("refresh-all") && done.stdout.contains("max-duration"),
             "{shell}"
         );
     }
-    let man = BIN.bare().arg("man").output().await;
-    assert_eq!(man.code, 0);
+    let man = BIN.bare().arg("man").succeeds().output().await;
     assert!(
         man.stdout.contains(".TH aimharder-refresh 1"),
         "{}",
@@ -325,8 +310,7 @@ async fn quiet_prints_nothing_on_success_and_only_the_problems_otherwise() {
         &["probe", "-q", "--all"][..],
         &["status", "-q", "--check"][..],
     ] {
-        let done = BIN.run(&db, &aim).args(args).output().await;
-        assert_eq!(done.code, 0, "{args:?}: {}", done.stderr);
+        let done = BIN.run(&db, &aim).args(args).succeeds().output().await;
         assert_eq!(done.stdout, "", "{args:?}");
         assert_eq!(done.stderr, "", "{args:?}");
     }
@@ -335,10 +319,11 @@ async fn quiet_prints_nothing_on_success_and_only_the_problems_otherwise() {
     aim.script("2|1|blocked", vec![Reply::Status(403)]);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "-q", "--rate", "0", "--force"])
+        .refresh_all()
+        .args(&["-q", "--force"])
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     let lines: Vec<&str> = done.stdout.lines().collect();
     assert_eq!(
         lines.len(),
@@ -368,9 +353,9 @@ async fn only_refresh_runs_ping_the_healthcheck_and_status_writes_only_its_sched
             .env("AIMHARDER_HEALTHCHECK_URL", &hc.url())
             .env("AIMHARDER_METRICS_FILE", metrics.to_str().unwrap())
             .args(args)
+            .succeeds()
             .output()
             .await;
-        assert_eq!(done.code, 0, "{args:?}: {}", done.stderr);
         let metrics = done.dir.path().join("metrics.prom");
         if args[0] == "status" {
             // Only the figures of the schedule it checked, as its own.
@@ -403,10 +388,10 @@ async fn only_refresh_runs_ping_the_healthcheck_and_status_writes_only_its_sched
     let done = run
         .env("AIMHARDER_HEALTHCHECK_URL", &hc.url())
         .env("AIMHARDER_METRICS_FILE", metrics.to_str().unwrap())
-        .args(&["refresh-all", "--rate", "0"])
+        .refresh_all()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert!(done.dir.path().join("metrics.prom").exists());
     assert_eq!(hc.requests().len(), 2);
 }

@@ -3,14 +3,16 @@
 
 use std::time::Duration;
 
-use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
+use aimharder_testkit::aimharder::Reply;
 use aimharder_testkit::forward_proxy::ForwardProxy;
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::stack::TestDb;
-use aimharder_testkit::start::stack;
+use aimharder_testkit::start::{stack, stack_with_latency};
 
 use crate::BIN;
 
+/// `n` due sessions, each with cookies of its own session, due in seed
+/// order (the first seeded is the first out, which the pause test counts on).
 fn seed(db: &TestDb, n: usize, tag: &str) -> Vec<String> {
     (0..n)
         .map(|i| {
@@ -33,10 +35,11 @@ async fn a_refused_network_trips_the_breaker_and_leaves_the_rest_untouched() {
         .env("GITHUB_STEP_SUMMARY", summary.path().to_str().unwrap())
         // 12 in a row: more than the 10 annotations, whatever was in flight.
         .env("AIMHARDER_MAX_CONSECUTIVE_FAILURES", "12")
-        .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "4"])
+        .refresh_all_json()
+        .args(&["--concurrency", "4"])
+        .exits(69)
         .output()
         .await;
-    assert_eq!(done.code, 69, "{}", done.stderr);
     let line = done
         .stderr
         .lines()
@@ -85,18 +88,11 @@ async fn a_refused_network_trips_the_breaker_and_leaves_the_rest_untouched() {
     // probe stops the same way.
     let probe = BIN
         .run(&db, &aim)
-        .args(&[
-            "probe",
-            "--all",
-            "--rate",
-            "0",
-            "--json",
-            "--max-consecutive-failures",
-            "5",
-        ])
+        .probe_all_json()
+        .args(&["--max-consecutive-failures", "5"])
+        .exits(69)
         .output()
         .await;
-    assert_eq!(probe.code, 69, "{}", probe.stderr);
     assert!(
         probe
             .stderr
@@ -118,17 +114,11 @@ async fn scattered_refusals_never_trip_the_breaker() {
     }
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-all",
-            "--json",
-            "--rate",
-            "0",
-            "--max-consecutive-failures",
-            "2",
-        ])
+        .refresh_all_json()
+        .args(&["--max-consecutive-failures", "2"])
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     let doc = done.json();
     assert_eq!(
         (&doc["refreshed"], &doc["failed"]),
@@ -141,17 +131,16 @@ async fn scattered_refusals_never_trip_the_breaker() {
 
 #[tokio::test]
 async fn a_retry_after_pauses_the_whole_run() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(200)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(200)).await;
     let ids = seed(&db, 24, "pause");
     aim.script("3|1|pause", vec![Reply::RetryAfter(429, 2), Reply::ok()]);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "4"])
+        .refresh_all_json()
+        .args(&["--concurrency", "4"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], ids.len() as u64);
     let seen = aim.seen();
     let arrivals = aim.arrival_times();
@@ -182,18 +171,18 @@ async fn aimharder_traffic_goes_through_the_proxy_and_supabase_does_not() {
         .run(&db, &aim)
         .env("AIMHARDER_PROXY", &proxy.url(Some("op:s3cret-pass")))
         .env("GITHUB_ACTIONS", "true")
-        .args(&["refresh-all", "--json", "--rate", "0", "-v"])
+        .refresh_all_json()
+        .args(&["-v"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], ids.len() as u64);
-    let probe = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .env("AIMHARDER_PROXY", &proxy.url(None))
-        .args(&["probe", "--all", "--rate", "0"])
+        .probe_all()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(probe.code, 0, "{}", probe.stderr);
     let passed = proxy.passed();
     let aim_authority = aim.url().trim_start_matches("http://").to_string();
     assert_eq!(
@@ -234,9 +223,9 @@ async fn aimharder_traffic_goes_through_the_proxy_and_supabase_does_not() {
         .run(&db, &aim)
         .env("AIMHARDER_PROXY", "ftp://op:s3cret-pass@127.0.0.1:1")
         .args(&["refresh-all"])
+        .exits(78)
         .output()
         .await;
-    assert_eq!(bad.code, 78, "{}", bad.stderr);
     assert!(
         bad.stderr.contains("AIMHARDER_PROXY") && !bad.stderr.contains("s3cret"),
         "{}",
@@ -248,10 +237,10 @@ async fn aimharder_traffic_goes_through_the_proxy_and_supabase_does_not() {
     let socks = BIN
         .run(&db, &aim)
         .env("AIMHARDER_PROXY", "socks5://127.0.0.1:1")
-        .args(&["refresh-one", "--id", &ids[0], "--json"])
+        .refresh_one_json(&ids[0])
+        .exits(1)
         .output()
         .await;
-    assert_eq!(socks.code, 1, "{}", socks.stderr);
     assert_eq!(socks.json()["outcome"], "failed", "{}", socks.stdout);
     assert!(!row(&db, &ids[0])["last_refresh_error"].is_null());
 }
@@ -263,19 +252,11 @@ async fn an_aimharder_failing_through_every_retry_trips_the_breaker_too() {
     let ids = seed(&db, 40, "down");
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-all",
-            "--json",
-            "--rate",
-            "0",
-            "--concurrency",
-            "2",
-            "--max-consecutive-failures",
-            "3",
-        ])
+        .refresh_all_json()
+        .args(&["--concurrency", "2", "--max-consecutive-failures", "3"])
+        .exits(69)
         .output()
         .await;
-    assert_eq!(done.code, 69, "{}", done.stderr);
     assert!(
         done.stderr
             .contains("AimHarder failed 3 sessions in a row (HTTP 502 (after 3 attempts))"),

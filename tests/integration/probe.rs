@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aimharder_testkit::aimharder::{Reply, WHOAMI};
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::start::stack;
 
 use crate::BIN;
@@ -19,9 +19,9 @@ async fn probe_asks_whoami_with_the_cookies_and_writes_nothing() {
     let done = BIN
         .run(&db, &aim)
         .args(&["probe", "--id", &id])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert!(done.stdout.starts_with("alive"), "{}", done.stdout);
     assert!(done.stdout.contains("a***@example.com"), "{}", done.stdout);
     assert!(
@@ -72,12 +72,8 @@ async fn probe_outcomes_row_by_row() {
         .session("off")
         .disabled()
         .insert(&db);
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["probe", "--all", "--rate", "0", "--json"])
-        .output()
-        .await;
-    assert_eq!(done.code, 1, "a dead or failed session fails the probe");
+    // A dead or failed session fails the probe.
+    let done = BIN.run(&db, &aim).probe_all_json().exits(1).output().await;
     let doc = done.json();
     assert_eq!(
         (&doc["probed"], &doc["alive"], &doc["dead"], &doc["failed"]),
@@ -122,18 +118,20 @@ async fn probe_all_takes_limit_and_shard() {
         .collect();
     let limited = BIN
         .run(&db, &aim)
-        .args(&["probe", "--all", "--limit", "3", "--rate", "0", "--json"])
+        .probe_all_json()
+        .args(&["--limit", "3"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(limited.code, 0, "{}", limited.stderr);
     assert_eq!(limited.json()["probed"], 3);
 
     let shard = BIN
         .run(&db, &aim)
-        .args(&["probe", "--all", "--shard", "1/2", "--rate", "0", "--json"])
+        .probe_all_json()
+        .args(&["--shard", "1/2"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(shard.code, 0, "{}", shard.stderr);
     let mut expected: Vec<String> = ids
         .into_iter()
         .filter(|id| aimharder_refresh::internals::shard_of(id, 2) == 1)
@@ -152,21 +150,19 @@ async fn probe_of_an_unknown_or_ambiguous_session_is_refused() {
     Seed::new("twin@example.com", "1|1|b")
         .fingerprint("fp-b")
         .insert(&db);
-    let unknown = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .args(&["probe", "--id", "0a1b2c3d-0000-4000-8000-00000000abcd"])
+        .exits(66)
         .output()
         .await;
-    assert_eq!(unknown.code, 66, "{}", unknown.stderr);
     let twins = BIN
         .run(&db, &aim)
         .args(&["probe", "--email", "TWIN@example.com"])
+        .exits(64)
         .output()
         .await;
-    assert_eq!(twins.code, 64, "{}", twins.stderr);
     assert!(twins.stderr.contains("fp-a") && twins.stderr.contains("fp-b"));
-    let picked = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .args(&[
             "probe",
             "--email",
@@ -174,12 +170,12 @@ async fn probe_of_an_unknown_or_ambiguous_session_is_refused() {
             "--fingerprint",
             "fp-b",
         ])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(picked.code, 0, "{}", picked.stderr);
     assert_eq!(aim.seen().len(), 1, "only the picked session was asked");
-    let none = BIN.run(&db, &aim).args(&["probe"]).output().await;
-    assert_eq!(none.code, 64, "a target is required: {}", none.stderr);
+    // A target is required.
+    BIN.run(&db, &aim).args(&["probe"]).exits(64).output().await;
 }
 
 /// The liveness model end to end: a cron-like loop keeps shard 1 of 2
@@ -207,61 +203,39 @@ async fn a_cron_loop_keeps_its_sessions_alive_and_probe_tells() {
     // Every 15 minutes of the model's clock, for two hours: four lifetimes.
     for _ in 0..8 {
         aim.advance(Duration::from_secs(15 * 60));
-        let tick = BIN
-            .run(&db, &aim)
+        BIN.run(&db, &aim)
             .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
-            .args(&[
-                "refresh-all",
-                "--force",
-                "--shard",
-                "1/2",
-                "--rate",
-                "0",
-                "--json",
-            ])
+            .refresh_all_json()
+            .args(&["--force", "--shard", "1/2"])
+            .succeeds()
             .output()
             .await;
-        assert_eq!(tick.code, 0, "{}", tick.stderr);
     }
     for (i, keep) in kept.iter().enumerate() {
         assert_eq!(aim.is_alive(&format!("c{i}")), *keep, "c{i}");
     }
-    let probe = BIN
-        .run(&db, &aim)
-        .args(&["probe", "--all", "--rate", "0", "--json"])
-        .output()
-        .await;
-    assert_eq!(probe.code, 1, "shard 2 died: {}", probe.stderr);
+    // Shard 2 died.
+    let probe = BIN.run(&db, &aim).probe_all_json().exits(1).output().await;
     for (id, keep) in ids.iter().zip(&kept) {
         let want = if *keep { "alive" } else { "dead" };
         assert_eq!(probe.session(id)["outcome"], want, "{id}");
     }
-    let alive = BIN
-        .run(&db, &aim)
-        .args(&["probe", "--all", "--shard", "1/2", "--rate", "0"])
+    // The kept shard is all alive.
+    BIN.run(&db, &aim)
+        .probe_all()
+        .args(&["--shard", "1/2"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(
-        alive.code, 0,
-        "the kept shard is all alive: {}",
-        alive.stdout
-    );
     // A dead session's keep-alive answers logout: the tool disables it.
     let revive = BIN
         .run(&db, &aim)
         .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
-        .args(&[
-            "refresh-all",
-            "--force",
-            "--shard",
-            "2/2",
-            "--rate",
-            "0",
-            "--json",
-        ])
+        .refresh_all_json()
+        .args(&["--force", "--shard", "2/2"])
+        .exits(1)
         .output()
         .await;
-    assert_eq!(revive.code, 1);
     for (id, keep) in ids.iter().zip(&kept) {
         if !keep {
             assert_eq!(revive.session(id)["outcome"], "expired");
@@ -310,10 +284,10 @@ async fn probe_all_counts_alive_and_dead_by_age_since_the_last_keepalive() {
     let probe = || {
         BIN.run(&db, &aim)
             .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
-            .args(&["probe", "--all", "--rate", "0"])
+            .probe_all()
     };
-    let done = probe().arg("--json").output().await;
-    assert_eq!(done.code, 1, "some are dead: {}", done.stderr);
+    // Some are dead: the probe fails.
+    let done = probe().arg("--json").exits(1).output().await;
     let doc = done.json();
     for ((session, minutes, _, blocked), id) in rows.iter().zip(&ids) {
         let want = match (*blocked, *minutes < 50) {
@@ -341,8 +315,7 @@ async fn probe_all_counts_alive_and_dead_by_age_since_the_last_keepalive() {
         "{doc}"
     );
 
-    let text = probe().output().await;
-    assert_eq!(text.code, 1, "{}", text.stderr);
+    let text = probe().exits(1).output().await;
     let line = |label: &str| -> Vec<String> {
         let found = text
             .stdout

@@ -5,7 +5,7 @@
 //! a refresh of it succeeds; one switched off by hand stays off.
 
 use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::stack::TestDb;
 use aimharder_testkit::start::stack;
 
@@ -85,10 +85,10 @@ async fn coming_back_a_new_login_re_enables_an_expired_session_and_the_next_run_
 
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     let doc = done.json();
     assert_eq!(doc["selected"], 1, "{doc}");
     assert_eq!(doc["refreshed"], 1, "{doc}");
@@ -119,10 +119,10 @@ async fn coming_back_the_tools_own_expired_outcome_still_disables_and_a_login_un
 
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     assert_eq!(done.json()["expired"], 1, "{}", done.stdout);
     assert_eq!(done.session(&id)["outcome"], "expired");
     assert_eq!(aim.calls_for("31|1766731601|dying"), 1);
@@ -140,10 +140,10 @@ async fn coming_back_the_tools_own_expired_outcome_still_disables_and_a_login_un
     // Disabled rows are not selected: a second run calls nothing.
     let again = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(again.json()["selected"], 0);
     assert_eq!(aim.calls_for("31|1766731601|dying"), 1);
 
@@ -331,10 +331,10 @@ async fn a_tool_disabled_session_that_succeeds_is_enabled_again_and_a_hand_disab
             let done = BIN
                 .run(&db, &aim)
                 .env("AIMHARDER_REFRESH_ENDPOINT", endpoint)
-                .args(&["refresh-one", "--id", id, "--json"])
+                .refresh_one_json(id)
+                .succeeds()
                 .output()
                 .await;
-            assert_eq!(done.code, 0, "{endpoint}: {}", done.stderr);
             assert_eq!(done.json()["outcome"], "refreshed", "{endpoint}");
         }
         let tool = row(&db, &by_tool);

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use aimharder_testkit::aimharder::Reply;
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{self, row, Seed};
 use aimharder_testkit::stack::TestDb;
 use aimharder_testkit::start::stack;
 
@@ -72,10 +72,10 @@ async fn refreshes_due_rows_records_failures_and_leaves_the_rest_untouched() {
 
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     let doc = done.json();
     assert_eq!(doc["selected"], 10, "{doc}");
     assert_eq!(doc["refreshed"], 3, "{doc}");
@@ -147,9 +147,9 @@ async fn refreshes_due_rows_records_failures_and_leaves_the_rest_untouched() {
     let again = BIN
         .run(&db, &aim)
         .args(&["refresh-all", "--json"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(again.json()["selected"], 0);
     assert_eq!(aim.seen().len(), calls);
 }
@@ -166,12 +166,7 @@ async fn sends_encoded_token_fingerprint_cookies_and_a_browser_user_agent() {
         .fingerprint("fp-of-device-a")
         .insert(&db);
     let without_fp = Seed::new("b@example.com", "70000|1766731601|def").insert(&db);
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["refresh-all", "--rate", "0"])
-        .output()
-        .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
+    BIN.run(&db, &aim).refresh_all().succeeds().output().await;
 
     let seen = aim.seen();
     assert_eq!(seen.len(), 2);
@@ -240,10 +235,10 @@ async fn set_cookie_is_merged_by_name_and_written_only_when_changed() {
 
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.session(&rotated)["cookies_changed"], true);
     assert_eq!(done.session(&same)["cookies_changed"], false);
     assert_eq!(
@@ -270,12 +265,7 @@ async fn columns_the_tool_does_not_own_are_left_alone() {
     ));
     let before = row(&db, &id);
     let updated_before = updated_at(&db, &id);
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["refresh-all", "--rate", "0"])
-        .output()
-        .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
+    BIN.run(&db, &aim).refresh_all().succeeds().output().await;
     let after = row(&db, &id);
     let owned = [
         "refresh_count",
@@ -306,10 +296,10 @@ async fn a_concurrent_writer_does_not_lose_an_increment() {
     aim.script("1|1|race", vec![Reply::Then(bump, Box::new(Reply::ok()))]);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-one", "--id", &id, "--json"])
+        .refresh_one_json(&id)
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["outcome"], "refreshed");
     assert_eq!(row(&db, &id)["refresh_count"], 11);
 }
@@ -323,9 +313,9 @@ async fn default_pace_is_two_requests_per_second() {
     let done = BIN
         .run(&db, &aim)
         .args(&["refresh-all", "--json"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 5);
     let times = aim.arrival_times();
     for pair in times.windows(2) {
@@ -348,9 +338,9 @@ async fn dry_run_lists_due_sessions_and_calls_nothing() {
     let done = BIN
         .run(&db, &aim)
         .args(&["refresh-all", "--dry-run", "--json"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     let doc = done.json();
     assert_eq!(doc["dry_run"], true);
     assert_eq!(doc["selected"], 1);
@@ -372,10 +362,11 @@ async fn force_takes_every_enabled_session() {
     Seed::new("c@example.com", "3|1|f").disabled().insert(&db);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--force", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .args(&["--force"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 2);
     assert_eq!(aim.calls_for("3|1|f"), 0);
 }
@@ -386,15 +377,12 @@ async fn older_than_moves_the_cutoff() {
     let two_h = Seed::new("a@example.com", "1|1|o")
         .refreshed("now() - interval '2 hours'")
         .insert(&db);
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0"])
-        .output()
-        .await;
+    let done = BIN.run(&db, &aim).refresh_all_json().output().await;
     assert_eq!(done.json()["selected"], 0);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0", "--older-than", "1h"])
+        .refresh_all_json()
+        .args(&["--older-than", "1h"])
         .output()
         .await;
     assert_eq!(done.json()["selected"], 1, "{}", done.stderr);
@@ -404,25 +392,14 @@ async fn older_than_moves_the_cutoff() {
 #[tokio::test]
 async fn pages_are_walked_past_the_first_one() {
     let (db, aim) = stack().await;
-    db.sql(
-        "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, created_at, last_refresh_date, refresh_count) \
-         SELECT 'u' || g || '@example.com', g || '|1|bulk', '[]', now() - interval '30 days', \
-                now() - interval '7 hours' - (g || ' seconds')::interval, 0 \
-         FROM generate_series(1, 1203) g",
-    );
+    seed::due_in_bulk(&db, 1203, "bulk");
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-all",
-            "--json",
-            "--rate",
-            "0",
-            "--concurrency",
-            "16",
-        ])
+        .refresh_all_json()
+        .args(&["--concurrency", "16"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 1203);
     assert_eq!(
         db.sql("SELECT count(*) FROM auth_sessions WHERE refresh_count = 1"),

@@ -1,6 +1,6 @@
 //! `refresh-one`: by id, by email, ambiguous and unknown sessions.
 
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::start::stack;
 
 use crate::BIN;
@@ -14,10 +14,10 @@ async fn refreshes_one_session_by_id_even_when_not_due() {
     let other = Seed::new("b@example.com", "2|1|other").insert(&db);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-one", "--id", &id, "--json"])
+        .refresh_one_json(&id)
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     let doc = done.json();
     assert_eq!(doc["id"], id.as_str());
     assert_eq!(doc["outcome"], "refreshed");
@@ -39,16 +39,14 @@ async fn by_email_with_one_row_and_with_a_fingerprint() {
         .fingerprint("fp-b")
         .insert(&db);
 
-    let done = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .args(&["refresh-one", "--email", "solo@example.com"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(row(&db, &single)["refresh_count"], 4);
 
-    let done = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .args(&[
             "refresh-one",
             "--email",
@@ -56,9 +54,9 @@ async fn by_email_with_one_row_and_with_a_fingerprint() {
             "--fingerprint",
             "fp-b",
         ])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(row(&db, &b)["refresh_count"], 4);
     assert_eq!(row(&db, &a)["refresh_count"], 3);
 }
@@ -75,9 +73,9 @@ async fn an_ambiguous_email_is_a_usage_error_listing_the_candidates() {
     let done = BIN
         .run(&db, &aim)
         .args(&["refresh-one", "--email", "multi@example.com"])
+        .exits(64)
         .output()
         .await;
-    assert_eq!(done.code, 64, "{}", done.stderr);
     assert_eq!(done.stderr.trim().lines().count(), 1, "{}", done.stderr);
     for needle in [a.as_str(), b.as_str(), "fp-a", "fp-b", "--fingerprint"] {
         assert!(
@@ -99,21 +97,16 @@ async fn an_unknown_session_exits_66() {
     Seed::new("a@example.com", "1|1|x").insert(&db);
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-one",
-            "--id",
-            "00000000-0000-4000-8000-000000000000",
-        ])
+        .refresh_one("00000000-0000-4000-8000-000000000000")
+        .exits(66)
         .output()
         .await;
-    assert_eq!(done.code, 66, "{}", done.stderr);
     assert!(done.stderr.contains("no session"), "{}", done.stderr);
-    let done = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .args(&["refresh-one", "--email", "nobody@example.com"])
+        .exits(66)
         .output()
         .await;
-    assert_eq!(done.code, 66, "{}", done.stderr);
 }
 
 #[tokio::test]
@@ -127,29 +120,17 @@ async fn if_older_than_skips_a_recent_refresh() {
         .insert(&db);
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-one",
-            "--id",
-            &recent,
-            "--if-older-than",
-            "24h",
-            "--json",
-        ])
+        .refresh_one_json(&recent)
+        .args(&["--if-older-than", "24h"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["outcome"], "skipped");
     assert_eq!(aim.seen().len(), 0);
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-one",
-            "--id",
-            &old,
-            "--if-older-than",
-            "24h",
-            "--json",
-        ])
+        .refresh_one_json(&old)
+        .args(&["--if-older-than", "24h"])
         .output()
         .await;
     assert_eq!(done.json()["outcome"], "refreshed", "{}", done.stderr);
@@ -163,12 +144,7 @@ async fn an_expired_session_exits_1_and_is_disabled() {
         "1|1|dead",
         vec![aimharder_testkit::aimharder::Reply::Redirect(302, "/login")],
     );
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["refresh-one", "--id", &id])
-        .output()
-        .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
+    let done = BIN.run(&db, &aim).refresh_one(&id).exits(1).output().await;
     assert!(done.stdout.contains("EXPIRED"), "{}", done.stdout);
     assert_eq!(row(&db, &id)["auto_refresh_enabled"], false);
 }
@@ -190,19 +166,18 @@ async fn an_email_is_matched_exactly_without_regard_to_case() {
     let done = BIN
         .run(&db, &aim)
         .args(&["refresh-one", "--email", "BULK1_@Example.com", "--json"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["id"], wanted.as_str());
     assert_eq!(aim.seen().len(), 1);
     assert_eq!(aim.calls_for("1|1|wanted"), 1);
 
     // `%` is a character like any other, never a pattern.
-    let done = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .args(&["refresh-one", "--email", "bulk1%@example.com"])
+        .exits(66)
         .output()
         .await;
-    assert_eq!(done.code, 66, "{}", done.stderr);
     assert_eq!(aim.seen().len(), 1, "nobody else was called");
 }

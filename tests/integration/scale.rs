@@ -9,12 +9,15 @@ use serde_json::Value;
 
 use aimharder_testkit::aimharder::{Event, FakeAimHarder, Reply};
 use aimharder_testkit::proxy::{Fault, FaultProxy};
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::run::Running;
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::stack::TestDb;
-use aimharder_testkit::start::stack;
+use aimharder_testkit::start::{stack, stack_with_latency};
 
 use crate::BIN;
 
+/// `n` due sessions, each older than the one before: the last seeded is
+/// the first out.
 fn seed_due(db: &TestDb, n: usize, tag: &str) -> Vec<String> {
     (0..n)
         .map(|i| {
@@ -38,16 +41,15 @@ fn ids_of(doc: &Value) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn concurrency_never_exceeds_the_bound_and_reaches_it() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(100)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(100)).await;
     seed_due(&db, 24, "c");
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "3"])
+        .refresh_all_json()
+        .args(&["--concurrency", "3"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 24);
     assert_eq!(aim.max_in_flight(), 3);
 }
@@ -63,10 +65,11 @@ async fn a_slow_session_does_not_hold_back_the_others() {
     );
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "2"])
+        .refresh_all_json()
+        .args(&["--concurrency", "2"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 12);
     let events = aim.events();
     let slow_answered = events
@@ -96,9 +99,9 @@ async fn the_pace_applies_to_retries_too() {
     let done = BIN
         .run(&db, &aim)
         .args(&["refresh-all", "--json", "--rate", "4"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.session(&id)["attempts"], 3);
     let times = aim.arrival_times();
     assert_eq!(times.len(), 4);
@@ -123,9 +126,9 @@ async fn shards_partition_the_due_set() {
         let done = BIN
             .run(&db, &aim)
             .args(&["refresh-all", "--dry-run", "--json", "--shard", &shard])
+            .succeeds()
             .output()
             .await;
-        assert_eq!(done.code, 0, "{}", done.stderr);
         let part = ids_of(&done.json());
         assert!(!part.is_empty(), "shard {shard} is empty");
         assert!(part.is_disjoint(&seen), "shard {shard} overlaps another");
@@ -134,12 +137,12 @@ async fn shards_partition_the_due_set() {
     assert_eq!(seen, all);
     for i in 1..=3 {
         let shard = format!("{i}/3");
-        let done = BIN
-            .run(&db, &aim)
-            .args(&["refresh-all", "--rate", "0", "--shard", &shard])
+        BIN.run(&db, &aim)
+            .refresh_all()
+            .args(&["--shard", &shard])
+            .succeeds()
             .output()
             .await;
-        assert_eq!(done.code, 0, "{}", done.stderr);
     }
     assert_eq!(
         db.sql("SELECT count(*) FROM auth_sessions WHERE refresh_count = 4"),
@@ -154,10 +157,11 @@ async fn limit_takes_the_oldest_first() {
     let ids = seed_due(&db, 10, "l");
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0", "--limit", "4"])
+        .refresh_all_json()
+        .args(&["--limit", "4"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 4);
     let oldest: BTreeSet<String> = ids[6..].iter().cloned().collect();
     assert_eq!(ids_of(&done.json()), oldest);
@@ -181,25 +185,15 @@ fn assert_whole(db: &TestDb, ids: &[String]) -> usize {
 
 #[tokio::test]
 async fn the_deadline_stops_new_work_records_in_flight_and_exits_75() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(400)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(400)).await;
     let ids = seed_due(&db, 30, "d");
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-all",
-            "--json",
-            "--rate",
-            "0",
-            "--concurrency",
-            "2",
-            "--max-duration",
-            "1s",
-        ])
+        .refresh_all_json()
+        .args(&["--concurrency", "2", "--max-duration", "1s"])
+        .exits(75)
         .output()
         .await;
-    assert_eq!(done.code, 75, "{}", done.stderr);
     let doc = done.json();
     assert_eq!(doc["stopped"], "deadline reached");
     let refreshed = assert_whole(&db, &ids);
@@ -219,17 +213,11 @@ async fn no_retry_starts_after_the_deadline() {
     aim.script("1|1|late", vec![Reply::RetryAfter(503, 30), Reply::ok()]);
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-all",
-            "--json",
-            "--rate",
-            "0",
-            "--max-duration",
-            "2s",
-        ])
+        .refresh_all_json()
+        .args(&["--max-duration", "2s"])
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     assert_eq!(done.session(&id)["attempts"], 1);
     assert_eq!(aim.calls_for("1|1|late"), 1);
     let err = row(&db, &id)["last_refresh_error"]
@@ -240,39 +228,25 @@ async fn no_retry_starts_after_the_deadline() {
 }
 
 /// `refresh-all --json --rate 0 --concurrency 2` (and `extra`) as a child
-/// process a test can signal, its output piped.
-fn spawn_refresh_all(db: &TestDb, aim: &FakeAimHarder, extra: &[&str]) -> tokio::process::Child {
-    tokio::process::Command::new(BIN.path())
-        .args(["refresh-all", "--json", "--rate", "0", "--concurrency", "2"])
+/// process a test can signal, expected to end interrupted (75).
+#[track_caller]
+fn spawn_refresh_all(db: &TestDb, aim: &FakeAimHarder, extra: &[&str]) -> Running {
+    BIN.run(db, aim)
+        .refresh_all_json()
+        .args(&["--concurrency", "2"])
         .args(extra)
-        .env_clear()
-        .env("SUPABASE_REST_URL", db.rest_url())
-        .env("SUPABASE_SERVICE_ROLE_KEY", db.service_key())
-        .env("AIMHARDER_BASE_URL", aim.url())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .exits(75)
         .spawn()
-        .unwrap()
 }
 
 async fn signal_mid_run(signal: i32, name: &str) {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(500)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(500)).await;
     let ids = seed_due(&db, 20, "sig");
-    let child = spawn_refresh_all(&db, &aim, &[]);
+    let running = spawn_refresh_all(&db, &aim, &[]);
     aim.wait_for_requests(2).await;
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id().unwrap() as i32, signal) };
-    let out = child.wait_with_output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(75),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    running.signal(signal);
+    let done = running.finish().await;
+    let doc: Value = serde_json::from_str(&done.stdout).unwrap();
     assert!(doc["stopped"].as_str().unwrap().contains(name), "{doc}");
     let refreshed = assert_whole(&db, &ids);
     assert!(refreshed >= 2, "the requests in flight were recorded");
@@ -295,35 +269,16 @@ async fn sigint_finishes_in_flight_and_exits_75() {
 /// still one whole JSON document.
 #[tokio::test]
 async fn a_second_signal_ends_the_run_at_once() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_secs(3600)).await;
+    let (db, aim) = stack_with_latency(Duration::from_secs(3600)).await;
     let ids = seed_due(&db, 6, "hang");
-    let mut child = spawn_refresh_all(&db, &aim, &["--request-timeout", "300s"]);
+    let running = spawn_refresh_all(&db, &aim, &["--request-timeout", "300s"]);
     aim.wait_for_requests(2).await;
-    let pid = child.id().unwrap() as i32;
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    running.signal(libc::SIGTERM);
     // The second signal only once the first was taken: the tool says so.
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = String::new();
-    while let Some(line) = stderr.next_line().await.unwrap() {
-        log.push_str(&line);
-        log.push('\n');
-        if line.contains("starting nothing new") {
-            break;
-        }
-    }
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    while let Some(line) = stderr.next_line().await.unwrap() {
-        log.push_str(&line);
-        log.push('\n');
-    }
-    let out = child.wait_with_output().await.unwrap();
-    assert_eq!(out.status.code(), Some(75), "{log}");
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    running.wait_for_log("starting nothing new").await;
+    running.signal(libc::SIGTERM);
+    let done = running.finish().await;
+    let doc: Value = serde_json::from_str(&done.stdout).unwrap();
     // The two requests in flight were not waited for (they would have ended
     // `failed`, timed out): listed as ended during their call, the others
     // as never started.
@@ -343,7 +298,7 @@ async fn a_second_signal_ends_the_run_at_once() {
         doc["stopped"].as_str().unwrap().contains("SIGTERM"),
         "{doc}"
     );
-    assert!(log.contains("ending now"), "{log}");
+    assert!(done.stderr.contains("ending now"), "{}", done.stderr);
     for id in &ids {
         assert_eq!(row(&db, id)["refresh_count"], 3, "{id} untouched");
     }
@@ -351,9 +306,7 @@ async fn a_second_signal_ends_the_run_at_once() {
 
 #[tokio::test]
 async fn an_unrecorded_result_wins_over_the_deadline() {
-    let db = aimharder_testkit::stack::TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(300)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(300)).await;
     let proxy = FaultProxy::start(&db.rest_url()).await;
     // Plain 500s are not retried: each write fails at once.
     proxy.fail("rpc/refresh_write", 0, usize::MAX, Fault::Status(500));
@@ -363,16 +316,9 @@ async fn an_unrecorded_result_wins_over_the_deadline() {
     let done = BIN
         .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
-        .args(&[
-            "refresh-all",
-            "--json",
-            "--rate",
-            "0",
-            "--concurrency",
-            "1",
-            "--max-duration",
-            "1s",
-        ])
+        .refresh_all_json()
+        .args(&["--concurrency", "1", "--max-duration", "1s"])
+        .exits(69)
         .output()
         .await;
     let doc = done.json();
@@ -383,7 +329,6 @@ async fn an_unrecorded_result_wins_over_the_deadline() {
         doc["stopped"].as_str().unwrap().contains("Supabase"),
         "{doc}"
     );
-    assert_eq!(done.code, 69, "{}", done.stderr);
     let untouched = ids
         .iter()
         .filter(|id| row(&db, id)["refresh_count"] == 3)

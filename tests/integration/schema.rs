@@ -4,7 +4,7 @@
 //! which migration to apply, and the upgrade itself.
 
 use aimharder_testkit::aimharder::FakeAimHarder;
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::stack::TestDb;
 use aimharder_testkit::start::gateway_stack;
 use aimharder_testkit::start::stack;
@@ -35,19 +35,17 @@ async fn the_tools_functions_and_claims_are_the_secret_keys_alone() {
         "0"
     );
     let id = Seed::new("a@example.com", "1|1|a").insert(&db);
-    let done = BIN
-        .via_gateway(&gw, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+    BIN.via_gateway(&gw, &aim)
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(row(&db, &id)["refresh_count"], 4);
-    let status = BIN
-        .via_gateway(&gw, &aim)
-        .args(&["status", "--json"])
+    BIN.via_gateway(&gw, &aim)
+        .status_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(status.code, 0, "{}", status.stderr);
     // A publishable key (anon) reaches neither the functions nor the claims.
     let key = gw.publishable_key().to_string();
     let headers = [
@@ -93,12 +91,7 @@ async fn a_missing_grant_is_exit_78_naming_it_not_a_refused_key() {
         "REVOKE EXECUTE ON FUNCTION refresh_claim(text, uuid, jsonb, bigint, integer, boolean) \
          FROM service_role",
     );
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["refresh-all", "--rate", "0"])
-        .output()
-        .await;
-    assert_eq!(done.code, 78, "{}", done.stderr);
+    let done = BIN.run(&db, &aim).refresh_all().exits(78).output().await;
     let line = one_line(&done.stderr);
     assert!(
         line.contains("GRANT EXECUTE ON FUNCTION refresh_claim TO service_role"),
@@ -113,12 +106,7 @@ async fn a_missing_grant_is_exit_78_naming_it_not_a_refused_key() {
         "GRANT EXECUTE ON FUNCTION refresh_claim(text, uuid, jsonb, bigint, integer, boolean) \
          TO service_role; REVOKE UPDATE ON auth_sessions FROM service_role",
     );
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["refresh-all", "--rate", "0"])
-        .output()
-        .await;
-    assert_eq!(done.code, 78, "{}", done.stderr);
+    let done = BIN.run(&db, &aim).refresh_all().exits(78).output().await;
     let line = one_line(&done.stderr);
     assert!(
         line.contains("GRANT SELECT, UPDATE ON auth_sessions TO service_role"),
@@ -141,8 +129,7 @@ async fn an_install_on_the_old_claims_schema_is_told_to_apply_the_new_migration(
         (&["refresh-one", "--id", &id], CLAIMS_MIGRATION),
         (&["status"], COUNTS_MIGRATION),
     ] {
-        let done = BIN.run(&db, &aim).args(args).output().await;
-        assert_eq!(done.code, 78, "{args:?}: {}", done.stderr);
+        let done = BIN.run(&db, &aim).args(args).exits(78).output().await;
         let line = one_line(&done.stderr);
         assert!(line.contains(migration), "{args:?}: {line}");
     }
@@ -165,21 +152,20 @@ async fn an_install_on_the_old_claims_schema_is_told_to_apply_the_new_migration(
         ),
         "0"
     );
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+    BIN.run(&db, &aim)
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(row(&db, &id)["refresh_count"], 4);
     // And again: the migrations are idempotent.
     db.apply_migration(CLAIMS_MIGRATION);
     db.apply_migrations();
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0", "--force"])
+    BIN.run(&db, &aim)
+        .refresh_all_json()
+        .args(&["--force"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(row(&db, &id)["refresh_count"], 5);
 }

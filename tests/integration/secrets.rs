@@ -2,7 +2,7 @@
 //! most verbose logging, as text or JSON, whatever happens to the session.
 
 use aimharder_testkit::aimharder::Reply;
-use aimharder_testkit::run::Seed;
+use aimharder_testkit::seed::Seed;
 use aimharder_testkit::start::stack;
 
 use crate::BIN;
@@ -63,21 +63,18 @@ async fn no_secret_appears_in_any_output_at_any_verbosity() {
         let done = run
             .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())
             .env("AIMHARDER_METRICS_FILE", metrics.to_str().unwrap())
+            .refresh_all_json()
             .args(&[
-                "refresh-all",
-                "--json",
                 "--force",
-                "--rate",
-                "0",
                 "-vv",
                 "--log-format",
                 format,
                 "--request-timeout",
                 "1s",
             ])
+            .exits(1)
             .output()
             .await;
-        assert_eq!(done.code, 1, "{}", done.stderr);
         assert!(done.stderr.len() > 200, "trace logging produced output");
         // The runner's own mask command is the one line that must name the key.
         let (mask, stderr) = done.stderr.split_once('\n').unwrap();
@@ -134,8 +131,7 @@ async fn help_with_every_variable_set_shows_none_of_their_values() {
         for var in &vars {
             run = run.env(var, &value(var));
         }
-        let done = run.output().await;
-        assert_eq!(done.code, 0, "{command}: {}", done.stderr);
+        let done = run.succeeds().output().await;
         assert!(
             done.stdout.contains("AIMHARDER_HEALTHCHECK_URL"),
             "{command}"

@@ -8,7 +8,7 @@
 //! web app's; the tool's migrations know nothing of it.
 
 use aimharder_testkit::aimharder::Reply;
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::stack::TestDb;
 use aimharder_testkit::start::gateway_stack;
 use aimharder_testkit::start::stack;
@@ -71,17 +71,11 @@ async fn device_rows_are_never_called_with_the_filter() {
     let done = BIN
         .run(&db, &aim)
         .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
-        .args(&[
-            "refresh-all",
-            "--json",
-            "--rate",
-            "0",
-            "--filter",
-            BACKGROUND,
-        ])
+        .refresh_all_json()
+        .args(&["--filter", BACKGROUND])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}{}", done.stdout, done.stderr);
     let doc = done.json();
     assert_eq!(doc["selected"], 3, "{doc}");
     assert_eq!(doc["refreshed"], 3, "{doc}");
@@ -126,10 +120,10 @@ async fn probe_all_and_a_dry_run_take_only_matching_rows() {
             "AIMHARDER_FILTER",
             "session_type=eq.background&auto_refresh_enabled=is.true",
         )
-        .args(&["probe", "--all", "--json", "--rate", "0"])
+        .probe_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(probed.code, 0, "{}{}", probed.stdout, probed.stderr);
     assert_eq!(probed.session_ids(), [bg]);
     let asked: Vec<_> = aim.seen().into_iter().filter_map(|s| s.session).collect();
     assert_eq!(asked, ["sess-bg"]);
@@ -138,9 +132,9 @@ async fn probe_all_and_a_dry_run_take_only_matching_rows() {
         .run(&db, &aim)
         .args(&["refresh-all", "--dry-run", "--json"])
         .args(&["--filter", "session_type=not.eq.background"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(listed.code, 0, "{}", listed.stderr);
     assert_eq!(listed.session_ids(), [dev]);
 }
 
@@ -155,15 +149,9 @@ async fn status_with_a_filter_counts_and_lists_only_matching_rows() {
             make_device(&db, &id);
         }
     }
-    let status = |args: &[&str]| {
-        BIN.run(&db, &aim)
-            .args(&["status", "--json"])
-            .args(args)
-            .output()
-    };
+    let status = |args: &[&str]| BIN.run(&db, &aim).status_json().args(args);
 
-    let done = status(&["--filter", BACKGROUND]).await;
-    assert_eq!(done.code, 0, "{}{}", done.stdout, done.stderr);
+    let done = status(&["--filter", BACKGROUND]).succeeds().output().await;
     let doc = done.json();
     let counts = |doc: &serde_json::Value| {
         [
@@ -184,8 +172,10 @@ async fn status_with_a_filter_counts_and_lists_only_matching_rows() {
 
     // Every row through the filtered counts, as the one function counts
     // them: the two ways agree on every state.
-    let all = status(&["--filter", "session_type=in.(device,background)"]).await;
-    let unfiltered = status(&[]).await;
+    let all = status(&["--filter", "session_type=in.(device,background)"])
+        .output()
+        .await;
+    let unfiltered = status(&[]).output().await;
     assert_eq!(counts(&unfiltered.json()), [21, 18, 6, 9, 6, 6, 9]);
     assert_eq!(counts(&all.json()), counts(&unfiltered.json()));
 
@@ -209,15 +199,18 @@ async fn status_with_a_filter_counts_and_lists_only_matching_rows() {
     assert_eq!(
         needed(
             status(&[&older[..], &["--filter", BACKGROUND]].concat())
+                .output()
                 .await
                 .json()
         ),
         6
     );
-    assert_eq!(needed(status(&older).await.json()), 18);
+    assert_eq!(needed(status(&older).output().await.json()), 18);
 
-    let listed = status(&["--sessions", "--filter", BACKGROUND]).await;
-    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let listed = status(&["--sessions", "--filter", BACKGROUND])
+        .succeeds()
+        .output()
+        .await;
     let mut ids: Vec<String> = listed.json()["sessions"]
         .as_array()
         .unwrap()
@@ -245,10 +238,10 @@ async fn the_metrics_state_counts_honour_the_filter() {
     let done = run
         .env("AIMHARDER_METRICS_FILE", path.to_str().unwrap())
         .env("AIMHARDER_FILTER", BACKGROUND)
-        .args(&["refresh-all", "--rate", "0"])
+        .refresh_all()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}{}", done.stdout, done.stderr);
     assert_eq!(
         aim.seen().len(),
         3,
@@ -302,8 +295,7 @@ async fn a_filter_the_table_cannot_take_exits_78_before_any_call_or_output() {
         if command == "probe" {
             args.push("--all");
         }
-        let done = BIN.run(&db, &aim).args(&args).output().await;
-        assert_eq!(done.code, 78, "{command} {filter}: {}", done.stderr);
+        let done = BIN.run(&db, &aim).args(&args).exits(78).output().await;
         assert!(done.stderr.contains(says), "{command}: {}", done.stderr);
         assert_eq!(done.stdout, "", "{command}: nothing printed");
     }
@@ -324,9 +316,9 @@ async fn a_bad_filter_form_exits_78_naming_it() {
         let done = BIN
             .run(&db, &aim)
             .args(&["refresh-all", "--json", "--filter", filter])
+            .exits(78)
             .output()
             .await;
-        assert_eq!(done.code, 78, "{filter}: {}", done.stderr);
         assert!(
             done.stderr.contains(says) && done.stderr.contains(filter),
             "{filter}: {}",
@@ -347,9 +339,9 @@ async fn filtered_counts_pass_the_supabase_gateway_with_the_secret_key() {
     let done = BIN
         .via_gateway(&gw, &aim)
         .args(&["status", "--json", "--filter", BACKGROUND])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     let doc = done.json();
     assert_eq!(
         (&doc["total"], &doc["stale"], &doc["due"]),

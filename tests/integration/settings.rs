@@ -1,7 +1,7 @@
 //! Settings: where they are read from (a `.env` of the working directory
 //! only) and their ranges, checked when parsed.
 
-use aimharder_testkit::run::Seed;
+use aimharder_testkit::seed::Seed;
 use aimharder_testkit::start::stack;
 
 use crate::BIN;
@@ -22,8 +22,7 @@ async fn dotenv_is_read_from_the_working_directory_only() {
         ),
     )
     .unwrap();
-    let done = run.args(&["status", "--json"]).output().await;
-    assert_eq!(done.code, 78, "{}", done.stderr);
+    let done = run.status_json().exits(78).output().await;
     assert!(done.stderr.contains("SUPABASE_URL"), "{}", done.stderr);
     assert_eq!(done.stdout, "");
 
@@ -34,8 +33,7 @@ async fn dotenv_is_read_from_the_working_directory_only() {
         "SUPABASE_URL=http://127.0.0.1:9\nsb_secret_leaked oops\n",
     )
     .unwrap();
-    let done = run.args(&["status"]).output().await;
-    assert_eq!(done.code, 78, "{}", done.stderr);
+    let done = run.args(&["status"]).exits(78).output().await;
     assert!(done.stderr.contains(".env line 2"), "{}", done.stderr);
     assert!(!done.stderr.contains("sb_secret_leaked"), "{}", done.stderr);
 }
@@ -57,8 +55,7 @@ async fn out_of_range_values_are_usage_errors_not_panics() {
         ][..],
         &["status", "--stale-after", "20000y"][..],
     ] {
-        let done = BIN.bare().args(args).output().await;
-        assert_eq!(done.code, 64, "{args:?}: {}", done.stderr);
+        let done = BIN.bare().args(args).exits(64).output().await;
         assert!(
             !done.stderr.contains("panicked"),
             "{args:?}: {}",

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use aimharder_testkit::aimharder::{Reply, WHOAMI};
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{self, row, Seed};
 use aimharder_testkit::start::gateway_stack;
 use aimharder_testkit::start::stack;
 
@@ -31,12 +31,12 @@ async fn a_sigterm_during_refresh_ones_slow_token_update_still_stores_the_rotate
     let running = BIN
         .run(&db, &aim)
         .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
-        .args(&["refresh-one", "--id", &id, "--json"])
+        .refresh_one_json(&id)
+        .succeeds()
         .spawn();
     aim.wait_for_requests(1).await;
     running.signal(libc::SIGTERM);
     let done = running.finish().await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["outcome"], "refreshed", "{}", done.stdout);
     assert!(
         done.stderr.contains("finishing requests in flight"),
@@ -65,7 +65,11 @@ async fn two_signals_end_a_run_within_2_s_while_supabase_fails_and_answers_are_j
     let running = run
         .env("AIMHARDER_STATE_DIR", state.to_str().unwrap())
         .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
-        .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "2"])
+        .refresh_all_json()
+        .args(&["--concurrency", "2"])
+        // Refreshed and not recorded: a problem, which wins over
+        // "interrupted".
+        .exits(1)
         .spawn();
     aim.wait_for_requests(6).await;
     running.signal(libc::SIGTERM);
@@ -79,8 +83,6 @@ async fn two_signals_end_a_run_within_2_s_while_supabase_fails_and_answers_are_j
         took < Duration::from_secs(3),
         "ended {took:?} after the second signal"
     );
-    // Refreshed and not recorded: a problem, which wins over "interrupted".
-    assert_eq!(done.code, 1, "{}", done.stderr);
     let doc: Value = serde_json::from_str(&done.stdout).expect("one whole JSON document");
     assert_eq!(doc["unrecorded"], 6, "{doc}");
     // Every rotated token AimHarder handed out is in the journal.
@@ -108,13 +110,17 @@ async fn an_absurd_retry_after_from_supabase_is_survived_without_a_panic() {
         &["status", "--json"][..],
         &["probe", "--all", "--json"][..],
     ] {
-        let done = BIN.via_gateway(&gw, &aim).args(args).output().await;
+        let done = BIN
+            .via_gateway(&gw, &aim)
+            .args(args)
+            .exits(69)
+            .output()
+            .await;
         assert!(
             !done.stderr.contains("panicked"),
             "{args:?}: {}",
             done.stderr
         );
-        assert_eq!(done.code, 69, "{args:?}: {}", done.stderr);
         assert!(
             done.stderr.contains("Supabase"),
             "{args:?}: {}",
@@ -134,22 +140,17 @@ async fn refresh_one_on_a_session_another_run_holds_exits_75() {
     ));
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-one", "--id", &id, "--json"])
+        .refresh_one_json(&id)
+        .exits(75)
         .output()
         .await;
-    assert_eq!(done.code, 75, "{}", done.stderr);
     let s = done.json();
     assert_eq!(s["outcome"], "skipped");
     assert!(s["error"].as_str().unwrap().contains("another run"), "{s}");
     assert!(aim.seen().is_empty(), "not called");
     // Deleted meanwhile is another matter: not found.
     db.sql(&format!("DELETE FROM auth_sessions WHERE id = '{id}'"));
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["refresh-one", "--id", &id])
-        .output()
-        .await;
-    assert_eq!(done.code, 66, "{}", done.stderr);
+    BIN.run(&db, &aim).refresh_one(&id).exits(66).output().await;
 }
 
 #[tokio::test]
@@ -163,22 +164,15 @@ async fn probe_ends_its_document_whole_on_signals() {
     }
     let running = BIN
         .run(&db, &aim)
-        .args(&[
-            "probe",
-            "--all",
-            "--json",
-            "--rate",
-            "0",
-            "--request-timeout",
-            "300s",
-        ])
+        .probe_all_json()
+        .args(&["--request-timeout", "300s"])
+        .exits(75)
         .spawn();
     aim.wait_for_requests(2).await;
     running.signal(libc::SIGTERM);
     running.wait_for_log("starting nothing new").await;
     running.signal(libc::SIGINT);
     let done = running.finish().await;
-    assert_eq!(done.code, 75, "{}", done.stderr);
     let doc: Value = serde_json::from_str(&done.stdout)
         .unwrap_or_else(|e| panic!("not one whole document ({e}): {}", done.stdout));
     assert!(doc.is_object(), "{doc}");
@@ -188,16 +182,13 @@ async fn probe_ends_its_document_whole_on_signals() {
 #[tokio::test]
 async fn a_dry_run_honours_a_stop() {
     let (db, aim, gw) = gateway_stack().await;
-    db.sql(
-        "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, created_at, last_refresh_date, refresh_count) \
-         SELECT 'd' || g || '@example.com', g || '|1|dry', '[]', now() - interval '30 days', \
-                now() - interval '7 hours' - (g || ' seconds')::interval, 0 FROM generate_series(1, 6000) g",
-    );
+    seed::due_in_bulk(&db, 6000, "dry");
     // Every page of due rows takes a while: the stop comes mid-listing.
     gw.hold_each(Duration::from_millis(300));
     let running = BIN
         .via_gateway(&gw, &aim)
         .args(&["refresh-all", "--dry-run", "--json"])
+        .exits(75)
         .spawn();
     // Once the first pages were asked for (a condition polled, not a
     // guessed wait).
@@ -206,7 +197,6 @@ async fn a_dry_run_honours_a_stop() {
     }
     running.signal(libc::SIGTERM);
     let done = running.finish().await;
-    assert_eq!(done.code, 75, "{}", done.stderr);
     let doc: Value = serde_json::from_str(&done.stdout).unwrap();
     let listed = doc["sessions"].as_array().unwrap().len();
     assert!(listed < 6000, "listed all {listed} after the stop");
@@ -248,7 +238,7 @@ async fn a_signal_during_the_jitter_wait_ends_the_run_at_once_with_no_request() 
             Some(jitter) => run.env("AIMHARDER_JITTER", jitter),
             None => run,
         };
-        let running = run.args(args).spawn();
+        let running = run.args(args).exits(75).spawn();
         running.wait_for_log("before the first request").await;
         let signalled = Instant::now();
         running.signal(libc::SIGTERM);
@@ -258,7 +248,6 @@ async fn a_signal_during_the_jitter_wait_ends_the_run_at_once_with_no_request() 
             took < Duration::from_secs(2),
             "{args:?}: ended {took:?} after the signal"
         );
-        assert_eq!(done.code, 75, "{args:?}: {}", done.stderr);
         assert!(
             done.stderr.contains("during the --jitter wait"),
             "{args:?}: {}",

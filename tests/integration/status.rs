@@ -1,6 +1,6 @@
 //! `status`: counts computed by the server, the session list, `--check`.
 
-use aimharder_testkit::run::Seed;
+use aimharder_testkit::seed::Seed;
 use aimharder_testkit::start::stack;
 
 use crate::BIN;
@@ -22,12 +22,7 @@ async fn counts_every_state() {
         .insert(&db);
     Seed::new("off@example.com", "5|1|e").disabled().insert(&db);
 
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["status", "--json"])
-        .output()
-        .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
+    let done = BIN.run(&db, &aim).status_json().succeeds().output().await;
     let doc = done.json();
     assert_eq!(doc["total"], 5, "{doc}");
     assert_eq!(doc["auto_refresh_enabled"], 4);
@@ -50,9 +45,9 @@ async fn sessions_lists_masked_emails_and_token_expiry() {
     let done = BIN
         .run(&db, &aim)
         .args(&["status", "--sessions", "--json"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(
         done.json()["schedule"]["keeps_up"],
         true,
@@ -92,12 +87,11 @@ async fn check_exits_1_only_when_an_enabled_session_is_stale_or_failing() {
         .disabled()
         .refreshed("now() - interval '9 days'")
         .insert(&db);
-    let done = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .args(&["status", "--check"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}{}", done.stdout, done.stderr);
 
     let id = Seed::new("err@example.com", "3|1|c")
         .refreshed("now()")
@@ -105,12 +99,11 @@ async fn check_exits_1_only_when_an_enabled_session_is_stale_or_failing() {
     db.sql(&format!(
         "UPDATE auth_sessions SET last_refresh_error = 'x' WHERE id = '{id}'"
     ));
-    let done = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .args(&["status", "--check"])
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1);
 
     db.sql(&format!(
         "UPDATE auth_sessions SET last_refresh_error = NULL WHERE id = '{id}'"
@@ -118,18 +111,16 @@ async fn check_exits_1_only_when_an_enabled_session_is_stale_or_failing() {
     Seed::new("stale@example.com", "4|1|d")
         .refreshed("now() - interval '3 days'")
         .insert(&db);
-    let done = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .args(&["status", "--check"])
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1);
-    let done = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .args(&["status", "--check", "--stale-after", "4d"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0);
 }
 
 /// Four enabled sessions (and one disabled), all refreshed an hour ago:
@@ -151,17 +142,20 @@ async fn the_schedule_keeps_up_or_says_what_to_change_and_check_follows() {
         BIN.run(&db, &aim)
             .args(&["status", "--older-than", "20m"])
             .args(args)
-            .output()
     };
     // 4 sessions every 20m: 12 calls an hour. --rate 0.01 makes 36.
-    let fits = status(&["--json", "--rate", "0.01"]).await;
-    assert_eq!(fits.code, 0, "{}", fits.stderr);
+    let fits = status(&["--json", "--rate", "0.01"])
+        .succeeds()
+        .output()
+        .await;
     assert_eq!(
         fits.json()["schedule"],
         serde_json::json!({"needed_per_hour": 12, "capacity_per_hour": 36, "keeps_up": true})
     );
-    let checked = status(&["--check", "--rate", "0.01"]).await;
-    assert_eq!(checked.code, 0, "{}{}", checked.stdout, checked.stderr);
+    let checked = status(&["--check", "--rate", "0.01"])
+        .succeeds()
+        .output()
+        .await;
     assert!(
         checked.stdout.contains(
             "schedule: 12 keep-alives an hour needed (4 sessions every 20m), one runner at --rate 0.01 makes 36: it keeps up"
@@ -171,14 +165,19 @@ async fn the_schedule_keeps_up_or_says_what_to_change_and_check_follows() {
     );
 
     // --rate 0.003 makes 10.
-    let short = status(&["--json", "--rate", "0.003"]).await;
-    assert_eq!(short.code, 0, "no --check, no verdict: {}", short.stderr);
+    // No --check, no verdict.
+    let short = status(&["--json", "--rate", "0.003"])
+        .succeeds()
+        .output()
+        .await;
     assert_eq!(
         short.json()["schedule"],
         serde_json::json!({"needed_per_hour": 12, "capacity_per_hour": 10, "keeps_up": false})
     );
-    let checked = status(&["--check", "--rate", "0.003"]).await;
-    assert_eq!(checked.code, 1, "{}{}", checked.stdout, checked.stderr);
+    let checked = status(&["--check", "--rate", "0.003"])
+        .exits(1)
+        .output()
+        .await;
     assert!(
         checked.stdout.contains(
             "schedule: 12 keep-alives an hour needed (4 sessions every 20m), one runner at --rate 0.003 makes 10: \
@@ -201,13 +200,12 @@ async fn the_schedule_keeps_up_or_says_what_to_change_and_check_follows() {
         &["--rate", "0.004", "--older-than", "20m"][..],
         &["--rate", "0.003", "--older-than", "24m"][..],
     ] {
-        let done = BIN
-            .run(&db, &aim)
+        BIN.run(&db, &aim)
             .args(&["status", "--check"])
             .args(fix)
+            .succeeds()
             .output()
             .await;
-        assert_eq!(done.code, 0, "{fix:?}: {}", done.stdout);
     }
     assert!(aim.seen().is_empty());
 }
@@ -217,10 +215,9 @@ async fn the_due_window_defaults_by_endpoint_as_refresh_all_s() {
     let (db, aim) = stack().await;
     four_enabled(&db);
     let schedule = |args: &[&str]| {
-        let run = BIN.run(&db, &aim).args(args).args(&["status", "--json"]);
+        let run = BIN.run(&db, &aim).args(args).status_json();
         async move {
-            let done = run.output().await;
-            assert_eq!(done.code, 0, "{}", done.stderr);
+            let done = run.succeeds().output().await;
             let doc = done.json();
             (doc["schedule"].clone(), doc["due"].clone())
         }
@@ -254,9 +251,9 @@ async fn with_rate_0_there_is_no_capacity_and_the_schedule_keeps_up() {
             "--older-than",
             "1s",
         ])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(json.code, 0, "{}{}", json.stdout, json.stderr);
     assert_eq!(
         json.json()["schedule"],
         serde_json::json!({"needed_per_hour": 14400, "capacity_per_hour": null, "keeps_up": true})
@@ -290,9 +287,9 @@ async fn refresh_all_writes_its_schedule_figures_its_shard_s_share() {
     let done = run
         .env("AIMHARDER_METRICS_FILE", file.to_str().unwrap())
         .args(&["refresh-all", "--older-than", "20m", "--rate", "0.003"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     let text = std::fs::read_to_string(done.dir.path().join("m.prom")).unwrap();
     for line in [
         "aimharder_refresh_schedule_needed_per_hour{command=\"refresh-all\"} 12",
@@ -305,18 +302,11 @@ async fn refresh_all_writes_its_schedule_figures_its_shard_s_share() {
     let file = run.dir().join("m.prom");
     let done = run
         .env("AIMHARDER_METRICS_FILE", file.to_str().unwrap())
-        .args(&[
-            "refresh-all",
-            "--older-than",
-            "20m",
-            "--rate",
-            "0",
-            "--shard",
-            "1/2",
-        ])
+        .refresh_all()
+        .args(&["--older-than", "20m", "--shard", "1/2"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     let text = std::fs::read_to_string(done.dir.path().join("m.prom")).unwrap();
     assert!(
         text.lines()
@@ -336,12 +326,15 @@ async fn a_reader_that_closes_stdout_early_is_no_failure() {
          SELECT 'p' || g || '@example.com', g || '|1|pipe', '[]', now() - interval '1 day', 0 \
          FROM generate_series(1, 5000) g",
     );
-    let mut running = BIN.run(&db, &aim).args(&["status", "--sessions"]).spawn();
+    let mut running = BIN
+        .run(&db, &aim)
+        .args(&["status", "--sessions"])
+        .succeeds()
+        .spawn();
     // Far more than a pipe holds is still to come: its writes meet the
     // closed pipe.
     running.close_stdout();
     let done = running.finish().await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert!(!done.stderr.contains("error"), "{}", done.stderr);
 }
 
@@ -354,9 +347,9 @@ async fn a_session_created_a_minute_ago_is_not_stale() {
     let done = BIN
         .run(&db, &aim)
         .args(&["status", "--check", "--json"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["stale"], 0);
     assert_eq!(done.json()["never_refreshed"], 1);
 
@@ -367,8 +360,8 @@ async fn a_session_created_a_minute_ago_is_not_stale() {
     let done = BIN
         .run(&db, &aim)
         .args(&["status", "--check", "--json"])
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     assert_eq!(done.json()["stale"], 1);
 }

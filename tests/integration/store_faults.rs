@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
 use aimharder_testkit::proxy::{Fault, FaultProxy};
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{self, row, Seed};
 use aimharder_testkit::stack::TestDb;
-use aimharder_testkit::start::stack;
+use aimharder_testkit::start::{stack, stack_with_latency};
 
 use crate::BIN;
 
@@ -25,13 +25,12 @@ async fn a_read_that_fails_once_is_retried() {
     let id = Seed::new("a@example.com", "1|1|a").insert(&db);
     proxy.fail("GET", 0, 1, Fault::Status(503));
     proxy.fail("GET", 1, 1, Fault::Drop);
-    let done = BIN
-        .run(&db, &aim)
+    BIN.run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(proxy.injected(), 2);
     assert_eq!(row(&db, &id)["refresh_count"], 4);
 }
@@ -39,11 +38,7 @@ async fn a_read_that_fails_once_is_retried() {
 #[tokio::test]
 async fn reads_failing_mid_run_exit_69_after_reporting_what_was_done() {
     let (db, aim, proxy) = behind_proxy().await;
-    db.sql(
-        "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, created_at, last_refresh_date, refresh_count) \
-         SELECT 'u' || g || '@example.com', g || '|1|bulk', '[]', now() - interval '30 days', \
-                now() - interval '7 hours' - (g || ' seconds')::interval, 0 FROM generate_series(1, 1500) g",
-    );
+    seed::due_in_bulk(&db, 1500, "bulk");
     // The first page of each walk goes through (the two of never refreshed
     // sessions are empty, the refreshed ones' holds 1,000 rows); every
     // later read fails.
@@ -51,10 +46,11 @@ async fn reads_failing_mid_run_exit_69_after_reporting_what_was_done() {
     let done = BIN
         .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
-        .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "8"])
+        .refresh_all_json()
+        .args(&["--concurrency", "8"])
+        .exits(69)
         .output()
         .await;
-    assert_eq!(done.code, 69, "{}", done.stderr);
     assert!(done.stderr.contains("unreachable"), "{}", done.stderr);
     let doc = done.json();
     assert_eq!(
@@ -76,10 +72,10 @@ async fn a_write_failing_once_is_retried() {
     let done = BIN
         .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.session(&id)["outcome"], "refreshed");
     assert_eq!(proxy.count("rpc/refresh_write"), 2);
     assert_eq!(row(&db, &id)["refresh_count"], 4);
@@ -94,11 +90,11 @@ async fn a_refresh_whose_write_keeps_failing_is_unrecorded_and_fails_the_run() {
     let done = BIN
         .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .exits(69)
         .output()
         .await;
     // Supabase stopped taking writes: the run stops, exit 69 naming it.
-    assert_eq!(done.code, 69, "{}", done.stderr);
     assert!(
         done.stderr.contains("Supabase stopped taking writes"),
         "{}",
@@ -129,10 +125,10 @@ async fn a_write_whose_answer_is_lost_is_not_counted_twice() {
     let done = BIN
         .run(&db, &aim)
         .env("SUPABASE_REST_URL", &proxy.rest_url())
-        .args(&["refresh-one", "--id", &id, "--json"])
+        .refresh_one_json(&id)
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["outcome"], "refreshed");
     assert_eq!(proxy.injected(), 1);
     assert_eq!(row(&db, &id)["refresh_count"], 4, "applied once, not twice");
@@ -147,10 +143,10 @@ async fn a_row_deleted_between_read_and_write_is_reported_not_recreated() {
     aim.script("1|1|gone", vec![Reply::Then(delete, Box::new(Reply::ok()))]);
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     let s = done.session(&gone);
     assert_eq!(s["outcome"], "skipped");
     assert!(s["error"].as_str().unwrap().contains("deleted"), "{s}");
@@ -182,10 +178,10 @@ async fn a_rotated_fingerprint_too_long_for_the_column_fails_that_row_only() {
     );
     let done = BIN
         .run(&db, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     assert_eq!(done.session(&long)["outcome"], "failed");
     let err = row(&db, &long)["last_refresh_error"]
         .as_str()
@@ -212,10 +208,10 @@ async fn a_rotated_token_supabase_refuses_even_alone_goes_to_the_journal() {
     let done = BIN
         .run(&db, &aim)
         .env("AIMHARDER_STATE_DIR", state.path().to_str().unwrap())
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     let s = done.session(&id);
     assert!(
         s["error"].as_str().unwrap().contains("kept in the journal"),
@@ -235,9 +231,7 @@ async fn a_rotated_token_supabase_refuses_even_alone_goes_to_the_journal() {
 
 #[tokio::test]
 async fn two_runners_and_a_third_writer_lose_no_increment() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(20)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(20)).await;
     let ids: Vec<String> = (0..40)
         .map(|i| {
             Seed::new(&format!("r{i}@example.com"), &format!("{i}|1|race"))
@@ -247,15 +241,8 @@ async fn two_runners_and_a_third_writer_lose_no_increment() {
         .collect();
     let runner = || {
         BIN.run(&db, &aim)
-            .args(&[
-                "refresh-all",
-                "--json",
-                "--force",
-                "--rate",
-                "0",
-                "--concurrency",
-                "4",
-            ])
+            .refresh_all_json()
+            .args(&["--force", "--concurrency", "4"])
             .output()
     };
     let bumps = {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use aimharder_testkit::aimharder::Reply;
 use aimharder_testkit::gateway::{Answer, GatewayRequest, REST_PREFIX};
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::stack::{ANON_KEY, SERVICE_KEY, WRONG_KEY};
 use aimharder_testkit::start::gateway_stack;
 use aimharder_testkit::wire::{send, Message};
@@ -27,10 +27,11 @@ async fn a_three_second_outage_mid_run_changes_nothing_in_the_result() {
     gw.outage_after(40, outage);
     let done = BIN
         .via_gateway(&gw, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "8"])
+        .refresh_all_json()
+        .args(&["--concurrency", "8"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     let doc = done.json();
     assert_eq!(doc["selected"], 300, "{}", doc["selected"]);
     assert_eq!(doc["refreshed"], 300, "{}", doc["refreshed"]);
@@ -88,10 +89,10 @@ async fn a_write_outage_makes_the_refresh_unrecorded() {
     let state = run.dir().join("state");
     let done = run
         .env("AIMHARDER_STATE_DIR", state.to_str().unwrap())
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .exits(69)
         .output()
         .await;
-    assert_eq!(done.code, 69, "{}", done.stderr);
     let s = done.session(&id);
     assert_eq!(s["outcome"], "unrecorded", "{s}");
     let doc = done.json();

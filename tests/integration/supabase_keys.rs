@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use aimharder_testkit::gateway::{Answer, Gateway, GatewayRequest, REST_PREFIX};
 use aimharder_testkit::recorder::Recorder;
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::stack::{TestDb, ANON_KEY, SERVICE_KEY};
 use aimharder_testkit::start::{gateway_stack, stack};
 
@@ -108,10 +108,10 @@ async fn a_secret_key_via_supabase_url_refreshes_and_travels_in_apikey_only() {
 
     let done = BIN
         .via_gateway(&gw, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     let doc = done.json();
     assert_eq!(doc["selected"], 2, "{doc}");
     assert_eq!(doc["refreshed"], 2, "{doc}");
@@ -166,8 +166,7 @@ async fn the_secret_key_can_come_from_a_flag_or_a_file() {
             "SUPABASE_SECRET_KEY_FILE" => run.env("SUPABASE_SECRET_KEY_FILE", &key_file),
             _ => run.args(&["--secret-key-file", &key_file]),
         };
-        let done = run.args(&["status", "--json"]).output().await;
-        assert_eq!(done.code, 0, "{how}: {}", done.stderr);
+        let done = run.status_json().succeeds().output().await;
         assert_eq!(done.json()["total"], 2, "{how}: {}", done.stdout);
         let requests = gw.requests();
         assert_all_forwarded_ok(&requests);
@@ -192,11 +191,11 @@ async fn a_publishable_or_anon_key_is_refused_before_any_request() {
             .via_gateway(&gw, &aim)
             .without_env("SUPABASE_SECRET_KEY")
             .env(variable, key)
-            .args(&["refresh-all", "--json", "--rate", "0"])
+            .refresh_all_json()
+            .exits(78)
             .output()
             .await;
         let what = format!("{variable}={}", &key[..14]);
-        assert_eq!(done.code, 78, "{what}: {}", done.stderr);
         let line = one_line(&done.stderr);
         assert!(
             line.to_lowercase().contains("secret key") || line.contains("SUPABASE_SECRET_KEY"),
@@ -219,10 +218,10 @@ async fn a_secret_key_of_another_project_exits_77() {
     let done = BIN
         .via_gateway(&gw, &aim)
         .env("SUPABASE_SECRET_KEY", other)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .exits(77)
         .output()
         .await;
-    assert_eq!(done.code, 77, "{}", done.stderr);
     one_line(&done.stderr);
     assert!(!done.stderr.contains(other));
     // What the gateway said, quoted: its code header and its message.
@@ -250,10 +249,10 @@ async fn a_legacy_service_role_jwt_still_works_in_both_headers() {
         .via_gateway(&gw, &aim)
         .without_env("SUPABASE_SECRET_KEY")
         .env("SUPABASE_SERVICE_ROLE_KEY", SERVICE_KEY)
-        .args(&["refresh-all", "--json", "--rate", "0"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 2, "{}", done.stdout);
     assert_eq!(row(&db, &a)["refresh_count"], 4);
     assert_eq!(row(&db, &b)["refresh_count"], 4);
@@ -293,13 +292,14 @@ async fn a_redirect_from_supabase_is_an_error_naming_its_host_and_is_not_followe
             gw.secret_key().to_string()
         };
         let done = run
-            .args(&["refresh-all", "--json", "--rate", "0"])
+            .refresh_all_json()
+            // A redirect means SUPABASE_URL does not point at the API
+            // itself: a configuration error (78), not a service that is
+            // down (69).
+            .exits(78)
             .output()
             .await;
         let what = if legacy { "legacy JWT" } else { "secret key" };
-        // A redirect means SUPABASE_URL does not point at the API itself: a
-        // configuration error (78), not a service that is down (69).
-        assert_eq!(done.code, 78, "{what}: {}", done.stderr);
         one_line(&done.stderr);
         let target = elsewhere.addr().to_string();
         assert!(

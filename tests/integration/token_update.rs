@@ -3,7 +3,7 @@
 //! rotates on every call) or `{"logout": 1}`.
 
 use aimharder_testkit::aimharder::{rotated, Reply, TOKEN_UPDATE};
-use aimharder_testkit::run::{row, Seed};
+use aimharder_testkit::seed::{row, Seed};
 use aimharder_testkit::start::stack;
 
 use crate::BIN;
@@ -17,10 +17,10 @@ async fn token_update_posts_the_form_and_stores_the_rotated_token() {
     let done = BIN
         .run(&db, &aim)
         .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
-        .args(&["refresh-all", "--rate", "0", "--json"])
+        .refresh_all_json()
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     let s = done.session(&id);
     assert_eq!(s["outcome"], "refreshed", "{s}");
     assert_eq!(s["token_changed"], true);
@@ -93,17 +93,11 @@ async fn token_update_outcomes_row_by_row() {
     }
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-all",
-            "--endpoint",
-            "token-update",
-            "--rate",
-            "0",
-            "--json",
-        ])
+        .refresh_all_json()
+        .args(&["--endpoint", "token-update"])
+        .exits(1)
         .output()
         .await;
-    assert_eq!(done.code, 1, "{}", done.stderr);
     for ((token, _, outcome, attempts), id) in cases.iter().zip(&ids) {
         let s = done.session(id);
         assert_eq!(s["outcome"], *outcome, "{token}: {s}");
@@ -132,25 +126,15 @@ async fn the_default_due_window_follows_the_endpoint() {
     assert_eq!(due("setrefresh").await.json()["due"], 0, "6h window");
     assert_eq!(due("token-update").await.json()["due"], 1, "20m window");
 
-    let done = BIN
-        .run(&db, &aim)
-        .args(&["refresh-all", "--rate", "0", "--json"])
-        .output()
-        .await;
+    let done = BIN.run(&db, &aim).refresh_all_json().output().await;
     assert_eq!(done.json()["selected"], 0, "setrefresh: not due");
     let done = BIN
         .run(&db, &aim)
-        .args(&[
-            "refresh-all",
-            "--endpoint",
-            "token-update",
-            "--rate",
-            "0",
-            "--json",
-        ])
+        .refresh_all_json()
+        .args(&["--endpoint", "token-update"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 1, "token-update: due after 20m");
     assert_eq!(aim.seen()[0].path, TOKEN_UPDATE);
 }
@@ -163,7 +147,7 @@ async fn the_simulated_aimharder_kills_a_token_it_replaced_so_a_lost_rotation_sh
     let run = || {
         BIN.run(&db, &aim)
             .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
-            .args(&["refresh-one", "--id", &id, "--json"])
+            .refresh_one_json(&id)
             .output()
     };
     assert_eq!(run().await.json()["outcome"], "refreshed");

@@ -6,23 +6,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aimharder_testkit::aimharder::{rotated, FakeAimHarder};
+use aimharder_testkit::aimharder::rotated;
 use aimharder_testkit::proxy::{Fault, FaultProxy};
+use aimharder_testkit::seed;
 use aimharder_testkit::stack::TestDb;
-use aimharder_testkit::start::gateway_stack;
+use aimharder_testkit::start::{gateway_stack, stack_with_latency};
 
 use crate::BIN;
-
-/// `n` due sessions (refreshed 7 h ago, count 0) with tokens `g|1|<tag>`.
-fn seed_due(db: &TestDb, n: usize, tag: &str) {
-    db.sql(&format!(
-        "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies, created_at, \
-         last_refresh_date, refresh_count) \
-         SELECT 'w' || g || '@example.com', g || '|1|{tag}', '[]', now() - interval '30 days', \
-                now() - interval '7 hours' - (g || ' seconds')::interval, 0 \
-         FROM generate_series(1, {n}) g"
-    ));
-}
 
 /// Each row's id and its row version (xmin) with its updated_at.
 fn versions(db: &TestDb) -> HashMap<String, String> {
@@ -44,14 +34,15 @@ fn versions(db: &TestDb) -> HashMap<String, String> {
 #[tokio::test]
 async fn limit_one_takes_a_handful_of_requests_and_touches_one_row() {
     let (db, aim, gw) = gateway_stack().await;
-    seed_due(&db, 200, "one");
+    seed::due_in_bulk(&db, 200, "one");
     let before = versions(&db);
     let done = BIN
         .via_gateway(&gw, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0", "--limit", "1"])
+        .refresh_all_json()
+        .args(&["--limit", "1"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 1);
     let requests: Vec<String> = gw
         .requests()
@@ -87,13 +78,14 @@ async fn limit_one_takes_a_handful_of_requests_and_touches_one_row() {
 #[tokio::test]
 async fn results_are_written_in_batches_with_few_requests() {
     let (db, aim, gw) = gateway_stack().await;
-    seed_due(&db, 300, "batch");
+    seed::due_in_bulk(&db, 300, "batch");
     let done = BIN
         .via_gateway(&gw, &aim)
-        .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "8"])
+        .refresh_all_json()
+        .args(&["--concurrency", "8"])
+        .succeeds()
         .output()
         .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.json()["refreshed"], 300);
     assert_eq!(
         db.sql("SELECT count(*) FROM auth_sessions WHERE refresh_count = 1"),
@@ -110,12 +102,10 @@ async fn results_are_written_in_batches_with_few_requests() {
 
 #[tokio::test]
 async fn a_write_outage_stops_the_calls_and_the_next_run_stores_every_rotated_token() {
-    let db = TestDb::new().await;
-    db.apply_migrations();
-    let aim = FakeAimHarder::with_latency(Duration::from_millis(5)).await;
+    let (db, aim) = stack_with_latency(Duration::from_millis(5)).await;
     let proxy = FaultProxy::start(&db.rest_url()).await;
     let n = 600;
-    seed_due(&db, n, "out");
+    seed::due_in_bulk(&db, n, "out");
     // Two batches are written; then every write fails (a 500 is not
     // retried, so the test does not wait out the 30 s budget of a 503).
     proxy.fail("rpc/refresh_write", 2, usize::MAX, Fault::Status(500));
@@ -125,10 +115,10 @@ async fn a_write_outage_stops_the_calls_and_the_next_run_stores_every_rotated_to
             .env("SUPABASE_REST_URL", rest_url)
             .env("AIMHARDER_STATE_DIR", state.path().to_str().unwrap())
             .env("AIMHARDER_REFRESH_ENDPOINT", "token-update")
-            .args(&["refresh-all", "--json", "--rate", "0", "--concurrency", "4"])
+            .refresh_all_json()
+            .args(&["--concurrency", "4"])
     };
-    let done = run(&proxy.rest_url()).output().await;
-    assert_eq!(done.code, 69, "{}", done.stderr);
+    let done = run(&proxy.rest_url()).exits(69).output().await;
     let errors: Vec<&str> = done
         .stderr
         .lines()
@@ -162,8 +152,7 @@ async fn a_write_outage_stops_the_calls_and_the_next_run_stores_every_rotated_to
     // Supabase is back: the next run writes the journal first, so every
     // rotated token reaches its row, then refreshes what was left.
     proxy.heal();
-    let next = run(&proxy.rest_url()).output().await;
-    assert_eq!(next.code, 0, "{}", next.stderr);
+    let next = run(&proxy.rest_url()).succeeds().output().await;
     assert!(
         next.stderr.contains(&format!("written={unrecorded}")),
         "{}",

@@ -11,8 +11,10 @@
 //! - [`recorder`]: a server that answers 200 and records (a healthcheck stand-in);
 //! - [`start`]: the stacks most tests start (a migrated database and a
 //!   simulated AimHarder, optionally behind the gateway);
-//! - [`run`]: runs the binary with a clean environment ([`run::Bin`]), and
-//!   seeds session rows ([`run::Seed`]);
+//! - [`run`]: runs the binary with a clean environment ([`run::Bin`]) and
+//!   checks the exit code a test expects ([`run::Run::exits`]);
+//! - [`seed`]: the session rows a test starts from ([`seed::Seed`],
+//!   [`seed::due_in_bulk`]);
 //! - [`listen`]: the accept loop the servers above share, and [`wire`]: the
 //!   HTTP/1.1 they read (and a one-shot client for tests).
 //!
@@ -26,6 +28,7 @@ pub mod listen;
 pub mod proxy;
 pub mod recorder;
 pub mod run;
+pub mod seed;
 pub mod stack;
 pub mod start;
 pub mod wire;

@@ -1,5 +1,7 @@
-//! Drives the real binary against a test stack, and seeds rows.
+//! Drives the real binary against a test stack, and checks the exit code
+//! a test expects of it ([`Run::exits`]).
 
+use std::panic::Location;
 use std::process::Stdio;
 
 use serde_json::Value;
@@ -8,6 +10,9 @@ use crate::aimharder::FakeAimHarder;
 use crate::gateway::Gateway;
 use crate::stack::TestDb;
 
+/// Where the demo and older callers take the row builder from.
+pub use crate::seed::{row, Seed};
+
 /// The binary under test. Cargo tells where it built `aimharder-refresh` only
 /// to the root package's own integration tests and benches, at compile time
 /// (`CARGO_BIN_EXE_aimharder-refresh`), so they make the value, once:
@@ -15,7 +20,7 @@ use crate::stack::TestDb;
 /// ```ignore
 /// pub const BIN: Bin = Bin::new(env!("CARGO_BIN_EXE_aimharder-refresh"));
 ///
-/// let done = BIN.run(&db, &aim).arg("refresh-all").output().await;
+/// let done = BIN.run(&db, &aim).refresh_all_json().succeeds().output().await;
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Bin {
@@ -44,6 +49,7 @@ impl Bin {
             envs: vec![("HOME".into(), home)],
             dir,
             subdir: String::new(),
+            expected: None,
         }
     }
 
@@ -76,17 +82,46 @@ pub struct Run {
     dir: tempfile::TempDir,
     /// Where the binary runs, below `dir` (empty: `dir` itself).
     subdir: String,
+    expected: Option<Expected>,
 }
 
+/// The exit code a test expects, and the line of the test that said so:
+/// checked when the run ends, which is in an async fn, where
+/// `#[track_caller]` no longer tells the test's line.
+#[derive(Clone, Copy, Debug)]
+struct Expected {
+    code: i32,
+    at: &'static Location<'static>,
+}
+
+/// A finished run: its exit code (-1 if a signal ended it), what it
+/// printed, and its folder.
 pub struct Done {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
     /// The run's working folder, kept for files it wrote.
     pub dir: tempfile::TempDir,
+    /// What the binary was given, for the failure messages.
+    invocation: String,
 }
 
 impl Done {
+    /// The check [`Run::exits`] asked for.
+    fn expect(self, expected: Option<Expected>) -> Self {
+        let Some(expected) = expected else {
+            return self;
+        };
+        if self.code != expected.code {
+            panic!(
+                "{}: expected exit code {}, got {}\n{}\n--- stdout\n{}\n--- stderr\n{}",
+                expected.at, expected.code, self.code, self.invocation, self.stdout, self.stderr
+            );
+        }
+        self
+    }
+
+    /// Stdout as JSON (panics, showing both streams, if it is not).
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
@@ -121,6 +156,60 @@ impl Done {
 }
 
 impl Run {
+    /// Expects the run to exit with `code`: [`Run::output`] and
+    /// [`Running::finish`] panic otherwise, naming this call's line, the
+    /// arguments and environment, both codes, stdout and stderr.
+    #[track_caller]
+    pub fn exits(mut self, code: i32) -> Self {
+        self.expected = Some(Expected {
+            code,
+            at: Location::caller(),
+        });
+        self
+    }
+
+    /// Expects the run to exit 0 (see [`Run::exits`]).
+    #[track_caller]
+    pub fn succeeds(self) -> Self {
+        self.exits(0)
+    }
+
+    /// `refresh-all --rate 0`: every due session, unpaced.
+    pub fn refresh_all(self) -> Self {
+        self.args(&["refresh-all", "--rate", "0"])
+    }
+
+    /// `refresh-all --json --rate 0`: every due session, unpaced, as a
+    /// document ([`Done::json`], [`Done::session`]).
+    pub fn refresh_all_json(self) -> Self {
+        self.args(&["refresh-all", "--json", "--rate", "0"])
+    }
+
+    /// `refresh-one --id <id>`.
+    pub fn refresh_one(self, id: &str) -> Self {
+        self.args(&["refresh-one", "--id", id])
+    }
+
+    /// `refresh-one --id <id> --json`.
+    pub fn refresh_one_json(self, id: &str) -> Self {
+        self.args(&["refresh-one", "--id", id, "--json"])
+    }
+
+    /// `status --json`.
+    pub fn status_json(self) -> Self {
+        self.args(&["status", "--json"])
+    }
+
+    /// `probe --all --rate 0`: every session asked whoami, unpaced.
+    pub fn probe_all(self) -> Self {
+        self.args(&["probe", "--all", "--rate", "0"])
+    }
+
+    /// `probe --all --rate 0 --json`.
+    pub fn probe_all_json(self) -> Self {
+        self.args(&["probe", "--all", "--rate", "0", "--json"])
+    }
+
     pub fn arg(mut self, arg: &str) -> Self {
         self.args.push(arg.to_string());
         self
@@ -154,9 +243,21 @@ impl Run {
         self
     }
 
+    /// The command line and environment, as a failure message shows them.
+    fn invocation(&self) -> String {
+        let mut envs: Vec<String> = self.envs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        envs.sort();
+        format!(
+            "run: aimharder-refresh {}\nenv: {}",
+            self.args.join(" "),
+            envs.join(" ")
+        )
+    }
+
     /// Starts the binary as a child a test can signal (stdout and stderr
     /// piped; stderr readable while it runs).
     pub fn spawn(self) -> Running {
+        let invocation = self.invocation();
         let mut child = tokio::process::Command::new(self.bin.path)
             .args(&self.args)
             .env_clear()
@@ -191,10 +292,14 @@ impl Run {
             log,
             reader,
             dir: self.dir,
+            invocation,
+            expected: self.expected,
         }
     }
 
+    /// Runs the binary to its end (checking the code [`Run::exits`] set).
     pub async fn output(self) -> Done {
+        let invocation = self.invocation();
         let out = tokio::process::Command::new(self.bin.path)
             .args(&self.args)
             .env_clear()
@@ -209,7 +314,9 @@ impl Run {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             dir: self.dir,
+            invocation,
         }
+        .expect(self.expected)
     }
 }
 
@@ -219,6 +326,8 @@ pub struct Running {
     log: std::sync::Arc<(std::sync::Mutex<String>, tokio::sync::Notify)>,
     reader: tokio::task::JoinHandle<()>,
     dir: tempfile::TempDir,
+    invocation: String,
+    expected: Option<Expected>,
 }
 
 impl Running {
@@ -247,13 +356,15 @@ impl Running {
         }
     }
 
-    /// Waits for the exit.
+    /// Waits for the exit (checking the code [`Run::exits`] set).
     pub async fn finish(self) -> Done {
         let Running {
             child,
             log,
             reader,
             dir,
+            invocation,
+            expected,
         } = self;
         let out = child.wait_with_output().await.expect("wait for the binary");
         let _ = reader.await;
@@ -263,129 +374,8 @@ impl Running {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr,
             dir,
+            invocation,
         }
+        .expect(expected)
     }
-}
-
-/// A session row to insert; timestamps are SQL expressions.
-pub struct Seed {
-    email: String,
-    token: String,
-    cookies: String,
-    fingerprint: Option<String>,
-    created_at: String,
-    last_refresh: Option<String>,
-    refresh_count: i64,
-    error: Option<String>,
-    enabled: bool,
-}
-
-impl Seed {
-    pub fn new(email: &str, token: &str) -> Self {
-        Self {
-            email: email.into(),
-            token: token.into(),
-            cookies: r#"[{"name":"PHPSESSID","value":"php-secret-1"},{"name":"amhrdrauth","value":"auth-secret-1"}]"#
-                .into(),
-            fingerprint: None,
-            created_at: "now() - interval '30 days'".into(),
-            last_refresh: Some("now() - interval '7 hours'".into()),
-            refresh_count: 3,
-            error: None,
-            enabled: true,
-        }
-    }
-
-    pub fn cookies(mut self, json: &str) -> Self {
-        self.cookies = json.into();
-        self
-    }
-
-    /// Cookies naming their own session (the simulated AimHarder's
-    /// `PHPSESSID`), which whoami scripts and the liveness model key on.
-    pub fn session(self, name: &str) -> Self {
-        self.cookies(&format!(
-            r#"[{{"name":"PHPSESSID","value":"{name}"}},{{"name":"amhrdrauth","value":"auth-{name}"}}]"#
-        ))
-    }
-
-    pub fn fingerprint(mut self, fp: &str) -> Self {
-        self.fingerprint = Some(fp.into());
-        self
-    }
-
-    pub fn never_refreshed(mut self, created: &str) -> Self {
-        self.last_refresh = None;
-        self.created_at = created.into();
-        self
-    }
-
-    pub fn refreshed(mut self, when: &str) -> Self {
-        self.last_refresh = Some(when.into());
-        self
-    }
-
-    pub fn count(mut self, n: i64) -> Self {
-        self.refresh_count = n;
-        self
-    }
-
-    pub fn error(mut self, text: &str) -> Self {
-        self.error = Some(text.into());
-        self
-    }
-
-    pub fn disabled(mut self) -> Self {
-        self.enabled = false;
-        self
-    }
-
-    /// Inserts the row and returns its id.
-    pub fn insert(self, db: &TestDb) -> String {
-        self.insert_into(db, true)
-    }
-
-    /// For a table without the optional fingerprint column.
-    pub fn insert_without_fingerprint(self, db: &TestDb) -> String {
-        self.insert_into(db, false)
-    }
-
-    fn insert_into(self, db: &TestDb, with_fingerprint: bool) -> String {
-        let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
-        let cookies = if self.cookies == "NULL" {
-            "NULL".to_string()
-        } else {
-            format!("{}::jsonb", q(&self.cookies))
-        };
-        let (fp_column, fp_value) = if with_fingerprint {
-            (
-                ", fingerprint",
-                format!(", {}", self.fingerprint.as_deref().map_or("NULL".into(), q)),
-            )
-        } else {
-            ("", String::new())
-        };
-        db.sql(&format!(
-            "INSERT INTO auth_sessions (user_email, aimharder_token, aimharder_cookies{fp_column}, created_at, \
-             last_refresh_date, refresh_count, last_refresh_error, auto_refresh_enabled) \
-             VALUES ({}, {}, {cookies}{fp_value}, {}, {}, {}, {}, {}) RETURNING id",
-            q(&self.email),
-            q(&self.token),
-            self.created_at,
-            self.last_refresh.as_deref().unwrap_or("NULL"),
-            self.refresh_count,
-            self.error.as_deref().map_or("NULL".into(), q),
-            self.enabled,
-        ))
-        .lines()
-        .next()
-        .unwrap()
-        .to_string()
-    }
-}
-
-/// The row of `id` as JSON.
-pub fn row(db: &TestDb, id: &str) -> Value {
-    let rows = db.query_json(&format!("SELECT * FROM auth_sessions WHERE id = '{id}'"));
-    rows[0].clone()
 }
