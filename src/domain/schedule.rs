@@ -29,6 +29,7 @@ pub(crate) struct Schedule {
 /// The figures `status --json` and the metrics report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub(crate) struct ScheduleFigures {
+    /// Calls an hour one runner needs ([`Schedule::needed_per_hour`]).
     pub(crate) needed_per_hour: u64,
     /// `None` without a rate limit.
     pub(crate) capacity_per_hour: Option<u64>,
@@ -48,6 +49,7 @@ pub(crate) struct Remedies {
 }
 
 impl SchedulePlan {
+    /// The plan against `sessions` enabled sessions.
     pub(crate) fn for_sessions(self, sessions: u64) -> Schedule {
         Schedule {
             sessions,
@@ -118,6 +120,7 @@ impl Schedule {
         })
     }
 
+    /// The figures `status --json` and the metrics report.
     pub(crate) fn figures(&self) -> ScheduleFigures {
         ScheduleFigures {
             needed_per_hour: self.needed_per_hour(),

@@ -197,10 +197,12 @@ impl CookieJar {
         self.cookies != before
     }
 
+    /// Returns how many cookies the jar holds.
     pub fn len(&self) -> usize {
         self.cookies.len()
     }
 
+    /// Returns true when the jar holds no cookie.
     pub fn is_empty(&self) -> bool {
         self.cookies.is_empty()
     }
@@ -242,6 +244,8 @@ impl SetCookies {
         Self { url, values }
     }
 
+    /// Returns the URL that answered, without its query, fragment or
+    /// credentials.
     pub(crate) fn url(&self) -> &Url {
         &self.url
     }
