@@ -57,7 +57,7 @@ pub(crate) fn watch_panics() {
     }));
 }
 
-/// `code`, unless something panicked: then [`EX_SOFTWARE`].
+/// Returns `code`, unless something panicked: then [`EX_SOFTWARE`].
 pub(crate) fn unless_panicked(code: u8) -> u8 {
     if PANICKED.load(std::sync::atomic::Ordering::SeqCst) {
         eprintln!(

@@ -65,7 +65,7 @@ impl ProbeTotals {
         }
     }
 
-    /// Every probed session alive (none probed counts as all).
+    /// Whether every probed session is alive (none probed counts as all).
     pub(crate) fn all_alive(&self) -> bool {
         self.alive == self.probed
     }

@@ -81,7 +81,8 @@ impl Schedule {
             .map(|rate| (rate * 3600.0 + 1e-6).floor() as u64)
     }
 
-    /// Without a limit the pace is not what holds a runner back.
+    /// Whether one runner makes the calls an hour it needs. Without a limit
+    /// the pace is not what holds a runner back.
     pub(crate) fn keeps_up(&self) -> bool {
         self.capacity_per_hour()
             .is_none_or(|capacity| self.needed_per_hour() <= capacity)

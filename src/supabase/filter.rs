@@ -10,7 +10,7 @@ pub(crate) fn quote(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Auto refresh on. Written `IS TRUE`, which takes no parameter and is
+/// The condition that auto refresh is on. Written `IS TRUE`, which takes no parameter and is
 /// what the partial indexes' predicate says, so the planner matches them
 /// in every plan, generic ones too.
 pub(crate) fn enabled() -> String {

@@ -48,7 +48,7 @@ impl Query {
         }
     }
 
-    /// `column=op.value`, e.g. `eq("id", …)` is `id=eq.…`.
+    /// Adds the condition `column=op.value`: `eq("id", …)` is `id=eq.…`.
     pub(crate) fn filter(mut self, column: &str, op: &str, value: &str) -> Self {
         self.filters
             .push((column.to_string(), format!("{op}.{value}")));
@@ -68,7 +68,7 @@ impl Query {
         self
     }
 
-    /// `columns` like `created_at.asc,id.asc`.
+    /// Orders by `columns`, written like `created_at.asc,id.asc`.
     pub(crate) fn order(mut self, columns: &str) -> Self {
         self.params.push(("order", columns.to_string()));
         self

@@ -78,7 +78,7 @@ struct StoredCookie {
 }
 
 impl CookieJar {
-    /// Reads the stored column. `serde_json::Value::Null` → empty jar.
+    /// Reads the stored column; a `null` column is an empty jar.
     ///
     /// Rejects anything that could not be sent back verbatim in a `Cookie:`
     /// header, so that a damaged row is reported instead of producing a
