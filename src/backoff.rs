@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
+/// Retry delays: each wait is a random fraction of an exponential ceiling.
 pub(crate) struct Backoff {
     ceilings: ExponentialBackoff,
 }
@@ -39,6 +40,8 @@ pub(crate) struct RetryBudget {
 }
 
 impl RetryBudget {
+    /// Starts a budget of `limit` from now, counting the attempt about to be
+    /// made; the waits grow from 200 ms to at most 5 s.
     pub(crate) fn new(limit: Duration) -> Self {
         Self {
             backoff: Backoff::new(
@@ -70,6 +73,7 @@ impl RetryBudget {
         self.attempts
     }
 
+    /// Returns the time since the first attempt.
     pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }

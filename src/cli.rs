@@ -9,11 +9,17 @@ use secrecy::SecretString;
 
 use crate::domain::shard::Shard;
 
+/// The fingerprint sent for a session that has none stored, unless
+/// `--default-fingerprint` names another.
 pub(crate) const DEFAULT_FINGERPRINT: &str = "my0pz7di4kr8nuq718uecu4ev23fbosfp20z1q6smntm42ideb";
+/// A desktop Chrome's User-Agent, sent to AimHarder by default: AimHarder
+/// has refused calls that did not look like a browser's.
 pub(crate) const DEFAULT_USER_AGENT: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
      (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
+/// The parsed command line: the settings every command takes, and the
+/// command.
 #[derive(Debug, Parser)]
 #[command(
     name = "aimharder-refresh",
@@ -27,6 +33,7 @@ pub struct Cli {
     pub(crate) command: Command,
 }
 
+/// The settings every command takes.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Settings (every command)")]
 pub(crate) struct GlobalArgs {
@@ -150,18 +157,21 @@ pub(crate) fn try_parse() -> Result<Cli, clap::Error> {
     <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
 }
 
+/// `--endpoint` as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum EndpointArg {
     Setrefresh,
     TokenUpdate,
 }
 
+/// How log lines on stderr are written (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum LogFormat {
     Text,
     Json,
 }
 
+/// The command to run.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Refresh one session now, due or not.
@@ -195,6 +205,7 @@ pub(crate) struct TargetArgs {
     pub(crate) fingerprint: Option<String>,
 }
 
+/// The flags of `refresh-one`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["id", "email"])))]
 pub(crate) struct RefreshOneArgs {
@@ -209,6 +220,7 @@ pub(crate) struct RefreshOneArgs {
     pub(crate) claims: ClaimArgs,
 }
 
+/// The flags of `refresh-all`.
 #[derive(Debug, Args)]
 pub(crate) struct RefreshAllArgs {
     /// Refresh sessions whose last refresh (or creation) is older than this
@@ -247,6 +259,7 @@ pub(crate) struct RefreshAllArgs {
     pub(crate) claims: ClaimArgs,
 }
 
+/// The flags of `probe`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["id", "email", "all"])))]
 pub(crate) struct ProbeArgs {
@@ -282,6 +295,7 @@ pub(crate) struct PaceArgs {
     pub(crate) rate: f64,
 }
 
+/// The settings of the requests to AimHarder.
 #[derive(Debug, Args)]
 pub(crate) struct HttpArgs {
     /// Timeout of one request to AimHarder.
@@ -299,6 +313,7 @@ pub(crate) struct ClaimArgs {
     pub(crate) claim_lease: Option<Duration>,
 }
 
+/// The flags of `status`.
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
     /// A session not refreshed within this long is stale.
@@ -345,6 +360,7 @@ fn parse_uuid(raw: &str) -> Result<String, String> {
 /// it would leave the calendar (or overflow a clock).
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
 
+/// Parses a duration like `30m`, `6h` or `1d`, at most [`MAX_DURATION`].
 pub(crate) fn parse_duration(raw: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(raw.trim())
         .map_err(|e| format!("{e} (write durations like 30m, 6h, 1d)"))?;

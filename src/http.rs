@@ -47,7 +47,8 @@ pub(crate) fn describe_transport(e: &reqwest::Error) -> String {
 /// far less anyway).
 pub(crate) const RETRY_AFTER_MAX: Duration = Duration::from_secs(24 * 3600);
 
-/// `Retry-After` as seconds or an HTTP date, at most [`RETRY_AFTER_MAX`].
+/// Reads `Retry-After`, as seconds or an HTTP date, at most
+/// [`RETRY_AFTER_MAX`].
 pub(crate) fn retry_after(value: Option<&HeaderValue>, now: OffsetDateTime) -> Option<Duration> {
     let raw = value?.to_str().ok()?.trim();
     let wait = match raw.parse::<u64>() {

@@ -30,6 +30,8 @@ pub(crate) const MAX_BODY: usize = 1024 * 1024;
 /// What one attempt came to.
 #[derive(Debug)]
 pub(crate) enum Attempt {
+    /// The keep-alive worked: the new token and fingerprint, and the cookies
+    /// the answer set.
     Refreshed {
         session: RefreshedSession,
         set_cookies: SetCookies,
@@ -46,6 +48,7 @@ pub(crate) enum Attempt {
 #[derive(Debug)]
 pub(crate) struct Transient {
     pub(crate) reason: String,
+    /// How long AimHarder asked to wait (`Retry-After`), if it said.
     pub(crate) retry_after: Option<Duration>,
     /// The HTTP status, when there was an answer.
     pub(crate) status: Option<u16>,
@@ -58,6 +61,7 @@ pub(crate) struct Transient {
 /// What `/api/whoami` says of a session.
 #[derive(Debug)]
 pub(crate) enum Whoami {
+    /// AimHarder knows a member for these cookies: the session is logged in.
     Alive,
     /// Logged out at AimHarder: the member must log in again.
     Dead(String),
@@ -107,11 +111,15 @@ pub(crate) struct AimHarderConfig {
     /// credentials: a secret).
     pub(crate) proxy: Option<SecretString>,
     pub(crate) endpoint: Endpoint,
+    /// The fingerprint sent for a session that has none stored.
     pub(crate) default_fingerprint: String,
     pub(crate) user_agent: String,
+    /// The timeout of one request, connecting included.
     pub(crate) request_timeout: Duration,
 }
 
+/// The AimHarder client of a run: the keep-alive call and `/api/whoami`,
+/// sent with the headers AimHarder's own page sends.
 pub(crate) struct AimHarder {
     http: reqwest::Client,
     endpoint: Endpoint,
@@ -124,6 +132,9 @@ pub(crate) struct AimHarder {
 }
 
 impl AimHarder {
+    /// Builds the client for `config`. It follows no redirect: one to a login
+    /// page is how AimHarder says a session is dead. It fails when the proxy
+    /// URL is not one it can use.
     pub(crate) fn new(config: &AimHarderConfig) -> anyhow::Result<Self> {
         let mut builder = client_builder();
         if let Some(proxy) = &config.proxy {

@@ -13,10 +13,13 @@ use secrecy::SecretString;
 /// What `/setrefresh` told the browser to store.
 #[derive(Debug)]
 pub struct RefreshedSession {
+    /// The new `refreshToken`.
     pub token: SecretString,
+    /// The `fingerprint` the page stored, if it stored one.
     pub(crate) fingerprint: Option<String>,
 }
 
+/// What a `/setrefresh` answer is.
 #[derive(Debug)]
 pub enum Page {
     /// The page stored a `refreshToken`.

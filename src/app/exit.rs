@@ -57,7 +57,7 @@ pub(crate) fn watch_panics() {
     }));
 }
 
-/// `code`, unless something panicked: then [`EX_SOFTWARE`].
+/// Returns `code`, unless something panicked: then [`EX_SOFTWARE`].
 pub(crate) fn unless_panicked(code: u8) -> u8 {
     if PANICKED.load(std::sync::atomic::Ordering::SeqCst) {
         eprintln!(
@@ -69,6 +69,7 @@ pub(crate) fn unless_panicked(code: u8) -> u8 {
     }
 }
 
+/// Returns the exit code of a run that ended with `verdict`.
 pub(crate) fn verdict_code(verdict: RunVerdict) -> u8 {
     match verdict {
         RunVerdict::Clean => 0,

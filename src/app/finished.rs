@@ -7,9 +7,14 @@ use crate::domain::outcome::Totals;
 use crate::domain::schedule::Schedule;
 use crate::engine::breaker::Trip;
 
+/// How a command ended: its exit code, its summary and what the metrics
+/// file records of it.
 pub(crate) struct Finished {
+    /// The process's exit code.
     pub(crate) code: u8,
+    /// The one-line summary the healthcheck's finish ping carries.
     pub(crate) summary: String,
+    /// The session counts, when the command counted sessions.
     pub(crate) totals: Option<Totals>,
     /// The circuit breaker stopped the run.
     pub(crate) tripped: bool,
@@ -53,6 +58,7 @@ impl Finished {
         self
     }
 
+    /// Records the schedule the command checked (metrics).
     pub(crate) fn checking(mut self, schedule: Schedule) -> Self {
         self.schedule = Some(schedule);
         self

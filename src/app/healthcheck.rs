@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::http::join_path;
 
+/// Pings a healthchecks.io-style URL when a run starts and when it ends.
 pub(crate) struct Healthcheck {
     http: reqwest::Client,
     base: Url,
@@ -15,6 +16,8 @@ pub(crate) struct Healthcheck {
 }
 
 impl Healthcheck {
+    /// Makes the pinger for `base`, with a new run id (`rid`) that pairs the
+    /// start ping with the finish ping, and a 10-second timeout per ping.
     pub(crate) fn new(base: &Url) -> Result<Self, String> {
         let base = base.clone();
         let http = crate::http::client_builder()
@@ -25,11 +28,14 @@ impl Healthcheck {
         Ok(Self { http, base, rid })
     }
 
+    /// Pings `{url}/start`; a failure is only a warning.
     pub(crate) async fn start(&self) {
         let url = self.url("start");
         self.report("start", self.http.get(url)).await;
     }
 
+    /// Pings `{url}/{code}` with `summary` as the body; a failure is only a
+    /// warning.
     pub(crate) async fn finish(&self, code: u8, summary: String) {
         let url = self.url(&code.to_string());
         self.report("finish", self.http.post(url).body(summary))

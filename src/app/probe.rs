@@ -18,6 +18,10 @@ use crate::output::probe::ProbeSink;
 use crate::supabase::pager::Sessions;
 use crate::supabase::store::{Columns, Store};
 
+/// Runs `probe`: asks AimHarder about one session, or about every enabled
+/// one as the pages come. The run is clean only when every session asked
+/// is alive; a signal makes it interrupted, since the sessions not asked
+/// are unknown.
 pub(crate) async fn probe(
     store: Store,
     output: Presentation,

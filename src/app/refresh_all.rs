@@ -24,6 +24,10 @@ use crate::supabase::pager::{Pager, Sessions};
 use crate::supabase::rest::StoreError;
 use crate::supabase::store::{Columns, Store};
 
+/// Runs `refresh-all`: claims the due sessions as the pages come and
+/// refreshes them, until none is left, `--limit`, the deadline or a signal.
+/// `begun` is when the command started: the deadline counts the jitter
+/// wait and the journal's replay.
 pub(crate) async fn refresh_all(
     store: Store,
     output: Presentation,

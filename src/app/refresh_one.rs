@@ -15,6 +15,8 @@ use crate::engine::journal::Journal;
 use crate::output::session;
 use crate::supabase::store::Store;
 
+/// Runs `refresh-one`: claims the one session as any run would, so that two
+/// runs never call it at once, and refreshes it, due or not.
 pub(crate) async fn refresh_one(
     store: Store,
     output: Presentation,

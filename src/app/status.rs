@@ -13,6 +13,9 @@ use crate::supabase::counts::Counts;
 use crate::supabase::pager::Sessions;
 use crate::supabase::store::{Columns, Store};
 
+/// Runs `status`: the server's counts by state, the schedule against the
+/// enabled sessions and, with `--sessions`, every session. With `--check`,
+/// a stale session, an error or a schedule that cannot keep up is a problem.
 pub(crate) async fn status(
     store: Store,
     output: Presentation,

@@ -49,6 +49,9 @@ pub(crate) fn caller(pace: &Pace, stop: CancellationToken, deadline: Option<Inst
     Caller::new(&settings, stop, deadline)
 }
 
+/// The engine of a refresh run: a new AimHarder client for `config`, on
+/// `store`, under `caller`'s bounds, claiming with `claim` and keeping
+/// unrecorded results in `journal` when there is one.
 pub(crate) fn engine(
     config: &AimHarderConfig,
     store: Store,

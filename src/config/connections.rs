@@ -12,6 +12,9 @@ use crate::config::{endpoint, filters, keys};
 use crate::http::join_path;
 use crate::supabase::store::StoreConfig;
 
+/// Checks the Supabase settings: the REST URL (`--rest-url`, else
+/// `--supabase-url` with `/rest/v1`), the key, the table name and the
+/// filters.
 pub(super) fn store_config(args: &GlobalArgs) -> Result<StoreConfig, ConfigError> {
     let rest_url = match (&args.rest_url, &args.supabase_url) {
         (Some(rest), _) => parse_url("SUPABASE_REST_URL (--rest-url)", rest)?,
@@ -41,6 +44,8 @@ pub(super) fn store_config(args: &GlobalArgs) -> Result<StoreConfig, ConfigError
     })
 }
 
+/// Checks the AimHarder settings of a command that calls AimHarder, with
+/// its `--request-timeout`.
 pub(super) fn aimharder_config(
     args: &GlobalArgs,
     http: &HttpArgs,
@@ -92,6 +97,7 @@ fn proxy(args: &GlobalArgs) -> Result<Option<SecretString>, ConfigError> {
     Ok(Some(raw.clone()))
 }
 
+/// Parses `raw` as an http(s) URL; an error names the `setting`.
 pub(super) fn parse_url(setting: &str, raw: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(raw.trim())
         .map_err(|e| ConfigError::Config(format!("{setting} is not a valid URL: {e}")))?;

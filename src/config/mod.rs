@@ -53,6 +53,7 @@ pub(crate) enum JournalSetting {
 
 /// One command's checked settings.
 pub(crate) struct Settings {
+    /// How the command writes its results.
     pub(crate) output: Presentation,
     pub(crate) hooks: Hooks,
     pub(crate) store: StoreConfig,
@@ -61,6 +62,8 @@ pub(crate) struct Settings {
     pub(crate) command: CommandSettings,
 }
 
+/// The checked settings of the command to run, one variant per command
+/// that reaches Supabase.
 pub(crate) enum CommandSettings {
     RefreshOne(RefreshOne),
     RefreshAll(RefreshAll),
@@ -82,6 +85,7 @@ impl CommandSettings {
         }
     }
 
+    /// The command's name as typed, which labels its metrics.
     pub(crate) fn name(&self) -> &'static str {
         match self {
             CommandSettings::RefreshOne(_) => "refresh-one",
@@ -101,8 +105,10 @@ pub(crate) enum Target {
     },
 }
 
+/// The checked settings of `refresh-one`.
 pub(crate) struct RefreshOne {
     pub(crate) target: Target,
+    /// The session is skipped when it was refreshed more recently than this.
     pub(crate) if_older_than: Option<Duration>,
     pub(crate) aimharder: AimHarderConfig,
     /// How long a claim lasts if the run dies.
@@ -112,6 +118,7 @@ pub(crate) struct RefreshOne {
 /// How hard a run may press on AimHarder.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pace {
+    /// Requests in flight to AimHarder at once.
     pub(crate) concurrency: usize,
     /// Requests per second; `None` is no limit.
     pub(crate) rate: Option<f64>,
@@ -120,16 +127,23 @@ pub(crate) struct Pace {
     pub(crate) max_consecutive_failures: u32,
 }
 
+/// The checked settings of `refresh-all`.
 pub(crate) struct RefreshAll {
+    /// A session is due once its last refresh (or its creation) is older
+    /// than this.
     pub(crate) older_than: Duration,
+    /// A failed session is due again only once its error is older than this.
     pub(crate) retry_errors_after: Duration,
+    /// Every enabled session is taken, due or not.
     pub(crate) force: bool,
     pub(crate) pace: Pace,
     pub(crate) limit: Option<u64>,
     pub(crate) shard: Option<Shard>,
+    /// Nothing new starts once this long has passed since the command started.
     pub(crate) max_duration: Option<Duration>,
     /// The longest random wait before the first request (none on a dry run).
     pub(crate) jitter: Option<Duration>,
+    /// The run lists what it would refresh, and calls and writes nothing.
     pub(crate) dry_run: bool,
     pub(crate) aimharder: AimHarderConfig,
     /// How long a claim lasts if the run dies.
@@ -150,18 +164,24 @@ pub(crate) enum ProbeTarget {
     },
 }
 
+/// The checked settings of `probe`.
 pub(crate) struct Probe {
     pub(crate) target: ProbeTarget,
     pub(crate) pace: Pace,
     pub(crate) aimharder: AimHarderConfig,
 }
 
+/// The checked settings of `status`.
 pub(crate) struct Status {
     /// The due window `status` counts with (`--older-than`, else the
     /// configured endpoint's), and the schedule it checks.
     pub(crate) schedule: SchedulePlan,
+    /// A session not refreshed within this long is stale.
     pub(crate) stale_after: Duration,
+    /// Every session is listed too.
     pub(crate) sessions: bool,
+    /// A problem (a stale session, an error, a schedule that cannot keep up)
+    /// fails the run.
     pub(crate) check: bool,
 }
 

@@ -31,6 +31,7 @@ pub(crate) fn since_keepalive(row: &SessionRow, now: OffsetDateTime) -> Option<D
 /// One bucket's counts, as `--json` writes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct AgeRow {
+    /// The bucket's label, such as `<20m`, `20m-40m`, `>1d` or `unknown`.
     pub(crate) age: String,
     pub(crate) alive: u64,
     pub(crate) dead: u64,
@@ -47,6 +48,7 @@ impl AgeRow {
         }
     }
 
+    /// Returns the bucket's answers of every kind.
     pub(crate) fn total(&self) -> u64 {
         self.alive + self.dead + self.failed
     }
@@ -94,6 +96,7 @@ impl ByAge {
         }
     }
 
+    /// Returns the buckets, youngest first, then `unknown`.
     pub(crate) fn rows(&self) -> &[AgeRow] {
         &self.rows
     }

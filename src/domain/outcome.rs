@@ -4,11 +4,14 @@ use serde::Serialize;
 
 use crate::domain::email::Email;
 
+/// What became of one session in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Outcome {
     Refreshed,
+    /// The refresh failed; the report's error says why.
     Failed,
+    /// The session is dead at AimHarder: the member must log in again.
     Expired,
     /// Refreshed at AimHarder but the result could not be written back.
     Unrecorded,
@@ -32,6 +35,8 @@ impl Outcome {
         }
     }
 
+    /// Returns true for the outcomes that fail a run: failed, expired and
+    /// unrecorded.
     pub(crate) fn is_problem(self) -> bool {
         matches!(
             self,
@@ -50,9 +55,12 @@ pub(crate) struct SessionReport {
     #[serde(skip)]
     pub(crate) email: Option<Email>,
     pub(crate) outcome: Outcome,
+    /// Calls made to AimHarder for the session, retries included.
     pub(crate) attempts: u32,
     pub(crate) error: Option<String>,
+    /// The refresh changed the stored token or fingerprint.
     pub(crate) token_changed: bool,
+    /// The refresh changed the stored cookies.
     pub(crate) cookies_changed: bool,
 }
 
@@ -70,6 +78,8 @@ impl SessionReport {
         }
     }
 
+    /// Returns the report with `error`: what went wrong, or why the session
+    /// was skipped.
     pub(crate) fn with_error(mut self, error: impl Into<String>) -> Self {
         self.error = Some(error.into());
         self
@@ -79,6 +89,7 @@ impl SessionReport {
 /// Counts of one run, by outcome.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Totals {
+    /// Sessions the run took, whatever became of them.
     pub(crate) selected: u64,
     pub(crate) refreshed: u64,
     pub(crate) failed: u64,
@@ -88,6 +99,7 @@ pub(crate) struct Totals {
 }
 
 impl Totals {
+    /// Counts one session's outcome; a due one counts only as selected.
     pub(crate) fn add(&mut self, outcome: Outcome) {
         self.selected += 1;
         match outcome {
@@ -100,6 +112,7 @@ impl Totals {
         }
     }
 
+    /// Returns true when any session failed, expired or went unrecorded.
     pub(crate) fn has_problems(&self) -> bool {
         self.failed + self.expired + self.unrecorded > 0
     }

@@ -4,9 +4,11 @@ use serde::Serialize;
 
 use crate::domain::email::Email;
 
+/// What a probe found out about one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Liveness {
+    /// AimHarder knows a member for the session's cookies: it is logged in.
     Alive,
     /// Logged out at AimHarder: the member must log in again.
     Dead,
@@ -16,6 +18,7 @@ pub(crate) enum Liveness {
 }
 
 impl Liveness {
+    /// The name the output uses for the outcome.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Liveness::Alive => "alive",
@@ -44,6 +47,7 @@ pub(crate) struct ProbeReport {
 /// Counts of one probe run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct ProbeTotals {
+    /// Sessions asked about, whatever the answer.
     pub(crate) probed: u64,
     pub(crate) alive: u64,
     pub(crate) dead: u64,
@@ -51,6 +55,7 @@ pub(crate) struct ProbeTotals {
 }
 
 impl ProbeTotals {
+    /// Counts one session's answer.
     pub(crate) fn add(&mut self, outcome: Liveness) {
         self.probed += 1;
         match outcome {
@@ -60,7 +65,7 @@ impl ProbeTotals {
         }
     }
 
-    /// Every probed session alive (none probed counts as all).
+    /// Whether every probed session is alive (none probed counts as all).
     pub(crate) fn all_alive(&self) -> bool {
         self.alive == self.probed
     }

@@ -2,6 +2,7 @@
 //! healthcheck's `rid` and for the claims a run takes (nothing else tells
 //! two runs' claims apart, so they must not be guessable or repeat).
 
+/// Returns a new run id.
 pub(crate) fn new_run_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }

@@ -29,6 +29,7 @@ pub(crate) struct Schedule {
 /// The figures `status --json` and the metrics report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub(crate) struct ScheduleFigures {
+    /// Calls an hour one runner needs ([`Schedule::needed_per_hour`]).
     pub(crate) needed_per_hour: u64,
     /// `None` without a rate limit.
     pub(crate) capacity_per_hour: Option<u64>,
@@ -48,6 +49,7 @@ pub(crate) struct Remedies {
 }
 
 impl SchedulePlan {
+    /// The plan against `sessions` enabled sessions.
     pub(crate) fn for_sessions(self, sessions: u64) -> Schedule {
         Schedule {
             sessions,
@@ -79,7 +81,8 @@ impl Schedule {
             .map(|rate| (rate * 3600.0 + 1e-6).floor() as u64)
     }
 
-    /// Without a limit the pace is not what holds a runner back.
+    /// Whether one runner makes the calls an hour it needs. Without a limit
+    /// the pace is not what holds a runner back.
     pub(crate) fn keeps_up(&self) -> bool {
         self.capacity_per_hour()
             .is_none_or(|capacity| self.needed_per_hour() <= capacity)
@@ -118,6 +121,7 @@ impl Schedule {
         })
     }
 
+    /// The figures `status --json` and the metrics report.
     pub(crate) fn figures(&self) -> ScheduleFigures {
         ScheduleFigures {
             needed_per_hour: self.needed_per_hour(),

@@ -30,8 +30,8 @@ pub(crate) struct SessionRow {
 }
 
 impl SessionRow {
-    /// Disabled with an error on it: the tool turned it off (as expired),
-    /// not a person (who leaves no error).
+    /// Whether the session is disabled with an error on it: the tool turned
+    /// it off (as expired), not a person (who leaves no error).
     pub(crate) fn disabled_by_tool(&self) -> bool {
         self.auto_refresh_enabled == Some(false) && self.last_refresh_error.is_some()
     }

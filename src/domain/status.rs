@@ -4,14 +4,22 @@ use serde::Serialize;
 
 use crate::domain::email::Email;
 
+/// The sessions by state, as `status` and the metrics file count them.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct StatusReport {
+    /// Every session in the table (after `--filter`).
     pub(crate) total: u64,
+    /// Sessions with auto refresh enabled.
     pub(crate) auto_refresh_enabled: u64,
+    /// Enabled sessions refreshed within the stale window.
     pub(crate) fresh: u64,
+    /// Enabled sessions neither refreshed nor created within the stale window.
     pub(crate) stale: u64,
+    /// Sessions never refreshed, enabled or not.
     pub(crate) never_refreshed: u64,
+    /// Sessions whose last refresh left an error, enabled or not.
     pub(crate) with_errors: u64,
+    /// Sessions a default `refresh-all` would select now.
     pub(crate) due: u64,
 }
 

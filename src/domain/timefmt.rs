@@ -4,6 +4,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
+/// Parses an RFC 3339 timestamp; `None` for anything else.
 pub(crate) fn parse(raw: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(raw, &Rfc3339).ok()
 }

@@ -37,6 +37,7 @@ pub(crate) enum TripKind {
 /// Why the breaker tripped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Trip {
+    /// The sessions in a row that tripped it.
     pub(crate) in_a_row: u32,
     /// The last failure's reason, as the sessions' errors give it.
     pub(crate) last: String,
@@ -73,6 +74,8 @@ impl Trip {
     }
 }
 
+/// Counts the sessions in a row that failed for the runner's reasons, and
+/// trips once, at the limit.
 pub(crate) struct Breaker {
     /// Failures in a row that trip it; 0 turns it off.
     limit: u32,
@@ -86,6 +89,7 @@ struct State {
 }
 
 impl Breaker {
+    /// A breaker that trips after `limit` failures in a row; 0 never trips.
     pub(crate) fn new(limit: u32) -> Self {
         Self {
             limit,
@@ -124,6 +128,7 @@ impl Breaker {
         }
     }
 
+    /// Returns why the breaker tripped, if it did.
     pub(crate) fn tripped(&self) -> Option<Trip> {
         self.state
             .lock()

@@ -18,6 +18,7 @@ use crate::aimharder::client::{Attempt, Transient, Whoami};
 use crate::backoff::Backoff;
 use crate::engine::breaker::{Breaker, Settled, Trip};
 
+/// The attempts of one call at most, the first included.
 pub(crate) const MAX_ATTEMPTS: usize = 3;
 /// A `Retry-After` longer than this is not waited for in full (neither by
 /// the session that got it nor by the run's pause).
@@ -27,9 +28,12 @@ const RETRY_DELAY_CAP: Duration = Duration::from_secs(30);
 
 /// How hard a run may press on AimHarder.
 pub(crate) struct CallerSettings {
+    /// Requests in flight to AimHarder at once.
     pub(crate) concurrency: usize,
     /// Requests per second; `None` for no limit.
     pub(crate) rate: Option<f64>,
+    /// The ceiling of the first retry's wait; each later one doubles, up to
+    /// 30 s.
     pub(crate) first_retry_delay: Duration,
     /// Sessions failing in a row for the runner's reasons that stop the
     /// run (0: never).
@@ -99,6 +103,9 @@ pub(crate) struct Begun<'a> {
     permit: SemaphorePermit<'a>,
 }
 
+/// The gate of every call a run makes to AimHarder: a slot, the pace,
+/// retries, the run-wide pause, the circuit breaker, the stop and the
+/// deadline.
 pub(crate) struct Caller {
     concurrency: usize,
     slots: Semaphore,
@@ -112,6 +119,8 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
+    /// A caller under `settings`: no request starts once `stop` is cancelled,
+    /// and no retry waits past `deadline`.
     pub(crate) fn new(
         settings: &CallerSettings,
         stop: CancellationToken,
@@ -148,6 +157,7 @@ impl Caller {
         }
     }
 
+    /// Returns why the circuit breaker stopped the run, if it did.
     pub(crate) fn tripped(&self) -> Option<Trip> {
         self.breaker.tripped()
     }

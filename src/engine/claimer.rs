@@ -44,6 +44,7 @@ const TICK: Duration = Duration::from_millis(100);
 /// How many rows to keep claimed ahead of the calls.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Horizon {
+    /// Requests in flight to AimHarder at once.
     pub(crate) concurrency: usize,
     /// `--rate`, requests per second; `None`: no limit.
     pub(crate) rate: Option<f64>,
@@ -52,6 +53,8 @@ pub(crate) struct Horizon {
 }
 
 impl Horizon {
+    /// The horizon of a run at `concurrency` and `rate` whose claims last
+    /// `lease`: an eighth of the lease, at most 2 s.
     pub(crate) fn new(concurrency: usize, rate: Option<f64>, lease: Duration) -> Self {
         Self {
             concurrency: concurrency.max(1),

@@ -18,6 +18,8 @@ struct Hold {
     started: bool,
 }
 
+/// The claims a run holds, shared by the claimer, the pipeline, the
+/// renewer and the run's give-back.
 pub(crate) struct Holds {
     lease: Duration,
     held: Mutex<HashMap<String, Hold>>,
@@ -28,6 +30,7 @@ pub(crate) struct Holds {
 }
 
 impl Holds {
+    /// No claim held yet; each claim will last `lease`.
     pub(crate) fn new(lease: Duration) -> Self {
         Self {
             lease,
@@ -37,6 +40,8 @@ impl Holds {
         }
     }
 
+    /// Returns how long a claim lasts from the request that took or renewed
+    /// it.
     pub(crate) fn lease(&self) -> Duration {
         self.lease
     }
@@ -88,6 +93,8 @@ impl Holds {
         self.held().values().filter(|h| !h.started).count()
     }
 
+    /// The ids of the claims held whose call has not started, which the run
+    /// gives back.
     pub(crate) fn unstarted_ids(&self) -> Vec<String> {
         self.held()
             .iter()

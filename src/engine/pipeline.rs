@@ -26,7 +26,9 @@ use crate::supabase::rest::StoreError;
 use crate::supabase::store::Store;
 use crate::supabase::write::{WriteItem, Written};
 
+/// What a refresh run's engine works with besides its parts.
 pub(crate) struct EngineSettings {
+    /// The fingerprint sent for a session that has none stored.
     pub(crate) default_fingerprint: String,
     /// The run's claims: every row handed to the engine is claimed by it.
     pub(crate) claim: ClaimSpec,
@@ -35,6 +37,8 @@ pub(crate) struct EngineSettings {
     pub(crate) journal: Option<Journal>,
 }
 
+/// Refreshes a run's claimed sessions: calls AimHarder under the caller's
+/// bounds and hands each result to the writer.
 pub(crate) struct Engine {
     store: Store,
     aimharder: AimHarder,
@@ -50,6 +54,8 @@ pub(crate) struct Ran {
 }
 
 impl Engine {
+    /// An engine that holds no claim yet; its claims last the lease of
+    /// `settings.claim`.
     pub(crate) fn new(
         store: Store,
         aimharder: AimHarder,
@@ -71,6 +77,7 @@ impl Engine {
         self.holds.clone()
     }
 
+    /// Returns the spec the run claims with; the claimer claims by it too.
     pub(crate) fn claim_spec(&self) -> &ClaimSpec {
         &self.settings.claim
     }
@@ -80,6 +87,7 @@ impl Engine {
         self.caller.tripped()
     }
 
+    /// Returns the run's stop: once cancelled, no new request starts.
     pub(crate) fn stop(&self) -> &CancellationToken {
         self.caller.stop()
     }

@@ -29,6 +29,7 @@ impl Prober {
         Self { aimharder, caller }
     }
 
+    /// Returns why the circuit breaker stopped the probe, if it did.
     pub(crate) fn tripped(&self) -> Option<Trip> {
         self.caller.tripped()
     }

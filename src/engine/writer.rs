@@ -35,6 +35,9 @@ pub(crate) const LINGER: Duration = Duration::from_millis(50);
 /// Rewrites after `refresh_count` moved on under a held claim.
 const CONFLICT_ROUNDS: u8 = 5;
 
+/// The error of a session skipped because new credentials were stored
+/// while AimHarder was called: the result for the old ones is dropped
+/// rather than written over the new.
 pub(crate) const CHANGED_MEANWHILE: &str =
     "changed meanwhile: new credentials were stored while AimHarder was called; the result for the old ones was dropped";
 
@@ -51,6 +54,7 @@ pub(crate) struct Pending {
     /// credentials digest.
     pub(crate) called_count: Option<i64>,
     pub(crate) credentials: String,
+    /// The writes tried again so far, after a conflict or a refusal.
     pub(crate) rounds: u8,
 }
 
@@ -77,6 +81,7 @@ pub(crate) struct Writer {
 /// What the writer needs.
 pub(crate) struct WriterSetup {
     pub(crate) store: Store,
+    /// The run's id, which its claims carry.
     pub(crate) run: String,
     pub(crate) journal: Option<Journal>,
     pub(crate) holds: Arc<Holds>,
@@ -93,6 +98,8 @@ pub(crate) struct WriterSetup {
 }
 
 impl Writer {
+    /// Starts the writer's task: the calls hand their results to the input,
+    /// and the run reads the final reports from the writer.
     pub(crate) fn start(setup: WriterSetup) -> (WriterInput, Writer) {
         // The writer's own queue and this channel, together, are what is
         // bounded: beyond them a call's result waits for room.

@@ -17,6 +17,7 @@ pub(crate) const SUMMARY_ROWS: usize = 100;
 /// would bury the one that says why.
 pub(crate) const ANNOTATIONS: u64 = 10;
 
+/// Returns true under GitHub Actions (`GITHUB_ACTIONS=true`).
 pub(crate) fn enabled() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }

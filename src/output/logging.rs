@@ -38,6 +38,7 @@ pub(crate) fn attach_bar(bar: &ProgressBar) {
     }
 }
 
+/// Stops routing log lines around the progress bar, once it is cleared.
 pub(crate) fn detach_bar() {
     if let Ok(mut slot) = BAR.lock() {
         *slot = None;

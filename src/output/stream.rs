@@ -6,6 +6,8 @@ use std::io::Write;
 
 use serde::Serialize;
 
+/// A JSON document being streamed: [`start`](Self::start), one
+/// [`item`](Self::item) per session, then [`finish`](Self::finish).
 pub(crate) struct SessionsDocument {
     first: bool,
 }
@@ -18,6 +20,7 @@ impl SessionsDocument {
         Ok(Self { first: true })
     }
 
+    /// Writes one element of the `sessions` array.
     pub(crate) fn item(
         &mut self,
         out: &mut impl Write,

@@ -23,12 +23,18 @@ use crate::domain::stamp::error_stamp_bound;
 use crate::domain::timefmt;
 use crate::supabase::filter::{self, Filters};
 
+/// Which sessions a refresh run takes, as of `now`.
 #[derive(Debug, Clone)]
 pub(crate) struct DueQuery {
+    /// A session is due once its last refresh (or its creation) is older
+    /// than this.
     pub(crate) older_than: Duration,
+    /// A failed session is due again only once its error is older than this.
     pub(crate) retry_errors_after: Duration,
+    /// Every enabled session is due, whatever its age.
     pub(crate) force: bool,
     pub(crate) shard: Option<Shard>,
+    /// The instant the cutoffs count back from: the run's start.
     pub(crate) now: OffsetDateTime,
 }
 

@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+/// The migration with the tracking columns the tool reads and writes, and
+/// the indexes of the due walks.
 pub(crate) const MIGRATION: &str = "migrations/20261126000000_refresh_tracking.sql";
 /// The migration with the claims table, the functions the tool claims and
 /// writes through, and the grants they need.
@@ -19,12 +21,16 @@ pub(crate) fn migration_of(name: &str) -> &'static str {
     }
 }
 
+/// What went wrong with Supabase.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StoreError {
+    /// Supabase did not answer, or kept failing transiently (429, 502–504)
+    /// for the whole retry budget.
     #[error(
         "Supabase is unreachable: {0}; check SUPABASE_URL / SUPABASE_REST_URL and the network"
     )]
     Unreachable(String),
+    /// Supabase refused the key (HTTP 401 or 403, not a missing grant).
     #[error("Supabase refused the key (HTTP {status}{}): use the project's secret key (SUPABASE_SECRET_KEY, sb_secret_…) or its legacy service-role key", refusal_detail(code.as_deref(), message.as_deref()))]
     KeyRefused {
         status: u16,
@@ -34,12 +40,16 @@ pub(crate) enum StoreError {
         /// invalid one, a secret key from a browser).
         message: Option<String>,
     },
+    /// Supabase answered with a redirect, which the tool does not follow.
     #[error("Supabase answered with a redirect (HTTP {status}) to {host}; the tool follows none, so the key never goes there: set SUPABASE_URL (or SUPABASE_REST_URL) to the address that serves the API itself")]
     Redirected { status: u16, host: String },
+    /// The sessions table does not exist.
     #[error("table {table:?} does not exist in Supabase: check AIMHARDER_SESSIONS_TABLE, then apply {MIGRATION}")]
     MissingTable { table: String },
+    /// A database function the tool calls does not exist.
     #[error("the database function {name} is missing: apply {} (and every file of migrations/ before it, in file-name order)", migration_of(name))]
     MissingFunction { name: String },
+    /// The table lacks a column the tool reads or writes.
     #[error("table {table:?} lacks column(s) {column}: apply the migration {MIGRATION} and the later files in migrations/, in file-name order (Supabase SQL editor or psql)")]
     MissingColumn { table: String, column: String },
     /// PostgreSQL's 42501: the key's role lacks a privilege. Supabase grants
@@ -82,6 +92,8 @@ impl StoreError {
     }
 }
 
+/// The error body PostgREST answers with: the SQLSTATE (or PostgREST's own
+/// code) and the message.
 #[derive(Default, Deserialize)]
 pub(crate) struct PgError {
     pub(crate) code: Option<String>,

@@ -10,29 +10,34 @@ pub(crate) fn quote(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Auto refresh on. Written `IS TRUE`, which takes no parameter and is
+/// The condition that auto refresh is on. Written `IS TRUE`, which takes no parameter and is
 /// what the partial indexes' predicate says, so the planner matches them
 /// in every plan, generic ones too.
 pub(crate) fn enabled() -> String {
     "auto_refresh_enabled.is.true".into()
 }
 
+/// The condition that `column` is less than `value`.
 pub(crate) fn lt(column: &str, value: &str) -> String {
     format!("{column}.lt.{}", quote(value))
 }
 
+/// The condition that `column` is at least `value`.
 pub(crate) fn gte(column: &str, value: &str) -> String {
     format!("{column}.gte.{}", quote(value))
 }
 
+/// The condition that `column` is null.
 pub(crate) fn is_null(column: &str) -> String {
     format!("{column}.is.null")
 }
 
+/// The condition that `column` is not null.
 pub(crate) fn not_null(column: &str) -> String {
     format!("{column}.not.is.null")
 }
 
+/// The condition that at least one of `conds` holds.
 pub(crate) fn or(conds: &[String]) -> String {
     format!("or({})", conds.join(","))
 }

@@ -50,6 +50,7 @@ impl SupabaseKey {
         Ok(Self::Jwt(raw))
     }
 
+    /// Returns the key itself (a secret: never print it).
     pub(crate) fn secret(&self) -> &SecretString {
         match self {
             Self::Secret(k) | Self::Jwt(k) => k,

@@ -40,6 +40,7 @@ pub(crate) struct Query {
 }
 
 impl Query {
+    /// A query that reads `columns` (PostgREST's `select`).
     pub(crate) fn select(columns: &str) -> Self {
         Self {
             params: vec![("select", columns.to_string())],
@@ -47,13 +48,14 @@ impl Query {
         }
     }
 
-    /// `column=op.value`, e.g. `eq("id", …)` is `id=eq.…`.
+    /// Adds the condition `column=op.value`: `eq("id", …)` is `id=eq.…`.
     pub(crate) fn filter(mut self, column: &str, op: &str, value: &str) -> Self {
         self.filters
             .push((column.to_string(), format!("{op}.{value}")));
         self
     }
 
+    /// Adds the condition `column=eq.value`.
     pub(crate) fn eq(self, column: &str, value: &str) -> Self {
         self.filter(column, "eq", value)
     }
@@ -66,12 +68,13 @@ impl Query {
         self
     }
 
-    /// `columns` like `created_at.asc,id.asc`.
+    /// Orders by `columns`, written like `created_at.asc,id.asc`.
     pub(crate) fn order(mut self, columns: &str) -> Self {
         self.params.push(("order", columns.to_string()));
         self
     }
 
+    /// Asks for `n` rows at most.
     pub(crate) fn limit(mut self, n: usize) -> Self {
         self.params.push(("limit", n.to_string()));
         self
@@ -93,6 +96,8 @@ pub(crate) struct Rest {
 }
 
 impl Rest {
+    /// The table `table` under `rest_url`, reached with `key`. Nothing is sent
+    /// yet; it fails only when the key cannot go in a header.
     pub(crate) fn new(rest_url: &Url, table: &str, key: &SupabaseKey) -> Result<Self, StoreError> {
         Ok(Self {
             http: client(key)?,
@@ -111,10 +116,12 @@ impl Rest {
         })
     }
 
+    /// Returns the table's name.
     pub(crate) fn table(&self) -> &str {
         &self.table
     }
 
+    /// Reads the rows of the table that `query` selects.
     pub(crate) async fn get(&self, query: &Query) -> Result<Response, StoreError> {
         self.send(|| query.apply(self.http.get(self.table_url.clone())), false)
             .await
@@ -344,6 +351,8 @@ fn total_of_range(range: &str) -> Option<u64> {
     range.rsplit_once('/')?.1.trim().parse().ok()
 }
 
+/// Reads `resp`'s body as JSON of type `T`; a body over 64 MiB, or of
+/// another shape, is a rejection.
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     resp: Response,
 ) -> Result<T, StoreError> {

@@ -22,7 +22,7 @@ const KEY_COLUMNS: &str = "id,user_email,created_at,last_refresh_date";
 /// Which columns a page read brings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Columns {
-    /// Id, email and the two dates.
+    /// The id, the email and the two dates a walk orders by.
     Keys,
     /// Everything the tool reads of a session, credentials included.
     Full,
@@ -56,6 +56,8 @@ impl After {
     }
 }
 
+/// The sessions table over PostgREST; clones share what the reads found
+/// out about the table.
 #[derive(Clone)]
 pub(crate) struct Store {
     rest: Rest,
@@ -90,6 +92,8 @@ impl Store {
         })
     }
 
+    /// Whether the table has the optional `fingerprint` column, as far as the
+    /// reads so far tell.
     pub(crate) fn has_fingerprint(&self) -> bool {
         self.has_fingerprint.load(Ordering::Relaxed)
     }
@@ -248,6 +252,8 @@ impl Store {
         .await
     }
 
+    /// The session with `id`, if there is one; `--filter` does not apply to a
+    /// session named.
     pub(crate) async fn by_id(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {
         let rows = self
             .rows(Columns::Full, |q| q.eq("id", id).limit(1))
@@ -255,6 +261,8 @@ impl Store {
         Ok(rows.into_iter().next())
     }
 
+    /// The sessions of `email`, compared without case (only the one with
+    /// `fingerprint`, when it is given); `--filter` does not apply.
     pub(crate) async fn by_email(
         &self,
         email: &str,
@@ -278,6 +286,7 @@ impl Store {
             .collect())
     }
 
+    /// Returns the table's PostgREST client.
     pub(crate) fn rest(&self) -> &Rest {
         &self.rest
     }

@@ -78,7 +78,7 @@ struct StoredCookie {
 }
 
 impl CookieJar {
-    /// Reads the stored column. `serde_json::Value::Null` → empty jar.
+    /// Reads the stored column; a `null` column is an empty jar.
     ///
     /// Rejects anything that could not be sent back verbatim in a `Cookie:`
     /// header, so that a damaged row is reported instead of producing a
@@ -197,10 +197,12 @@ impl CookieJar {
         self.cookies != before
     }
 
+    /// Returns how many cookies the jar holds.
     pub fn len(&self) -> usize {
         self.cookies.len()
     }
 
+    /// Returns true when the jar holds no cookie.
     pub fn is_empty(&self) -> bool {
         self.cookies.is_empty()
     }
@@ -242,6 +244,8 @@ impl SetCookies {
         Self { url, values }
     }
 
+    /// Returns the URL that answered, without its query, fragment or
+    /// credentials.
     pub(crate) fn url(&self) -> &Url {
         &self.url
     }

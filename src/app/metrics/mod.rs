@@ -20,11 +20,16 @@ use text::{merge, parse, previous, Family, Gauges};
 
 const LAST_SUCCESS: &str = "aimharder_refresh_last_success_timestamp_seconds";
 
+/// What one run reports to the metrics file.
 pub(crate) struct RunMetrics<'a> {
+    /// The command that ran: every series it writes carries it as a label.
     pub(crate) command: &'a str,
+    /// When the run ended, in Unix seconds.
     pub(crate) finished_at: i64,
+    /// How long the run took, in seconds.
     pub(crate) duration_secs: f64,
     pub(crate) exit_code: u8,
+    /// The sessions the run handled, by outcome, when it handled any.
     pub(crate) totals: Option<&'a Totals>,
     /// The circuit breaker stopped the run.
     pub(crate) tripped: bool,
@@ -42,6 +47,8 @@ fn succeeded(exit_code: u8) -> bool {
     exit_code == 0 || exit_code == EX_TEMPFAIL
 }
 
+/// Replaces `run`'s command's series in the file at `path` with the run's
+/// own; a run that failed keeps its command's last success time.
 pub(crate) fn write(path: &Path, run: &RunMetrics<'_>) -> std::io::Result<()> {
     replace(path, run.command, |old| {
         // A failed run keeps its command's last success time.

@@ -9,12 +9,15 @@ use std::fmt::Write as _;
 /// with the command that wrote it.
 pub(super) struct Family {
     pub(crate) name: String,
+    /// The `# HELP` and `# TYPE` lines, each with its newline.
     pub(crate) head: String,
     pub(crate) samples: Vec<Sample>,
 }
 
+/// One sample line and the command that wrote it.
 pub(super) struct Sample {
     pub(crate) command: String,
+    /// The whole line: name, labels and value.
     pub(crate) line: String,
 }
 
@@ -76,6 +79,8 @@ fn label<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
+/// Returns the value of `metric` that `command` last wrote, in whole units
+/// (it reads back a timestamp).
 pub(super) fn previous(old: &[Family], metric: &str, command: &str) -> Option<i64> {
     old.iter()
         .find(|f| f.name == metric)?
@@ -125,6 +130,7 @@ pub(super) struct Gauges<'a> {
 }
 
 impl<'a> Gauges<'a> {
+    /// Starts the families of `command`.
     pub(super) fn new(command: &'a str) -> Self {
         Self {
             command,
@@ -132,6 +138,8 @@ impl<'a> Gauges<'a> {
         }
     }
 
+    /// Adds the gauge `name` with its `help`, one sample per entry: a label
+    /// besides `command`, if any, and the value.
     pub(super) fn gauge(
         &mut self,
         name: &str,
@@ -159,6 +167,7 @@ impl<'a> Gauges<'a> {
         });
     }
 
+    /// Returns the families built.
     pub(super) fn done(self) -> Vec<Family> {
         self.out
     }
