@@ -88,6 +88,24 @@ async fn an_ambiguous_email_is_a_usage_error_listing_the_candidates() {
         !done.stderr.contains("multi@example.com"),
         "email must be masked"
     );
+    // An error line lands in logs: masked even when results show emails.
+    let done = BIN
+        .run(&db, &aim)
+        .args(&[
+            "refresh-one",
+            "--email",
+            "multi@example.com",
+            "--show-emails",
+        ])
+        .exits(64)
+        .output()
+        .await;
+    assert!(done.stderr.contains("m***@example.com"), "{}", done.stderr);
+    assert!(
+        !done.stderr.contains("multi@example.com"),
+        "{}",
+        done.stderr
+    );
     assert!(aim.seen().is_empty());
 }
 
