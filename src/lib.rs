@@ -97,16 +97,9 @@ pub async fn run(cli: Cli) -> u8 {
             return app::exit::error_code(&e.into());
         }
     };
-    // The key as used, when it came from a file: the others are masked.
-    let key = settings.store.key.secret();
-    let given = [&cli.global.secret_key, &cli.global.service_role_key];
-    if !given
-        .into_iter()
-        .flatten()
-        .any(|k| k.expose_secret() == key.expose_secret())
-    {
-        output::github::mask(key);
-    }
+    // The key as used, which may have come from a file (one given
+    // directly was masked above, and is not masked twice).
+    output::github::mask(settings.store.key.secret());
     app::run(settings).await
 }
 

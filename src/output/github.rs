@@ -3,6 +3,7 @@
 //! streams), so stdout stays a clean result or JSON document.
 
 use std::io::Write;
+use std::sync::{Mutex, PoisonError};
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -22,12 +23,23 @@ pub(crate) fn enabled() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
-/// Tells the runner to hide `secret` from every later line of the log.
+/// The values masked so far: the runner needs each once, however many
+/// settings hold it (a key given directly is also the key in use).
+static MASKED: Mutex<Vec<SecretString>> = Mutex::new(Vec::new());
+
+/// Tells the runner to hide `secret` from every later line of the log,
+/// once per value.
 pub(crate) fn mask(secret: &SecretString) {
     let value = secret.expose_secret();
-    if enabled() && !value.is_empty() {
-        let _ = writeln!(std::io::stderr().lock(), "::add-mask::{value}");
+    if !enabled() || value.is_empty() {
+        return;
     }
+    let mut masked = MASKED.lock().unwrap_or_else(PoisonError::into_inner);
+    if masked.iter().any(|m| m.expose_secret() == value) {
+        return;
+    }
+    masked.push(secret.clone());
+    let _ = writeln!(std::io::stderr().lock(), "::add-mask::{value}");
 }
 
 /// One `::error::` annotation for a session that failed, expired or went
