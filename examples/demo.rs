@@ -13,7 +13,7 @@
 //! deleted when it exits.
 
 use aimharder_testkit::aimharder::{FakeAimHarder, Reply};
-use aimharder_testkit::run::Seed;
+use aimharder_testkit::seed::Seed;
 use aimharder_testkit::stack::TestDb;
 use clap::Parser;
 

@@ -10,9 +10,6 @@ use crate::aimharder::FakeAimHarder;
 use crate::gateway::Gateway;
 use crate::stack::TestDb;
 
-/// Where the demo and older callers take the row builder from.
-pub use crate::seed::{row, Seed};
-
 /// The binary under test. Cargo tells where it built `aimharder-refresh` only
 /// to the root package's own integration tests and benches, at compile time
 /// (`CARGO_BIN_EXE_aimharder-refresh`), so they make the value, once:
